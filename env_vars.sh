@@ -1,0 +1,6 @@
+# Build environment for numpy wheels on 64-bit platforms (sourced before config.sh, in the
+# build and in the test environment). ILP64 OpenBLAS from the scipy-openblas64 wheel.
+export NPY_USE_BLAS_ILP64=${NPY_USE_BLAS_ILP64-1}
+export OPENBLAS_VERSION=${OPENBLAS_VERSION:-0.3.34.481.3}
+# numpy's test suite label for run_tests: fast or full.
+export NPY_TEST_LABEL=${NPY_TEST_LABEL:-fast}

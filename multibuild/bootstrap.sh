@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Tool environment: the interpreter that runs this library's Python helpers.
+# Sourced by ./wheels and by the container wrappers; not by config.sh authors.
+
+function mb_bootstrap_tools {
+    # Create or refresh ROOT/.venv with the pins of ROOT/pyproject.toml; export MB_TOOL_PYTHON.
+    # A stamp (hash of pyproject.toml) makes a warm call a no-op.
+    # Depends on: python3 (>= 3.9) on PATH, or MB_BOOTSTRAP_PYTHON.
+    local root=$1
+    local venv="${MB_TOOL_VENV:-$root/.venv}"
+    local stamp="$venv/.mb-stamp"
+    local want
+    want=$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)
+    if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" == "$want" ]; then
+        export MB_TOOL_PYTHON="$venv/bin/python"
+        return 0
+    fi
+    local py="${MB_BOOTSTRAP_PYTHON:-python3}"
+    if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
+        echo "wheels: need Python >= 3.9 to bootstrap (tried '$py'); set MB_BOOTSTRAP_PYTHON" >&2
+        return 1
+    fi
+    echo "wheels: preparing tool environment in $venv (first run only)" >&2
+    if [ ! -x "$venv/bin/python" ]; then
+        "$py" -m venv "$venv" || return 1
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$(mb_pin uv "$root")" \
+        || return 1
+    "$venv/bin/python" -m uv pip install --quiet --python "$venv/bin/python" \
+        -r "$root/pyproject.toml" --all-extras || return 1
+    echo "$want" > "$stamp"
+    export MB_TOOL_PYTHON="$venv/bin/python"
+}
+
+function mb_pin {
+    # Print the pinned requirement NAME==VERSION of package NAME from ROOT/pyproject.toml.
+    local name=$1 root=$2
+    grep -o "\"$name==[^\"]*\"" "$root/pyproject.toml" | head -n 1 | tr -d '"'
+}

@@ -1,0 +1,94 @@
+"""``./wheels``: the command line of the wheels repository."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from multibuild import MultibuildError
+from multibuild.options import RunOptions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from multibuild.runner import run_all
+    from multibuild.summary import print_summary
+
+    options = RunOptions.resolve(
+        ROOT, os.environ, pythons=args.python, plat=args.plat, build_commit=args.commit,
+        repo_url=args.repo_url, repo_dir=args.repo_dir,
+        output_dir=Path(args.output).resolve() if args.output else None,
+        work_dir=Path(args.work_dir).resolve() if args.work_dir else None,
+    )
+    targets = ", ".join(t.id for t in options.targets)
+    print(f"wheels: building {options.repo_dir} at {options.build_commit} for {targets}",
+          flush=True)
+    results = run_all(options)
+    print_summary(results)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        print(f"wheels: {len(failed)} of {len(results)} targets failed", file=sys.stderr)
+        return 1
+    print(f"wheels: {len(results)} targets passed; wheels in {options.output_dir}")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    marker = [] if args.slow else ["-m", "not slow"]
+    return subprocess.call([sys.executable, "-m", "pytest", *marker, *args.pytest_args], cwd=ROOT)
+
+
+def cmd_interpreters(_args: argparse.Namespace) -> int:
+    from multibuild.interpreters import discover
+
+    for version, interpreter in discover().items():
+        print(f"{version}\t{interpreter.path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="./wheels",
+        description="Build, repair, test and stage wheels of the configured project.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    build = sub.add_parser(
+        "build", help="the main job: build, repair, test and stage wheels",
+        description="Build the project at BUILD_COMMIT for local interpreters, repair the "
+        "wheels, test each in a fresh environment and stage passing ones in wheelhouse/.",
+    )
+    build.add_argument("--python", help="Python versions, e.g. 3.10,3.12 (default: this one)")
+    build.add_argument("--plat", help="architecture (default: this machine's)")
+    build.add_argument("--commit", help="ref to build (default: BUILD_COMMIT of the CI files)")
+    build.add_argument("--repo-url", help="project repository to clone (default: REPO_URL)")
+    build.add_argument("--repo-dir", help="project checkout directory (default: REPO_DIR)")
+    build.add_argument("--output", help="where passing wheels go (default: wheelhouse/)")
+    build.add_argument("--work-dir", help="per-target build directories (default: build/)")
+    build.set_defaults(func=cmd_build)
+    test = sub.add_parser("test", help="run the test suite", description="Run pytest.")
+    test.add_argument("--slow", action="store_true", help="also run slow acceptance tests")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    test.set_defaults(func=cmd_test)
+    interp = sub.add_parser("interpreters", help="list the Pythons found on this machine")
+    interp.set_defaults(func=cmd_interpreters)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MultibuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""What a CI event means, decided once for every CI service.
+
+scheduled build -> NIGHTLY_BUILD_COMMIT, uploaded to the nightly channel;
+push / merge / manual -> BUILD_COMMIT, uploaded to the staging channel;
+pull request -> BUILD_COMMIT, built and tested, uploaded nowhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from multibuild import MultibuildError
+
+EventKind = Literal["schedule", "push", "pull_request"]
+Channel = Literal["nightly", "staging"]
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    event: EventKind
+    service: str
+    commit: str
+    channel: Channel | None  # None: build and test, upload nothing
+
+    def as_env(self) -> dict[str, str]:
+        return {
+            "MB_EVENT": self.event,
+            "BUILD_COMMIT": self.commit,
+            "MB_UPLOAD_CHANNEL": self.channel or "",
+        }
+
+
+def detect_event(environ: Mapping[str, str]) -> tuple[str, EventKind]:
+    """(service, event kind) from the variables each CI service sets."""
+    if "BUILD_REASON" in environ:  # Azure Pipelines
+        reason = environ["BUILD_REASON"]
+        if reason == "Schedule":
+            return "azure", "schedule"
+        return "azure", "pull_request" if reason == "PullRequest" else "push"
+    if "TRAVIS_EVENT_TYPE" in environ:
+        kind = environ["TRAVIS_EVENT_TYPE"]
+        if kind == "cron":
+            return "travis", "schedule"
+        return "travis", "pull_request" if kind == "pull_request" else "push"
+    if environ.get("APPVEYOR", "").lower() == "true" or "APPVEYOR_SCHEDULED_BUILD" in environ:
+        if environ.get("APPVEYOR_SCHEDULED_BUILD", "").lower() == "true":
+            return "appveyor", "schedule"
+        if environ.get("APPVEYOR_PULL_REQUEST_NUMBER"):
+            return "appveyor", "pull_request"
+        return "appveyor", "push"
+    if "GITHUB_EVENT_NAME" in environ:
+        kind = environ["GITHUB_EVENT_NAME"]
+        if kind == "schedule":
+            return "github", "schedule"
+        return "github", "pull_request" if kind.startswith("pull_request") else "push"
+    return "local", "push"
+
+
+def plan(environ: Mapping[str, str]) -> BuildPlan:
+    """The commit to build and the channel to upload to, for the current event."""
+    service, event = detect_event(environ)
+    if event == "schedule":
+        commit = environ.get("NIGHTLY_BUILD_COMMIT", "")
+        if not commit:
+            raise MultibuildError("scheduled build but NIGHTLY_BUILD_COMMIT is not set")
+        return BuildPlan(event, service, commit, "nightly")
+    commit = environ.get("BUILD_COMMIT", "")
+    if not commit:
+        raise MultibuildError("BUILD_COMMIT is not set")
+    return BuildPlan(event, service, commit, None if event == "pull_request" else "staging")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m multibuild.events",
+        description="Print shell assignments (MB_EVENT, BUILD_COMMIT, MB_UPLOAD_CHANNEL) "
+        "for the current CI event; eval them in a step.",
+    )
+    parser.parse_args(argv)
+    try:
+        result = plan(os.environ)
+    except MultibuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, value in result.as_env().items():
+        print(f"export {name}='{value}'")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

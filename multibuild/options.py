@@ -1,0 +1,83 @@
+"""One options model for a local run: CLI flags over environment over the CI files' values."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from multibuild import MultibuildError
+from multibuild.cifiles import azure_variables
+from multibuild.interpreters import parse_version
+from multibuild.platforms import find_platform
+
+
+@dataclass(frozen=True)
+class Target:
+    """One independent unit of work: one Python on one platform."""
+
+    python: str
+    plat: str
+    os: str = "linux"
+
+    @property
+    def id(self) -> str:
+        return f"cp{self.python.replace('.', '')}-{self.os}-{self.plat}"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    root: Path
+    targets: tuple[Target, ...]
+    build_commit: str
+    repo_dir: str
+    repo_url: str
+    config_path: str
+    env_vars_path: str
+    output_dir: Path
+    work_dir: Path
+
+    @classmethod
+    def resolve(
+        cls,
+        root: Path,
+        environ: Mapping[str, str],
+        *,
+        pythons: str | None = None,
+        plat: str | None = None,
+        build_commit: str | None = None,
+        repo_url: str | None = None,
+        repo_dir: str | None = None,
+        output_dir: Path | None = None,
+        work_dir: Path | None = None,
+    ) -> RunOptions:
+        ci = azure_variables(root)
+
+        def pick(flag: str | None, name: str, default: str = "") -> str:
+            return flag or environ.get(name) or ci.get(name) or default
+
+        running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        versions = [parse_version(v) for v in pick(pythons, "MB_PYTHON_VERSION", running)
+                    .split(",") if v.strip()]
+        platform = find_platform("linux", pick(plat, "PLAT", os.uname().machine))
+        commit = pick(build_commit, "BUILD_COMMIT")
+        if not commit:
+            raise MultibuildError(
+                "BUILD_COMMIT is not set: set it in azure-pipelines.yml, the environment or --commit"
+            )
+        directory = pick(repo_dir, "REPO_DIR")
+        if not directory:
+            raise MultibuildError("REPO_DIR is not set: set it in azure-pipelines.yml or --repo-dir")
+        return cls(
+            root=root,
+            targets=tuple(Target(v, platform.plat) for v in dict.fromkeys(versions)),
+            build_commit=commit,
+            repo_dir=directory,
+            repo_url=pick(repo_url, "REPO_URL"),
+            config_path=pick(None, "CONFIG_PATH", "config.sh"),
+            env_vars_path=pick(None, "ENV_VARS_PATH", "env_vars.sh"),
+            output_dir=output_dir or root / "wheelhouse",
+            work_dir=work_dir or root / "build",
+        )
