@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from multibuild.runner import run_all
+    from multibuild.replay import build
     from multibuild.summary import print_summary
 
     options = RunOptions.resolve(
@@ -25,10 +25,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         output_dir=Path(args.output).resolve() if args.output else None,
         work_dir=Path(args.work_dir).resolve() if args.work_dir else None,
     )
-    targets = ", ".join(t.id for t in options.targets)
-    print(f"wheels: building {options.repo_dir} at {options.build_commit} for {targets}",
-          flush=True)
-    results = run_all(options)
+    results = build(options, os.environ)  # the same engine as a replayed CI job
     print_summary(results)
     failed = [r for r in results if not r.passed]
     if failed:
@@ -76,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(func=cmd_test)
     interp = sub.add_parser("interpreters", help="list the Pythons found on this machine")
     interp.set_defaults(func=cmd_interpreters)
+    from multibuild import cicheck, cimatrix, replay  # CI files: jobs, replay, check
+
+    for ci_module in (cimatrix, replay, cicheck):
+        ci_module.add_subcommand(sub, ROOT)
+    from multibuild import upload as upload_step  # ./wheels upload
+
+    upload_step.add_subcommand(sub, ROOT)
     return parser
 
 

@@ -158,9 +158,10 @@ function fetch_unpack {
             rm -f "$archive.part"; mb_error "fetch_unpack: download failed: $url"; return 1; }
         mv "$archive.part" "$archive"
     fi
-    local scratch
+    local scratch abs_archive
+    abs_archive=$(abspath "$archive")
     scratch=$(mktemp -d "$PWD/.unpack-XXXXXX")
-    (cd "$scratch" && untar "$(abspath "$archive")") || { rm -rf "$scratch"; return 1; }
+    (cd "$scratch" && untar "$abs_archive") || { rm -rf "$scratch"; return 1; }
     # Move the unpacked content beside us, replacing an older copy.
     local entry
     for entry in "$scratch"/* "$scratch"/.[!.]*; do
@@ -435,3 +436,6 @@ function mb_handed_env {
         "$@"
     )
 }
+
+# shellcheck source=multibuild/library_builders.sh
+source "$MULTIBUILD_DIR/library_builders.sh"

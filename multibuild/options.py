@@ -35,7 +35,7 @@ class RunOptions:
     repo_dir: str
     repo_url: str
     config_path: str
-    env_vars_path: str
+    env_vars_path: str | None  # None: the library default (env_vars.sh, if present)
     output_dir: Path
     work_dir: Path
 
@@ -65,11 +65,14 @@ class RunOptions:
         commit = pick(build_commit, "BUILD_COMMIT")
         if not commit:
             raise MultibuildError(
-                "BUILD_COMMIT is not set: set it in azure-pipelines.yml, the environment or --commit"
+                "BUILD_COMMIT is not set: set it in azure-pipelines.yml, the environment "
+                "or --commit"
             )
         directory = pick(repo_dir, "REPO_DIR")
         if not directory:
-            raise MultibuildError("REPO_DIR is not set: set it in azure-pipelines.yml or --repo-dir")
+            raise MultibuildError(
+                "REPO_DIR is not set: set it in azure-pipelines.yml or --repo-dir"
+            )
         return cls(
             root=root,
             targets=tuple(Target(v, platform.plat) for v in dict.fromkeys(versions)),
@@ -77,7 +80,7 @@ class RunOptions:
             repo_dir=directory,
             repo_url=pick(repo_url, "REPO_URL"),
             config_path=pick(None, "CONFIG_PATH", "config.sh"),
-            env_vars_path=pick(None, "ENV_VARS_PATH", "env_vars.sh"),
+            env_vars_path=pick(None, "ENV_VARS_PATH") or None,
             output_dir=output_dir or root / "wheelhouse",
             work_dir=work_dir or root / "build",
         )

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,15 +81,18 @@ def read_step_log(path: Path) -> list[StepResult]:
     return list(steps.values())
 
 
-def target_environment(options: RunOptions, target: Target, work: Path) -> dict[str, str]:
-    env = dict(os.environ)
+def target_environment(
+    options: RunOptions, target: Target, work: Path, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The target's environment: ``environ`` (default: this process's; a replayed CI job
+    passes its own) with the target's variables on top."""
+    env = dict(os.environ if environ is None else environ)
     env.update(
         MB_PYTHON_VERSION=target.python,
         PLAT=target.plat,
         BUILD_COMMIT=options.build_commit,
         REPO_DIR=options.repo_dir,
         CONFIG_PATH=options.config_path,
-        ENV_VARS_PATH=options.env_vars_path,
         WHEEL_SDIR=str(work / "wheelhouse"),
         MB_WORK_DIR=str(work),
         MB_STEP_LOG=str(work / "steps.tsv"),
@@ -96,17 +100,22 @@ def target_environment(options: RunOptions, target: Target, work: Path) -> dict[
     )
     if options.repo_url:
         env["REPO_URL"] = options.repo_url
+    if options.env_vars_path:
+        env["ENV_VARS_PATH"] = options.env_vars_path
     # The target's shell must not inherit the tool's virtual environment.
     env.pop("VIRTUAL_ENV", None)
     return env
 
 
-def run_target(options: RunOptions, target: Target, *, echo: bool = True) -> TargetResult:
+def run_target(
+    options: RunOptions, target: Target, *, echo: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> TargetResult:
     work = options.work_dir / target.id
     shutil.rmtree(work, ignore_errors=True)
     (work / "wheelhouse").mkdir(parents=True)
     log_path = work / "build.log"
-    env = target_environment(options, target, work)
+    env = target_environment(options, target, work, environ)
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             ["bash", "-c", step_script()], cwd=options.root, env=env,
@@ -143,11 +152,13 @@ def stage(result: TargetResult, output_dir: Path) -> None:
     result.wheels = staged
 
 
-def run_all(options: RunOptions, *, echo: bool = True) -> list[TargetResult]:
+def run_all(
+    options: RunOptions, *, echo: bool = True, environ: Mapping[str, str] | None = None
+) -> list[TargetResult]:
     results = []
     for target in options.targets:
         started = time.time()
-        result = run_target(options, target, echo=echo)
+        result = run_target(options, target, echo=echo, environ=environ)
         stage(result, options.output_dir)
         verdict = "passed" if result.passed else f"FAILED at {result.failed_step}"
         print(f"[{target.id}] {verdict} in {time.time() - started:.0f}s", flush=True)

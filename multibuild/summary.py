@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -13,7 +15,8 @@ def _size(n: int) -> str:
 
 
 def print_summary(results: list[TargetResult], console: Console | None = None) -> None:
-    console = console or Console()
+    # A log file or pipe gets full-width rows rather than names folded at 80 columns.
+    console = console or Console(width=None if sys.stdout.isatty() else 200)
     table = Table(title="Wheels", show_lines=False)
     for column in ("target", "wheel", "platform tag", "size", "bundled libraries", "result"):
         table.add_column(column, overflow="fold")

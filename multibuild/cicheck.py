@@ -1,0 +1,176 @@
+"""``./wheels check``: the CI files agree with each other and with the platform table.
+
+Fails, naming file and line, when a shared variable (BUILD_COMMIT, ...) is missing or differs
+between files, a matrix entry names an unknown platform or Python, a job lacks a required
+variable or a library step, or two jobs build the same thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from multibuild import MultibuildError
+from multibuild.cifiles import (
+    CI_FILES,
+    SHARED_VARIABLES,
+    CIFile,
+    MatrixEntry,
+    Problem,
+    Variable,
+    read_ci_file,
+)
+from multibuild.cimatrix import JOB_VARIABLES, KNOWN_PYTHONS, Job, entry_job
+from multibuild.platforms import find_platform
+
+CI_STEPS: tuple[str, ...] = ("build", "upload", "check")
+# The steps every build job runs, in this order.
+BUILD_JOB_STEPS: tuple[str, ...] = ("build", "upload")
+_SECTION = {"azure": "variables", "travis": "env.global", "appveyor": "environment"}
+# Travis arch -> the PLAT values it can build natively.
+_TRAVIS_ARCH = {
+    "amd64": ("x86_64", "i686"), "arm64": ("aarch64",), "arm64-graviton2": ("aarch64",),
+    "ppc64le": ("ppc64le",), "s390x": ("s390x",),
+}
+
+
+def _shared(files: list[CIFile]) -> list[Problem]:
+    problems: list[Problem] = []
+    reference: dict[str, Variable] = {}
+    for cifile in files:
+        for name in SHARED_VARIABLES:
+            var = cifile.variables.get(name)
+            if var is None:
+                problems.append(Problem(
+                    cifile.file, cifile.variables_line,
+                    f"required variable {name} is missing from {_SECTION[cifile.service]}"))
+                continue
+            if not var.value.strip():
+                problems.append(Problem(cifile.file, var.line, f"{name} is empty"))
+                continue
+            first = reference.setdefault(name, var)
+            if first is not var and first.value != var.value:
+                problems.append(Problem(
+                    cifile.file, var.line,
+                    f"{name} is {var.value!r} but {first.file}:{first.line} has {first.value!r}"))
+    return problems
+
+
+def _entry(root: Path, entry: MatrixEntry, job: Job) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(message: str, line: int = entry.line, file: str = entry.file) -> None:
+        problems.append(Problem(file, line, f"job {job.id}: {message}"))
+
+    env = job.environment
+    for name in JOB_VARIABLES:
+        if not env.get(name):
+            add(f"required variable {name} is missing")
+    for name, var in entry.variables.items():
+        if var.raw is not None and not isinstance(var.raw, str):
+            add(f"{name} is the YAML number {var.raw}; quote it ({name}: \"{var.value}\")",
+                var.line, var.file)
+    python_var = entry.variables.get("MB_PYTHON_VERSION")
+    line = python_var.line if python_var else entry.line
+    if job.python and job.python not in KNOWN_PYTHONS:
+        add(f"unknown Python {job.python!r} (known: {', '.join(KNOWN_PYTHONS)})", line)
+    plat_var = entry.variables.get("PLAT")
+    line = plat_var.line if plat_var else entry.line
+    if job.plat:
+        try:
+            platform = find_platform(job.os, job.plat)
+        except MultibuildError as exc:
+            add(str(exc), line)
+        else:
+            env_vars = env.get("ENV_VARS_PATH", "")
+            if env_vars and not (root / env_vars).is_file():
+                add(f"ENV_VARS_PATH file {env_vars!r} not found", line)
+            if platform.bits == 32 and not env_vars and (root / "env_vars32.sh").is_file():
+                add(f"32-bit platform {job.plat} without ENV_VARS_PATH (expected env_vars32.sh)",
+                    line)
+        arch = entry.extra.get("arch")
+        if arch is not None and job.plat not in _TRAVIS_ARCH.get(arch, ()):
+            add(f"PLAT {job.plat} cannot be built on Travis arch {arch!r}", line)
+    unknown = [s for s in entry.steps if s not in CI_STEPS]
+    if unknown:
+        add(f"unknown ci_step.sh step(s): {', '.join(unknown)} (known: {', '.join(CI_STEPS)})")
+    missing = [s for s in BUILD_JOB_STEPS if s not in entry.steps]
+    if missing:
+        add(f"does not run the library step(s) {', '.join(missing)} "
+            f"(bash multibuild/ci_step.sh STEP)")
+    return problems
+
+
+def check(root: Path) -> tuple[list[Problem], list[CIFile], list[Job]]:
+    """Every problem of the CI files under ``root``, with the files and build jobs read."""
+    problems: list[Problem] = []
+    files: list[CIFile] = []
+    for service, name in CI_FILES.items():
+        try:
+            cifile = read_ci_file(root, service)
+        except MultibuildError as exc:
+            message = str(exc).replace(f"{root}/", "")
+            file, _, rest = message.partition(":")
+            line, _, text = rest.partition(":")
+            problems.append(Problem(file, int(line) if line.isdigit() else 1, text.strip()))
+            continue
+        if cifile is None:
+            problems.append(Problem(name, 1, "CI file is missing"))
+            continue
+        files.append(cifile)
+        problems += cifile.problems
+    problems += _shared(files)
+    jobs: list[Job] = []
+    seen: dict[str, Job] = {}
+    for cifile in files:
+        for entry in cifile.entries:
+            job = entry_job(cifile, entry)
+            jobs.append(job)
+            problems += _entry(root, entry, job)
+            other = seen.setdefault(job.id, job)
+            if other is not job:
+                problems.append(Problem(job.file, job.line,
+                                        f"job {job.id} is defined twice (also at {other.where})"))
+    return problems, files, jobs
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    problems, files, jobs = check(root)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"check: {len(problems)} problem(s) in the CI files", file=sys.stderr)
+        return 1
+    values = ", ".join(
+        f"{name}={files[0].variables[name].value}"
+        for name in ("BUILD_COMMIT", "NIGHTLY_BUILD_COMMIT")
+    )
+    print(f"check: {len(files)} CI files, {len(jobs)} build jobs, {values}: ok")
+    return 0
+
+
+def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                   root: Path) -> None:
+    check_cmd = sub.add_parser(
+        "check", help="check the CI files (shared BUILD_COMMIT, known platforms and Pythons)",
+        description="Fail, naming file and line, when BUILD_COMMIT or another shared variable "
+        "differs between CI files or is missing, or a matrix entry names an unknown platform "
+        "or Python or lacks a required variable.",
+    )
+    check_cmd.add_argument("--root", default=str(root),
+                           help="wheels repository to check (default: this one)")
+    check_cmd.set_defaults(func=cmd_check)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m multibuild.cicheck")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_subcommand(sub, Path.cwd())
+    args = parser.parse_args(["check", *(argv if argv is not None else sys.argv[1:])])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

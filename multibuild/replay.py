@@ -1,0 +1,180 @@
+"""Replay CI jobs on this machine: the job's environment, the same event plan, the same runner.
+
+A CI build step is ``bash multibuild/ci_step.sh build``: it decides the event
+(``multibuild.events``), then runs ``./wheels build``, whose runner runs the lifecycle steps
+(``multibuild.runner.LIFECYCLE_STEPS``) with the job's variables. A replay builds that same
+environment (the CI file's globals, the matrix entry, the simulated event's variables), applies
+the same event plan and hands it to the same runner. Nothing is uploaded by a replay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from multibuild import MultibuildError
+from multibuild.environment import STEP_VARIABLES
+from multibuild.events import BuildPlan, EventKind, plan
+from multibuild.options import RunOptions
+from multibuild.runner import TargetResult, run_all
+
+EVENTS: tuple[EventKind, ...] = ("push", "pull_request", "schedule")
+# What each CI service sets for each event (what multibuild.events.detect_event reads).
+SIMULATED_EVENTS: dict[str, dict[EventKind, dict[str, str]]] = {
+    "azure": {
+        "push": {"BUILD_REASON": "IndividualCI"},
+        "pull_request": {"BUILD_REASON": "PullRequest"},
+        "schedule": {"BUILD_REASON": "Schedule"},
+    },
+    "travis": {
+        "push": {"TRAVIS_EVENT_TYPE": "push"},
+        "pull_request": {"TRAVIS_EVENT_TYPE": "pull_request"},
+        "schedule": {"TRAVIS_EVENT_TYPE": "cron"},
+    },
+    "appveyor": {
+        "push": {"APPVEYOR": "True"},
+        "pull_request": {"APPVEYOR": "True", "APPVEYOR_PULL_REQUEST_NUMBER": "1"},
+        "schedule": {"APPVEYOR": "True", "APPVEYOR_SCHEDULED_BUILD": "True"},
+    },
+}
+_EVENT_NAMES = frozenset(
+    {"GITHUB_EVENT_NAME"} | {n for s in SIMULATED_EVENTS.values() for e in s.values() for n in e}
+)
+# Host settings a replay keeps; every other job variable comes from the CI file only.
+_HOST_KNOBS = frozenset({"MB_BUILD_MODE", "MB_USE_UV", "USE_CCACHE", "CI"})
+_JOB_NAMES = (frozenset(STEP_VARIABLES) - _HOST_KNOBS) | {
+    "NIGHTLY_BUILD_COMMIT", "MB_EVENT", "MB_UPLOAD_CHANNEL",
+}
+
+
+def job_environment(
+    job_env: Mapping[str, str],
+    service: str,
+    environ: Mapping[str, str],
+    *,
+    event: EventKind = "push",
+    overrides: Mapping[str, str] | None = None,
+    commit: str | None = None,
+) -> tuple[dict[str, str], BuildPlan]:
+    """The environment a CI job's build step sees, and the event plan it got.
+
+    ``environ`` (this host's) minus CI event and job variables, then the job's variables,
+    then the variables ``service`` sets for ``event``, then ``overrides``; the event plan
+    (``multibuild.events.plan``) then sets BUILD_COMMIT, MB_EVENT and MB_UPLOAD_CHANNEL, as
+    ``ci_step.sh`` does. ``commit`` replaces the planned commit.
+    """
+    env = {k: v for k, v in environ.items() if k not in _EVENT_NAMES and k not in _JOB_NAMES}
+    env.update(job_env)
+    env.update(SIMULATED_EVENTS.get(service, {}).get(event, {}))
+    env.update(overrides or {})
+    result = plan(env)
+    env.update(result.as_env())
+    if commit:
+        env["BUILD_COMMIT"] = commit
+    return env, result
+
+
+def build(options: RunOptions, environ: Mapping[str, str]) -> list[TargetResult]:
+    """The main job: build, repair, test and stage every target of ``options`` with the
+    environment ``environ``. ``./wheels build`` and every replayed job run this."""
+    targets = ", ".join(t.id for t in options.targets)
+    print(f"wheels: building {options.repo_dir} at {options.build_commit} for {targets}",
+          flush=True)
+    return run_all(options, environ=environ)
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise MultibuildError(f"--set {item!r}: expected NAME=VALUE")
+        found[name] = value
+    return found
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from multibuild.cicheck import cmd_check
+    from multibuild.cimatrix import Host, expand, select, skip_reason
+    from multibuild.summary import print_summary
+
+    root = Path(args.root).resolve()
+    jobs = select(expand(root), args.job)
+    overrides = parse_assignments(args.set or [])
+    for flag, name in ((args.repo_url, "REPO_URL"), (args.repo_dir, "REPO_DIR")):
+        if flag:
+            overrides[name] = flag
+    host = Host.detect({**os.environ, **overrides})
+    output = Path(args.output).resolve() if args.output else root / "wheelhouse"
+    work = Path(args.work_dir).resolve() if args.work_dir else root / "build" / "replay"
+    results: list[TargetResult] = []
+    verdicts: list[tuple[str, str]] = []
+    for job in jobs:
+        reason = skip_reason(job, host)
+        if reason is not None:
+            print(f"replay: {job.id}: skipped: {reason}", flush=True)
+            verdicts.append((job.id, f"skipped: {reason}"))
+            continue
+        if job.kind == "check":
+            status = cmd_check(argparse.Namespace(root=str(root)))
+            verdicts.append((job.id, "passed" if status == 0 else "FAILED"))
+            continue
+        env, result = job_environment(
+            job.environment, job.service, os.environ, event=args.event, overrides=overrides,
+            commit=args.commit,
+        )
+        upload = result.channel or "nothing (pull request)"
+        print(f"replay: {job.id} ({job.where}): {result.event} event -> {env['BUILD_COMMIT']}; "
+              f"CI would upload to {upload}; a replay uploads nothing", flush=True)
+        if args.print_env:
+            for name in sorted({*job.environment, *overrides, *result.as_env()}):
+                print(f"export {name}={env[name]!r}")
+            continue
+        options = RunOptions.resolve(root, env, output_dir=output, work_dir=work / job.id)
+        job_results = build(options, env)
+        results += job_results
+        passed = bool(job_results) and all(r.passed for r in job_results)
+        verdicts.append((job.id, "passed" if passed else "FAILED"))
+    if results:
+        print_summary(results)
+    for job_id, verdict in verdicts:
+        print(f"replay: {job_id}: {verdict}")
+    ran = [v for _, v in verdicts if not v.startswith("skipped")]
+    if not ran and not args.print_env:
+        print("error: none of the selected jobs can run on this host", file=sys.stderr)
+        return 1
+    failed = [v for v in ran if v != "passed"]
+    if failed:
+        print(f"replay: {len(failed)} of {len(ran)} jobs failed", file=sys.stderr)
+        return 1
+    if results:
+        print(f"replay: {len(ran)} jobs passed; wheels in {output}")
+    return 0
+
+
+def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                   root: Path) -> None:
+    replay = sub.add_parser(
+        "replay", help="run CI jobs on this machine (ids from ./wheels jobs)",
+        description="Run one or several CI jobs here with the environment CI gives them and "
+        "the same event plan and build steps; nothing is uploaded. Jobs this host cannot run "
+        "are reported as skipped with the reason.",
+    )
+    replay.add_argument("job", nargs="+", help="job ids or globs, e.g. azure-linux-x86_64-*")
+    replay.add_argument("--event", choices=EVENTS, default="push",
+                        help="CI event to simulate: push builds BUILD_COMMIT, schedule builds "
+                        "NIGHTLY_BUILD_COMMIT (default: push)")
+    replay.add_argument("--commit", help="build this ref instead of the planned commit")
+    replay.add_argument("--repo-url", help="project repository to clone (default: REPO_URL)")
+    replay.add_argument("--repo-dir", help="project checkout directory (default: REPO_DIR)")
+    replay.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="override a job variable (repeatable), e.g. CONFIG_PATH=...")
+    replay.add_argument("--output", help="where passing wheels go (default: wheelhouse/)")
+    replay.add_argument("--work-dir", help="job build directories (default: build/replay/)")
+    replay.add_argument("--print-env", action="store_true",
+                        help="print each job's variables instead of running it")
+    replay.add_argument("--root", default=str(root), help=argparse.SUPPRESS)
+    replay.set_defaults(func=cmd_replay)

@@ -1,0 +1,214 @@
+"""``tools/set-build-commit REF``: set BUILD_COMMIT (or NIGHTLY_BUILD_COMMIT) in every CI file.
+
+The round-trip YAML reader finds each file's variable (line and column of its scalar); only
+that scalar's text is replaced, keeping its quoting style, so the file stays byte-identical
+apart from the value. The result is parsed again and must differ from the original in that one
+value only. All files are prepared before any is written (temp name, then rename).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from multibuild import MultibuildError
+from multibuild.cifiles import CI_FILES, Variable, read_ci_file
+
+_BAD_REF = re.compile(r"[\s\x00-\x1f\x7f~^:?*\[\\'\"]|\.\.|@\{|^-|^$")
+_PLAIN_END = " \t\n,]}#"
+
+
+@dataclass(frozen=True)
+class Change:
+    file: str
+    line: int
+    name: str
+    old: str
+    new: str
+    text: str  # the new file content
+
+
+def _scalar_text(new: str) -> str:
+    """``new`` as a plain YAML scalar if it reads back as that string, else single-quoted."""
+    for version in ((1, 2), (1, 1)):  # Travis and AppVeyor read YAML 1.1 (yes, on, 0x1, ...)
+        yaml = YAML(typ="safe")
+        yaml.version = version
+        try:
+            loaded = yaml.load(f"k: {new}\n")
+        except YAMLError:
+            loaded = None
+        if not (isinstance(loaded, dict) and isinstance(loaded.get("k"), str)
+                and loaded["k"] == new):
+            return "'" + new.replace("'", "''") + "'"
+    return new
+
+
+def replace_scalar(text: str, var: Variable, new_scalar: str) -> str:
+    """``text`` with the scalar of ``var`` (at its line and column) replaced by
+    ``new_scalar``, in the scalar's own quoting style."""
+    lines = text.splitlines(keepends=True)
+    line = lines[var.line - 1]
+    start = var.col
+    quote = line[start:start + 1]
+    if quote in ("'", '"'):
+        if quote == "'":
+            body = var.scalar.replace("'", "''")
+            replacement = "'" + new_scalar.replace("'", "''") + "'"
+        else:
+            body = var.scalar.replace("\\", "\\\\").replace('"', '\\"')
+            replacement = '"' + new_scalar.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        old = quote + body + quote
+    else:
+        old = var.scalar
+        replacement = _scalar_text(new_scalar)
+        end = start + len(old)
+        if end < len(line) and line[end] not in _PLAIN_END:
+            old = ""  # not the plain scalar we read
+    if not old or line[start:start + len(old)] != old:
+        raise MultibuildError(
+            f"{var.file}:{var.line}: cannot edit {var.name}: unexpected formatting of its value"
+        )
+    lines[var.line - 1] = line[:start] + replacement + line[start + len(old):]
+    return "".join(lines)
+
+
+
+def plan_changes(root: Path, name: str, value: str) -> list[Change]:
+    """The edit of every CI file under ``root``: ``name`` set to ``value``."""
+    changes: list[Change] = []
+    for service in CI_FILES:
+        cifile = read_ci_file(root, service)
+        if cifile is None:
+            continue
+        var = cifile.variables.get(name)
+        if var is None:
+            raise MultibuildError(f"{cifile.file}:{cifile.variables_line}: no {name} variable")
+        new_scalar = var.scalar[: len(var.scalar) - len(var.value)] + value
+        text = replace_scalar(cifile.text, var, new_scalar) if var.value != value else cifile.text
+        if text != cifile.text:
+            _verify(root, service, cifile.text, text, name, value)
+        changes.append(Change(cifile.file, var.line, name, var.value, value, text))
+    if not changes:
+        raise MultibuildError(f"no CI files in {root}")
+    return changes
+
+
+def _verify(root: Path, service: str, before: str, after: str, name: str, value: str) -> None:
+    """``after`` parses, has ``name`` = ``value``, and equals ``before`` otherwise."""
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch)
+        (copy / CI_FILES[service]).write_text(after, encoding="utf-8")
+        edited = read_ci_file(copy, service)
+    assert edited is not None
+    var = edited.variables.get(name)
+    if var is None or var.value != value:
+        raise MultibuildError(f"{CI_FILES[service]}: editing {name} failed; nothing written")
+    lines_before, lines_after = before.splitlines(), after.splitlines()
+    differing = [i for i, (a, b) in enumerate(zip(lines_before, lines_after)) if a != b]
+    if len(lines_before) != len(lines_after) or len(differing) != 1:
+        raise MultibuildError(f"{CI_FILES[service]}: editing {name} changed more than its value")
+
+
+def git_commit(repo: Path, ref: str) -> str | None:
+    """The commit ``ref`` names in ``repo`` (remote branch first, as clean_code resolves
+    it), or ``None``."""
+    for candidate in (f"refs/remotes/origin/{ref}^{{commit}}", f"{ref}^{{commit}}"):
+        done = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", candidate],
+            capture_output=True, text=True, check=False,
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    return None
+
+
+def _project_repo(root: Path, explicit: str | None) -> Path | None:
+    if explicit:
+        repo = Path(explicit)
+        if not (repo / ".git").exists():
+            raise MultibuildError(f"--repo {explicit}: not a git repository")
+        return repo
+    cifile = read_ci_file(root, "azure")
+    repo_dir = cifile.variables.get("REPO_DIR") if cifile else None
+    if repo_dir and (root / repo_dir.value / ".git").exists():
+        return root / repo_dir.value
+    return None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tools/set-build-commit",
+        description="Set BUILD_COMMIT (or, with --nightly, NIGHTLY_BUILD_COMMIT) in every CI "
+        "file, keeping comments and formatting; print what changed.",
+    )
+    parser.add_argument("ref", help="tag, branch or commit hash of the project")
+    parser.add_argument("--nightly", action="store_true", help="set NIGHTLY_BUILD_COMMIT")
+    parser.add_argument("--repo", help="project repository to verify REF in "
+                        "(default: REPO_DIR when it is cloned)")
+    parser.add_argument("--full-hash", action="store_true",
+                        help="write the full commit hash REF names (needs the repository)")
+    parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent),
+                        help="wheels repository (default: this one)")
+    args = parser.parse_args(argv)
+    root = Path(args.root).resolve()
+    name = "NIGHTLY_BUILD_COMMIT" if args.nightly else "BUILD_COMMIT"
+    ref = args.ref.strip()
+    if _BAD_REF.search(ref):
+        raise MultibuildError(f"{args.ref!r} is not a valid git ref")
+    repo = _project_repo(root, args.repo)
+    value = ref
+    if repo is not None:
+        sha = git_commit(repo, ref)
+        if sha is None:
+            raise MultibuildError(f"unknown ref {ref!r} in repository {repo} (fetch it first?)")
+        value = sha if args.full_hash else ref
+    elif args.full_hash:
+        raise MultibuildError("--full-hash needs the project repository: clone it into "
+                              "REPO_DIR or pass --repo PATH")
+    else:
+        print(f"note: project repository not found; {ref!r} not verified "
+              "(clone it into REPO_DIR or pass --repo)", file=sys.stderr)
+    changes = plan_changes(root, name, value)
+    for change in changes:
+        if change.old == change.new:
+            print(f"{change.file}:{change.line}: {name} already {change.new}")
+        else:
+            print(f"{change.file}:{change.line}: {name} {change.old} -> {change.new}")
+    for change in changes:
+        if change.old != change.new:
+            write_atomic(root / change.file, change.text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except MultibuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

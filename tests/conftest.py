@@ -1,0 +1,126 @@
+"""Shared fixtures: real git repositories of fixture projects, interpreters, shell runners."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from multibuild.interpreters import discover
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Fixture", "GIT_AUTHOR_EMAIL": "fixture@example.invalid",
+    "GIT_COMMITTER_NAME": "Fixture", "GIT_COMMITTER_EMAIL": "fixture@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True,
+                          check=True)
+    return done.stdout.strip()
+
+
+class FixtureRepo:
+    """A fixture project committed into a git repository with a tag, a branch and history.
+
+    main:    c1 (version 0.1.0, tag v0.1.0) -> c2 (version 0.2.0)
+    feature: c1 -> c3 (version 0.3.0)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def rev(self, ref: str) -> str:
+        return git(self.path, "rev-parse", ref)
+
+
+def _set_version(project: Path, version: str) -> None:
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    lines = [f'version = "{version}"' if ln.startswith("version = ") else ln
+             for ln in text.splitlines()]
+    pyproject.write_text("\n".join(lines) + "\n")
+
+
+def make_fixture_repo(name: str, dest: Path) -> FixtureRepo:
+    shutil.copytree(FIXTURES / name, dest)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "version 0.1.0")
+    git(dest, "tag", "v0.1.0")
+    git(dest, "checkout", "-q", "-b", "feature")
+    _set_version(dest, "0.3.0")
+    git(dest, "commit", "-qam", "version 0.3.0")
+    git(dest, "checkout", "-q", "main")
+    _set_version(dest, "0.2.0")
+    git(dest, "commit", "-qam", "version 0.2.0")
+    return FixtureRepo(dest)
+
+
+@pytest.fixture(scope="session")
+def blasdot_repo(tmp_path_factory: pytest.TempPathFactory) -> FixtureRepo:
+    return make_fixture_repo("blasdot", tmp_path_factory.mktemp("src") / "blasdot")
+
+
+@pytest.fixture(scope="session")
+def purepy_repo(tmp_path_factory: pytest.TempPathFactory) -> FixtureRepo:
+    return make_fixture_repo("purepy", tmp_path_factory.mktemp("src") / "purepy")
+
+
+@pytest.fixture(scope="session")
+def pythons() -> dict[str, Path]:
+    """Installed CPython versions this suite may build for (3.9 and newer)."""
+    found = {v: i.path for v, i in discover().items()
+             if not v.endswith("t") and tuple(map(int, v.split("."))) >= (3, 9)}
+    return found
+
+
+@pytest.fixture(scope="session")
+def two_pythons(pythons: dict[str, Path]) -> list[str]:
+    newest_first = sorted(pythons, key=lambda v: tuple(map(int, v.split("."))), reverse=True)
+    if len(newest_first) < 2:
+        pytest.skip(f"needs two CPython versions >= 3.9; found: {sorted(pythons) or 'none'}")
+    return newest_first[:2]
+
+
+def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for running the library: the tool interpreter is this one."""
+    env = dict(os.environ)
+    env.pop("VIRTUAL_ENV", None)
+    env["MB_TOOL_PYTHON"] = sys.executable
+    env["MB_BUILD_MODE"] = env.get("MB_TEST_BUILD_MODE", "native")
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    for name in ("REPO_DIR", "REPO_URL", "BUILD_COMMIT", "CONFIG_PATH", "ENV_VARS_PATH", "PLAT",
+                 "MB_PYTHON_VERSION", "WHEEL_SDIR", "MB_WORK_DIR", "MB_STEP_LOG"):
+        env.pop(name, None)
+    env.update(extra or {})
+    return env
+
+
+def run_shell(script: str, env: Mapping[str, str] | None = None, cwd: Path = REPO_ROOT,
+              timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run bash with the library sourced (common_utils.sh) and then ``script``."""
+    full = f'source "{REPO_ROOT}/multibuild/common_utils.sh"\n{script}'
+    return subprocess.run(["bash", "-c", full], cwd=cwd, env=tool_env(env), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def run_wheels(args: list[str], env: Mapping[str, str] | None = None,
+               timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``./wheels ARGS`` the way a user does."""
+    return subprocess.run([str(REPO_ROOT / "wheels"), *args], cwd=REPO_ROOT, env=tool_env(env),
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path

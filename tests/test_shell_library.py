@@ -1,0 +1,163 @@
+"""The multibuild helper functions config.sh files rely on, and clean_code, run in real bash."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import FixtureRepo, run_shell
+
+
+def ok(script: str, **kw: object) -> str:
+    done = run_shell(script, **kw)  # type: ignore[arg-type]
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_retry_succeeds_after_failures_and_gives_up_with_a_bound(tmp_path: Path) -> None:
+    counter = tmp_path / "n"
+    flaky = f'n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}; [ "$n" -ge 2 ]'
+    out = run_shell(f"MB_RETRIES=5 retry bash -c '{flaky}'; echo status=$?",
+                    env={"PATH": "/usr/bin:/bin"})
+    assert "status=0" in out.stdout and counter.read_text().strip() == "3"
+    counter.unlink()
+    never = run_shell(f"MB_RETRIES=2 retry bash -c 'echo x >> {counter}; exit 7'; echo status=$?")
+    assert "status=7" in never.stdout
+    assert counter.read_text().count("x") == 2
+    assert "giving up" in never.stderr
+
+
+def test_suppress_hides_output_unless_failure() -> None:
+    out = run_shell("suppress echo hidden; suppress bash -c 'echo shown; exit 3'; echo s=$?")
+    assert "hidden" not in out.stdout + out.stderr
+    assert "shown" in out.stderr and "s=3" in out.stdout
+
+
+def test_small_helpers(tmp_path: Path) -> None:
+    out = ok(f"""
+        cd {tmp_path}
+        mkdir -p d/sub && touch d/sub/f
+        rm_mkdir d && ls -A d | wc -l
+        abspath a/./b/../c
+        abspath /x/y/../z
+        relpath {tmp_path}/a/b {tmp_path}/c
+        function my_hook {{ :; }}
+        is_function my_hook; echo "[$(is_function no_such_hook)]"
+        get_platform
+    """)
+    lines = out.split()
+    assert lines[0] == "0"
+    assert lines[1] == f"{tmp_path}/a/c"
+    assert lines[2] == "/x/z"
+    assert lines[3] == "../a/b"
+    assert lines[4] == "my_hook" and lines[5] == "[]"
+    assert lines[6] in ("x86_64", "aarch64", "i686", "ppc64le", "s390x", "arm64")
+
+
+def test_check_sha256sum(tmp_path: Path) -> None:
+    f = tmp_path / "f.txt"
+    f.write_text("payload")
+    good = hashlib.sha256(b"payload").hexdigest()
+    ok(f"check_sha256sum {f} {good}")
+    bad = run_shell(f"check_sha256sum {f} {'0' * 64}")
+    assert bad.returncode != 0
+    assert f"sha256 mismatch for {f}" in bad.stderr
+
+
+def make_tarball(path: Path, top: str, files: dict[str, str]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in files.items():
+            data = content.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            info.mode = 0o755
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_untar_and_fetch_unpack(tmp_path: Path) -> None:
+    archive = tmp_path / "pkg-1.0.tar.gz"
+    make_tarball(archive, "pkg-1.0", {"README": "hello"})
+    work = tmp_path / "work"
+    work.mkdir()
+    ok(f"cd {work} && untar {archive} && cat pkg-1.0/README")
+    out = ok(f"cd {work} && rm -rf pkg-1.0 && fetch_unpack file://{archive} && cat pkg-1.0/README"
+             " && ls archives")
+    assert "hello" in out and "pkg-1.0.tar.gz" in out
+    bad = run_shell(f"cd {work} && untar {tmp_path}/x.rar")
+    assert bad.returncode != 0 and "unknown archive type" in bad.stderr
+
+
+CONFIGURE = """#!/bin/sh
+prefix=/usr/local
+for a in "$@"; do case $a in --prefix=*) prefix=${a#--prefix=};; esac; done
+printf 'install:\\n\\tmkdir -p %s/lib && echo built-$BUILD_FLAG > %s/lib/libtiny.txt\\nall:\\n' \
+  "$prefix" "$prefix" > Makefile
+"""
+
+
+def test_build_simple_configure_make_install_and_rebuild_on_new_flags(tmp_path: Path) -> None:
+    archive = tmp_path / "tiny-1.0.tar.gz"
+    make_tarball(archive, "tiny-1.0", {"configure": CONFIGURE})
+    prefix = tmp_path / "prefix"
+    installed = prefix / "lib" / "libtiny.txt"
+    build = f"cd {tmp_path} && export BUILD_PREFIX={prefix} && build_simple tiny 1.0 file://{tmp_path}"
+    ok(build)
+    assert installed.read_text().startswith("built-")
+    # The same recipe again is skipped (its stamp matches) ...
+    installed.unlink()
+    ok(build)
+    assert not installed.exists()
+    # ... but a changed flag is a different recipe: rebuilt.
+    ok(f"export CFLAGS=-O3; {build}")
+    assert installed.exists()
+
+
+# --- clean_code --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ref_kind", ["tag", "branch", "full", "short"])
+def test_clean_code_checks_out_any_ref(tmp_path: Path, blasdot_repo: FixtureRepo,
+                                       ref_kind: str) -> None:
+    refs = {
+        "tag": ("v0.1.0", blasdot_repo.rev("v0.1.0")),
+        "branch": ("feature", blasdot_repo.rev("feature")),
+        "full": (blasdot_repo.rev("main"), blasdot_repo.rev("main")),
+        "short": (blasdot_repo.rev("feature")[:7], blasdot_repo.rev("feature")),
+    }
+    ref, sha = refs[ref_kind]
+    checkout = tmp_path / "co"
+    out = ok(f'clean_code {checkout} {ref} && cd {checkout} && git rev-parse HEAD',
+             env={"REPO_URL": str(blasdot_repo.path)})
+    assert out.strip().splitlines()[-1] == sha
+
+
+def test_clean_code_cleans_resets_and_refetches(tmp_path: Path, blasdot_repo: FixtureRepo) -> None:
+    checkout = tmp_path / "co"
+    env = {"REPO_URL": str(blasdot_repo.path)}
+    ok(f"clean_code {checkout} v0.1.0", env=env)
+    (checkout / "stray.o").write_text("x")
+    (checkout / "setup.py").write_text("# local edit")
+    ok(f"clean_code {checkout} main", env=env)
+    assert not (checkout / "stray.o").exists()
+    assert "local edit" not in (checkout / "setup.py").read_text()
+    assert 'version = "0.2.0"' in (checkout / "pyproject.toml").read_text()
+
+
+def test_clean_code_unknown_ref_is_one_line_error(tmp_path: Path,
+                                                   blasdot_repo: FixtureRepo) -> None:
+    done = run_shell(f"clean_code {tmp_path}/co no-such-ref",
+                     env={"REPO_URL": str(blasdot_repo.path)})
+    assert done.returncode != 0
+    errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [f"error: clean_code: unknown ref 'no-such-ref' in repository "
+                      f"{blasdot_repo.path}"]
+
+
+def test_clean_code_without_repo_dir_or_url(tmp_path: Path) -> None:
+    no_dir = run_shell("clean_code '' v1")
+    assert no_dir.returncode != 0 and "REPO_DIR is not set" in no_dir.stderr
+    no_url = run_shell(f"clean_code {tmp_path}/missing v1")
+    assert no_url.returncode != 0
+    assert "is missing and REPO_URL is not set" in no_url.stderr
