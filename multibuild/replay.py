@@ -83,7 +83,16 @@ def build(options: RunOptions, environ: Mapping[str, str]) -> list[TargetResult]
     targets = ", ".join(t.id for t in options.targets)
     print(f"wheels: building {options.repo_dir} at {options.build_commit} for {targets}",
           flush=True)
-    return run_all(options, environ=environ)
+    results = run_all(options, environ=environ)
+    # The upload step uploads only what this report lists as passed.
+    from multibuild.upload import write_report
+
+    write_report(
+        options.output_dir,
+        [(r.target.id, r.passed, [w.path for w in r.wheels if r.passed]) for r in results],
+        options.build_commit,
+    )
+    return results
 
 
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:

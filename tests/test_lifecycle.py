@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -83,6 +84,10 @@ def test_builds_repaired_tested_wheels_for_two_pythons(
     # One-screen summary: every target passed, bundled library named.
     assert "passed" in result.proc.stdout and "libscipy_openbla" in result.proc.stdout
     assert "2 targets passed" in result.proc.stdout
+    report = json.loads((result.output / "report.json").read_text())
+    assert {t["passed"] for t in report["targets"]} == {True}
+    assert sorted(w["file"] for t in report["targets"] for w in t["wheels"]) == [
+        w.name for w in wheels]
 
 
 def test_env_vars_reach_pre_build_and_run_tests(tag_build: Build) -> None:
