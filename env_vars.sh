@@ -4,3 +4,6 @@ export NPY_USE_BLAS_ILP64=${NPY_USE_BLAS_ILP64-1}
 export OPENBLAS_VERSION=${OPENBLAS_VERSION:-0.3.34.481.3}
 # numpy's test suite label for run_tests: fast or full.
 export NPY_TEST_LABEL=${NPY_TEST_LABEL:-fast}
+# What numpy's test suite needs: f2py's tests call meson (and ninja); numpy.distutils (still
+# shipped for Python < 3.12) is tested against setuptools < 60 only.
+export TEST_DEPENDS=${TEST_DEPENDS:-"pytest==8.3.5 hypothesis==6.131.0 typing_extensions meson ninja setuptools<60;python_version<'3.12'"}

@@ -9,10 +9,11 @@ function mb_bootstrap_tools {
     local root=$1
     local venv="${MB_TOOL_VENV:-$root/.venv}"
     local stamp="$venv/.mb-stamp"
-    local want
+    local want python
     want=$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)
-    if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" == "$want" ]; then
-        export MB_TOOL_PYTHON="$venv/bin/python"
+    python=$(mb_venv_python "$venv")
+    if [ -x "$python" ] && [ "$(cat "$stamp" 2>/dev/null)" == "$want" ]; then
+        export MB_TOOL_PYTHON="$python"
         return 0
     fi
     local py="${MB_BOOTSTRAP_PYTHON:-python3}"
@@ -21,15 +22,26 @@ function mb_bootstrap_tools {
         return 1
     fi
     echo "wheels: preparing tool environment in $venv (first run only)" >&2
-    if [ ! -x "$venv/bin/python" ]; then
+    if [ ! -x "$python" ]; then
         "$py" -m venv "$venv" || return 1
+        python=$(mb_venv_python "$venv")
     fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$(mb_pin uv "$root")" \
+    "$python" -m pip install --quiet --disable-pip-version-check "$(mb_pin uv "$root")" \
         || return 1
-    "$venv/bin/python" -m uv pip install --quiet --python "$venv/bin/python" \
+    "$python" -m uv pip install --quiet --python "$python" \
         -r "$root/pyproject.toml" --all-extras || return 1
     echo "$want" > "$stamp"
-    export MB_TOOL_PYTHON="$venv/bin/python"
+    export MB_TOOL_PYTHON="$python"
+}
+
+function mb_venv_python {
+    # The interpreter of virtual environment DIR: DIR/bin/python, or DIR/Scripts/python.exe
+    # (Windows layout) when that one exists.
+    if [ ! -e "$1/bin/python" ] && [ -e "$1/Scripts/python.exe" ]; then
+        echo "$1/Scripts/python.exe"
+    else
+        echo "$1/bin/python"
+    fi
 }
 
 function mb_pin {

@@ -22,16 +22,25 @@ function mb_ci_plan {
 step=${1:-}
 case "$step" in
     build)
-        mb_ci_plan
+        # A timed log group per step: this plan here, the lifecycle steps in the runner.
+        mb_step_start event_plan
+        mb_ci_plan || { mb_step_end event_plan 1; exit 1; }
+        mb_step_end event_plan
         exec ./wheels build
         ;;
     upload)
-        mb_ci_plan
+        mb_step_start event_plan
+        mb_ci_plan || { mb_step_end event_plan 1; exit 1; }
+        mb_step_end event_plan
         if [ -z "$MB_UPLOAD_CHANNEL" ]; then
             echo "ci_step: upload: nothing to upload for a ${MB_EVENT} build"
             exit 0
         fi
-        mb_python upload
+        mb_step_start upload
+        status=0
+        mb_python upload || status=$?
+        mb_step_end upload "$status"
+        exit "$status"
         ;;
     check)
         exec ./wheels check

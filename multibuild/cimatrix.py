@@ -118,8 +118,11 @@ def skip_reason(job: Job, host: Host) -> str | None:
     if host.os != "linux":
         return f"local replay runs Linux jobs on a Linux host; this host runs {host.os}"
     if job.os != "linux":
+        from multibuild.platforms import CI_ENTRY_POINTS
+
         title = _OS_TITLE.get(job.os, job.os)
-        return f"{title} job: runs on a {title} machine only"
+        entry = CI_ENTRY_POINTS.get(job.os)
+        return f"{title} job: runs on a {title} machine only" + (f"; runs {entry}" if entry else "")
     machine = "x86_64" if host.machine in ("x86_64", "amd64", "AMD64") else host.machine
     if job.plat == "i686" and machine == "x86_64":
         if host.mode != "docker":

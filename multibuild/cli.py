@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         repo_url=args.repo_url, repo_dir=args.repo_dir,
         output_dir=Path(args.output).resolve() if args.output else None,
         work_dir=Path(args.work_dir).resolve() if args.work_dir else None,
+        jobs=args.jobs,
     )
     results = build(options, os.environ)  # the same engine as a replayed CI job
     print_summary(results)
@@ -35,7 +37,42 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# System packages some tests need, and the command that proves each is there.
+TEST_SYSTEM_PACKAGES: dict[str, str] = {
+    "llvm-16": "/usr/lib/llvm-16/bin/llvm-lipo",  # llvm-otool/-lipo/-install-name-tool: delocate
+}
+
+
+def provision_test_packages() -> None:
+    """Install the missing TEST_SYSTEM_PACKAGES with apt when this is root on Debian/Ubuntu;
+    otherwise the tests that need them skip, naming the package."""
+    missing = [pkg for pkg, probe in TEST_SYSTEM_PACKAGES.items() if not Path(probe).exists()]
+    apt = shutil.which("apt-get")
+    if not missing or apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    print(f"wheels: installing {', '.join(missing)} for the tests (apt-get)", flush=True)
+    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        done = subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends", *missing],
+                              env=quiet, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            subprocess.run([apt, "update", "-q"], env=quiet, capture_output=True, timeout=300,
+                           check=False)
+            done = subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends",
+                                   *missing], env=quiet, capture_output=True, text=True,
+                                  timeout=600, check=False)
+    except subprocess.TimeoutExpired:
+        print("wheels: apt-get timed out; tests needing it will skip", file=sys.stderr)
+        return
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"wheels: could not install {', '.join(missing)} ({last}); tests needing it "
+              "will skip", file=sys.stderr)
+
+
 def cmd_test(args: argparse.Namespace) -> int:
+    if not args.no_provision:
+        provision_test_packages()
     marker = [] if args.slow else ["-m", "not slow"]
     return subprocess.call([sys.executable, "-m", "pytest", *marker, *args.pytest_args], cwd=ROOT)
 
@@ -66,9 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--repo-dir", help="project checkout directory (default: REPO_DIR)")
     build.add_argument("--output", help="where passing wheels go (default: wheelhouse/)")
     build.add_argument("--work-dir", help="per-target build directories (default: build/)")
+    build.add_argument("-j", "--jobs", type=int, metavar="N",
+                       help="targets built at the same time (default: the number of cores)")
     build.set_defaults(func=cmd_build)
     test = sub.add_parser("test", help="run the test suite", description="Run pytest.")
     test.add_argument("--slow", action="store_true", help="also run slow acceptance tests")
+    test.add_argument("--no-provision", action="store_true",
+                      help="do not apt-get install the system packages some tests need "
+                      f"({', '.join(TEST_SYSTEM_PACKAGES)}; only as root, when missing)")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
     test.set_defaults(func=cmd_test)
     interp = sub.add_parser("interpreters", help="list the Pythons found on this machine")
@@ -80,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     from multibuild import upload as upload_step  # ./wheels upload
 
     upload_step.add_subcommand(sub, ROOT)
+    mirror = sub.add_parser(
+        "mirror", help="make a local git mirror of a release from its sdist on the index",
+        description="Make a bare git repository holding PACKAGE's sdist at VERSION, tagged "
+        "vVERSION, for REPO_URL=DEST where the project's repository is out of reach.",
+    )
+    from multibuild import mirror as mirror_tool
+
+    mirror_tool.add_arguments(mirror)
+    mirror.set_defaults(func=lambda args: mirror_tool.run(args, os.environ))
     return parser
 
 

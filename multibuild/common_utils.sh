@@ -28,20 +28,86 @@ function mb_python {
     PYTHONPATH="$MB_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$MB_TOOL_PYTHON" -m "multibuild.$module" "$@"
 }
 
+function mb_now_us {
+    # Print the current time in microseconds since the epoch (EPOCHREALTIME, else date).
+    if [ -n "${EPOCHREALTIME:-}" ]; then
+        local now=${EPOCHREALTIME/,/.}
+        echo "${now/./}"
+    else
+        echo "$(date +%s)000000"
+    fi
+}
+
+function mb_log_groups {
+    # Print the log-group style of this CI service: azure, travis, github or none.
+    # MB_LOG_GROUPS forces one (e.g. MB_LOG_GROUPS=none to silence markers).
+    if [ -n "${MB_LOG_GROUPS:-}" ]; then echo "$MB_LOG_GROUPS"
+    elif [ "${GITHUB_ACTIONS:-}" == true ]; then echo github
+    elif [ "${TF_BUILD:-}" == True ]; then echo azure
+    elif [ "${TRAVIS:-}" == true ]; then echo travis
+    else echo none
+    fi
+}
+
+function mb_group_name {
+    # Print a fold-safe name for step NAME: TARGET.NAME with only [A-Za-z0-9._-].
+    local name=${MB_TARGET_ID:+$MB_TARGET_ID.}$1
+    echo "${name//[^A-Za-z0-9._-]/_}"
+}
+
 function mb_step_start {
-    # Mark the start of lifecycle step NAME in MB_STEP_LOG (when set), for the run summary.
+    # Open lifecycle step NAME: a CI log group (Azure ##[group], Travis fold and timer,
+    # GitHub ::group::) or a plain header, and a start line in MB_STEP_LOG (when set).
     MB_CURRENT_STEP=$1
+    MB_STEP_START_US=$(mb_now_us)
+    local title="${MB_TARGET_ID:+$MB_TARGET_ID: }$1" fold
+    fold=$(mb_group_name "$1")
+    case "$(mb_log_groups)" in
+        azure) echo "##[group]$title" ;;
+        github) echo "::group::$title" ;;
+        travis) printf 'travis_fold:start:%s\r\033[0K%s\ntravis_time:start:%s\r\033[0K' \
+                    "$fold" "$title" "$fold" ;;
+        *) echo "---- $title" ;;
+    esac
     if [ -n "${MB_STEP_LOG:-}" ]; then
-        printf 'start\t%s\t%s\n' "$1" "$(date +%s.%N)" >> "$MB_STEP_LOG"
+        printf 'start\t%s\t%s.%s\n' "$1" "${MB_STEP_START_US:0:${#MB_STEP_START_US}-6}" \
+            "${MB_STEP_START_US:${#MB_STEP_START_US}-6}" >> "$MB_STEP_LOG"
     fi
 }
 
 function mb_step_end {
-    # Mark the end of step NAME with STATUS (default 0).
+    # Close step NAME with STATUS (default 0): its duration, the end line in MB_STEP_LOG,
+    # then the CI group end (and on failure the service's error annotation).
+    local name=$1 status=${2:-0} end start title fold took verdict
+    end=$(mb_now_us)
+    start=${MB_STEP_START_US:-$end}
+    title="${MB_TARGET_ID:+$MB_TARGET_ID: }$name"
+    fold=$(mb_group_name "$name")
+    took=$(( (end - start) / 1000000 )).$(( (end - start) / 100000 % 10 ))
+    verdict=passed
+    [ "$status" -ne 0 ] && verdict="FAILED (exit $status)"
     if [ -n "${MB_STEP_LOG:-}" ]; then
-        printf 'end\t%s\t%s\t%s\n' "$1" "$(date +%s.%N)" "${2:-0}" >> "$MB_STEP_LOG"
+        printf 'end\t%s\t%s.%s\t%s\n' "$name" "${end:0:${#end}-6}" "${end:${#end}-6}" \
+            "$status" >> "$MB_STEP_LOG"
     fi
+    echo "---- $title: $verdict in ${took}s"
+    case "$(mb_log_groups)" in
+        azure)
+            echo "##[endgroup]"
+            [ "$status" -ne 0 ] && echo "##[error]$title failed (exit $status) after ${took}s"
+            ;;
+        github)
+            echo "::endgroup::"
+            [ "$status" -ne 0 ] && echo "::error::$title failed (exit $status) after ${took}s"
+            ;;
+        travis)
+            printf '\ntravis_time:end:%s:start=%s000,finish=%s000,duration=%s000\r\033[0K' \
+                "$fold" "$start" "$end" "$((end - start))"
+            printf 'travis_fold:end:%s\r\033[0K\n' "$fold"
+            ;;
+    esac
     MB_CURRENT_STEP=
+    return 0
 }
 
 function mb_record_exit {
@@ -175,26 +241,56 @@ function fetch_unpack {
 function build_simple {
     # Configure, make and install a source library into BUILD_PREFIX:
     # build_simple NAME VERSION URL [EXT [CONFIGURE_ARGS...]]
-    # Skipped when the same recipe (name, version, args, flags) was installed already.
+    # The installed files are kept in a library cache (MB_LIB_CACHE, default
+    # $(mb_cache_dir)/libs) under a hash of the recipe (this function, name, version, URL,
+    # arguments, prefix), the flags (CC, CXX, CFLAGS, CPPFLAGS, CXXFLAGS, FFLAGS, LDFLAGS) and
+    # the platform; a hit installs the cached files, anything else is a rebuild.
     local name=$1 version=$2 url=$3 ext=${4:-tar.gz}
     shift 4 2>/dev/null || shift $#
     local prefix=${BUILD_PREFIX:-/usr/local}
-    local key
-    key=$(printf '%s\n' "$name" "$version" "$url" "$ext" "$prefix" "$*" "${CFLAGS:-}" \
-        "${LDFLAGS:-}" | sha256sum | cut -c1-16)
-    local stamp="${name}-${key}-stamp"
-    [ -e "$stamp" ] && return 0
-    fetch_unpack "$url/$name-$version.$ext" || return 1
-    (cd "$name-$version" \
-        && ./configure --prefix="$prefix" "$@" \
-        && make -j"${MB_JOBS:-4}" \
-        && make install) || return 1
-    touch "$stamp"
+    local cache key entry stage
+    cache=${MB_LIB_CACHE:-$(mb_cache_dir)/libs} || return 1
+    key=$( { declare -f build_simple
+             printf '%s\n' "$name" "$version" "$url" "$ext" "$prefix" "$*" \
+                "CC=${CC:-}" "CXX=${CXX:-}" "CFLAGS=${CFLAGS:-}" "CPPFLAGS=${CPPFLAGS:-}" \
+                "CXXFLAGS=${CXXFLAGS:-}" "FFLAGS=${FFLAGS:-}" "LDFLAGS=${LDFLAGS:-}" \
+                "PLAT=${PLAT:-}" "MB_ML_VER=${MB_ML_VER:-}" "MB_ML_LIBC=${MB_ML_LIBC:-}" \
+                "MACOSX_DEPLOYMENT_TARGET=${MACOSX_DEPLOYMENT_TARGET:-}" \
+                "ARCHFLAGS=${ARCHFLAGS:-}" "$(uname -sm)"
+           } | mb_sha256_stdin | cut -c1-16 )
+    entry="$cache/$name-$version-$key"
+    if [ ! -d "$entry" ]; then
+        fetch_unpack "$url/$name-$version.$ext" || return 1
+        stage=$(abspath "$cache/.stage-$name-$key-$$")
+        rm -rf "$stage"
+        (cd "$name-$version" \
+            && ./configure --prefix="$prefix" "$@" \
+            && make -j"${MB_JOBS:-4}" \
+            && make install DESTDIR="$stage") || { rm -rf "$stage"; return 1; }
+        if [ ! -d "$stage$prefix" ]; then
+            # make install ignored DESTDIR and installed into the prefix: nothing to cache.
+            rm -rf "$stage"
+            echo "build_simple: $name $version built (its install ignores DESTDIR: not cached)"
+            return 0
+        fi
+        mkdir -p "$cache"
+        # Publish atomically; a parallel target may have published the same key first.
+        mv "$stage" "$entry" 2>/dev/null || rm -rf "$stage"
+        echo "build_simple: $name $version built, cached as $entry"
+    else
+        echo "build_simple: $name $version from the library cache ($entry)"
+    fi
+    mkdir -p "$prefix" && cp -a "$entry$prefix/." "$prefix/"
+}
+
+function mb_default_pip_opts {
+    # The library's own pip options (a config.sh pip_opts may add to them).
+    if [ -n "${MANYLINUX_URL:-}" ]; then echo "--find-links $MANYLINUX_URL"; fi
 }
 
 function pip_opts {
     # Extra options for every pip command (install and wheel). config.sh may override.
-    if [ -n "${MANYLINUX_URL:-}" ]; then echo "--find-links $MANYLINUX_URL"; fi
+    mb_default_pip_opts
 }
 
 function mb_uv_bin {
@@ -230,6 +326,81 @@ function mb_pip_install {
     fi
 }
 
+function mb_cache_dir {
+    # Print (and create) the stable cache directory: MB_CACHE_DIR, default build/cache under
+    # the repository root (the same path inside a container, which sees the root as /io).
+    local dir=${MB_CACHE_DIR:-$MB_ROOT/build/cache}
+    mkdir -p "$dir" && echo "$dir"
+}
+
+function mb_sha256_stdin {
+    # Print the sha256 of standard input (sha256sum, else shasum -a 256).
+    local sum
+    if command -v sha256sum > /dev/null 2>&1; then sum=$(sha256sum); else sum=$(shasum -a 256); fi
+    echo "${sum%% *}"
+}
+
+function activate_ccache {
+    # Put ccache in front of the C/C++ compilers (USE_CCACHE=1 calls it before pre_build):
+    # wrapper links first on PATH, CC="ccache CC", CXX="ccache CXX", CCACHE_DIR in the
+    # stable cache dir and CCACHE_BASEDIR so the stable build paths hash the same every run.
+    local ccache bin cache compiler found
+    if ! ccache=$(command -v ccache); then
+        echo "warning: USE_CCACHE=1 but ccache is not on PATH; building without it" >&2
+        return 0
+    fi
+    cache=$(mb_cache_dir) || return 1
+    bin="$cache/ccache-bin"
+    mkdir -p "$bin"
+    for compiler in cc gcc c++ g++ clang clang++; do
+        # Link only compilers that exist (ccache then runs the next one on PATH).
+        found=$(PATH=${PATH//$bin:/} command -v "$compiler") || continue
+        [ -n "$found" ] && ln -sf "$ccache" "$bin/$compiler"
+    done
+    case ":$PATH:" in *":$bin:"*) ;; *) export PATH="$bin:$PATH" ;; esac
+    case "${CC:-}" in ccache\ *) ;; *) export CC="ccache ${CC:-gcc}" ;; esac
+    case "${CXX:-}" in ccache\ *) ;; *) export CXX="ccache ${CXX:-g++}" ;; esac
+    export CCACHE_DIR=${CCACHE_DIR:-$cache/ccache}
+    export CCACHE_BASEDIR=${CCACHE_BASEDIR:-${MB_WORK_DIR:-$PWD}}
+    export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+    echo "activate_ccache: $CC, cache $CCACHE_DIR"
+}
+
+function mb_maybe_ccache {
+    # Activate ccache when USE_CCACHE is 1 (or any other non-empty value but 0).
+    if [ -n "${USE_CCACHE:-}" ] && [ "${USE_CCACHE}" != 0 ]; then activate_ccache; fi
+}
+
+function mb_target_checkout {
+    # The target's own copy of the prepared checkout: mb_target_checkout SOURCE DEST
+    # SOURCE is REPO_DIR after clean_code (once per run); DEST is a stable path under the
+    # target's work dir, so parallel targets never share a build tree.
+    local source=$1 dest=$2
+    [ -d "$source/.git" ] || [ -f "$source/.git" ] || {
+        mb_error "mb_target_checkout: $source is not a prepared checkout"; return 1; }
+    rm -rf "$dest"
+    mkdir -p "$(dirname "$dest")"
+    if cp --reflink=auto --version > /dev/null 2>&1; then
+        cp -a --reflink=auto "$source" "$dest" || return 1  # GNU cp: copy-on-write if possible
+    else
+        cp -a "$source" "$dest" || return 1
+    fi
+    echo "clean_code: $dest: copy of $source at $(git -C "$dest" rev-parse HEAD)"
+}
+
+function mb_clone_sdist_mirror {
+    # Fallback of clean_code when a remote REPO_URL is out of reach and the commit is a release
+    # tag: clone a local mirror made from the release's sdist on the package index instead.
+    #   mb_clone_sdist_mirror REPO_DIR COMMIT
+    # MB_SDIST_FALLBACK=0 refuses; MB_SDIST_NAME is the project's index name (default: REPO_DIR's).
+    local repo_dir=$1 build_commit=$2 mirror
+    [ "${MB_SDIST_FALLBACK:-1}" == 0 ] && return 1
+    case "${REPO_URL:-}" in *://*|git@*) ;; *) return 1 ;; esac
+    echo "clean_code: cannot clone $REPO_URL; trying the sdist of $build_commit on the index" >&2
+    mirror=$(mb_python mirror "${MB_SDIST_NAME:-$(basename "$repo_dir")}" "$build_commit") || return 1
+    git clone --quiet "$mirror" "$repo_dir"
+}
+
 function clean_code {
     # Check out BUILD_COMMIT of the project in REPO_DIR, clean: clean_code [REPO_DIR [COMMIT]]
     # Clones REPO_URL when REPO_DIR is missing. Any ref: branch, tag, full or short hash.
@@ -242,8 +413,9 @@ function clean_code {
             mb_error "clean_code: project directory '$repo_dir' is missing and REPO_URL is not set"
             return 1
         fi
-        git clone --quiet "$REPO_URL" "$repo_dir" || {
-            mb_error "clean_code: cannot clone $REPO_URL"; return 1; }
+        git clone --quiet "$REPO_URL" "$repo_dir" \
+            || mb_clone_sdist_mirror "$repo_dir" "$build_commit" \
+            || { mb_error "clean_code: cannot clone $REPO_URL"; return 1; }
     fi
     local where=${REPO_URL:-$repo_dir}
     (
@@ -266,9 +438,11 @@ function clean_code {
 
 function pip_wheel_cmd {
     # Build the wheel of the current directory into WHEELHOUSE with pip.
-    local abs_wheelhouse=$1
-    # shellcheck disable=SC2046
-    ${PIP_CMD:-python -m pip} wheel $(pip_opts) -w "$abs_wheelhouse" --no-deps .
+    local abs_wheelhouse=$1 opts
+    opts=$(pip_opts | tr '\n' ' ')
+    echo "pip_wheel_cmd: ${PIP_CMD:-python -m pip} wheel $opts-w $abs_wheelhouse --no-deps ."
+    # shellcheck disable=SC2086
+    ${PIP_CMD:-python -m pip} wheel $opts -w "$abs_wheelhouse" --no-deps .
 }
 
 function bdist_wheel_cmd {
@@ -287,6 +461,7 @@ function build_wheel_cmd {
     local wheelhouse
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
+    mb_maybe_ccache || return 1
     if [ -n "$(is_function pre_build)" ]; then
         pre_build || { mb_error "pre_build failed"; return 1; }
     fi
@@ -335,6 +510,7 @@ function build_index_wheel {
     local wheelhouse
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
+    mb_maybe_ccache || return 1
     if [ -n "$(is_function pre_build)" ]; then pre_build || return 1; fi
     if [ -n "${BUILD_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086

@@ -11,7 +11,7 @@ from pathlib import Path
 from multibuild import MultibuildError
 from multibuild.cifiles import azure_variables
 from multibuild.interpreters import parse_version
-from multibuild.platforms import find_platform
+from multibuild.platforms import default_plat, find_platform, host_os
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class RunOptions:
     env_vars_path: str | None  # None: the library default (env_vars.sh, if present)
     output_dir: Path
     work_dir: Path
+    jobs: int = 1  # targets built at the same time (-j); resolve() defaults to the cores
 
     @classmethod
     def resolve(
@@ -52,6 +53,7 @@ class RunOptions:
         repo_dir: str | None = None,
         output_dir: Path | None = None,
         work_dir: Path | None = None,
+        jobs: int | None = None,
     ) -> RunOptions:
         ci = azure_variables(root)
 
@@ -61,7 +63,8 @@ class RunOptions:
         running = f"{sys.version_info[0]}.{sys.version_info[1]}"
         versions = [parse_version(v) for v in pick(pythons, "MB_PYTHON_VERSION", running)
                     .split(",") if v.strip()]
-        platform = find_platform("linux", pick(plat, "PLAT", os.uname().machine))
+        here = host_os()  # macOS and Windows CI jobs build on their own OS
+        platform = find_platform(here, pick(plat, "PLAT", default_plat(here)))
         commit = pick(build_commit, "BUILD_COMMIT")
         if not commit:
             raise MultibuildError(
@@ -73,9 +76,12 @@ class RunOptions:
             raise MultibuildError(
                 "REPO_DIR is not set: set it in azure-pipelines.yml or --repo-dir"
             )
+        if jobs is not None and jobs < 1:
+            raise MultibuildError(f"-j {jobs}: the number of parallel targets must be >= 1")
         return cls(
             root=root,
-            targets=tuple(Target(v, platform.plat) for v in dict.fromkeys(versions)),
+            targets=tuple(Target(v, platform.plat, platform.os)
+                          for v in dict.fromkeys(versions)),
             build_commit=commit,
             repo_dir=directory,
             repo_url=pick(repo_url, "REPO_URL"),
@@ -83,4 +89,5 @@ class RunOptions:
             env_vars_path=pick(None, "ENV_VARS_PATH") or None,
             output_dir=output_dir or root / "wheelhouse",
             work_dir=work_dir or root / "build",
+            jobs=jobs or os.cpu_count() or 1,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform as _platform
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,3 +73,40 @@ def wheel_os(tag: Tag) -> OsName | None:
     if platform.startswith("win"):
         return "windows"
     raise MultibuildError(f"unknown wheel platform tag {platform!r}")
+
+
+_HOST_OS: dict[str, OsName] = {"Linux": "linux", "Darwin": "macos", "Windows": "windows"}
+
+
+def host_os(system: str | None = None) -> OsName:
+    """This machine's OS (``platform.system()``; Git bash / MSYS / Cygwin count as Windows)."""
+    name = system if system is not None else _platform.system()
+    if name.upper().startswith(("MINGW", "MSYS", "CYGWIN")):
+        return "windows"
+    if name not in _HOST_OS:
+        raise MultibuildError(f"unsupported host system {name!r}: Linux, macOS or Windows")
+    return _HOST_OS[name]
+
+
+def default_plat(os_name: OsName, machine: str | None = None) -> str:
+    """``PLAT`` when none is given: the machine's architecture, in the OS's spelling."""
+    arch = (machine if machine is not None else _platform.machine()).lower()
+    if os_name == "windows":
+        return "win32" if arch in ("x86", "i386", "i686") else "win_amd64"
+    if os_name == "macos":
+        return "arm64" if arch in ("arm64", "aarch64") else "x86_64"
+    return {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686"}.get(arch, arch)
+
+
+# What a CI job of each OS runs (the runner's lifecycle steps after `source
+# multibuild/travis_steps.sh`): the steps file and the functions behind each step. `./wheels
+# jobs` and `./wheels replay` name them for jobs this host cannot run.
+CI_ENTRY_POINTS: dict[str, str] = {
+    "linux": "travis_linux_steps.sh: before_install, build_wheel (docker mode: "
+             "build_multilinux), install_run",
+    "macos": "travis_osx_steps.sh: before_install=get_macpython_environment, "
+             "build_wheel=wrap_wheel_builder+delocate-wheel (universal2: "
+             "fuse_macos_universal2), install_run",
+    "windows": "windows_steps.sh: before_install=get_windows_python, "
+               "build_wheel=build_pip_wheel+delvewheel repair --add-path, install_run",
+}

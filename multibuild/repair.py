@@ -1,7 +1,11 @@
 """Make wheels self-contained, choosing the repair tool by the wheel's platform tag.
 
-linux_* -> ``auditwheel repair``; macosx_* -> ``delocate-wheel``; win* -> ``delvewheel repair``;
-pure wheels pass through untouched. A repaired wheel whose name changed replaces the original.
+The one place that decides (:func:`choose_tool`): linux_* -> ``auditwheel repair``; macosx_* ->
+``delocate-wheel --require-archs`` (the tag's architectures); win* -> ``delvewheel repair
+--add-path MB_DLL_PATH``; pure wheels pass through untouched. ``MB_REPAIR_TOOL=repairwheel``
+repairs with ``repairwheel`` instead (any OS's wheel from any host: pure Python, no otool).
+On a host without ``otool``, delocate runs through LLVM-backed shims (multibuild.macos).
+A repaired wheel whose name changed replaces the original.
 """
 
 from __future__ import annotations
@@ -12,17 +16,27 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
 from multibuild import MultibuildError
-from multibuild.platforms import OsName, wheel_os
+from multibuild.platforms import OsName, host_os, wheel_os
 
 # Platform tag prefixes that mean "auditwheel already ran".
 _REPAIRED_LINUX = ("manylinux", "musllinux")
-_MACOS_ARCHS = {"x86_64": "x86_64", "arm64": "arm64", "universal2": "x86_64,arm64"}
+# The tool for each wheel OS (MB_REPAIR_TOOL=repairwheel replaces it).
+DEFAULT_TOOLS: dict[OsName, str] = {
+    "linux": "auditwheel", "macos": "delocate", "windows": "delvewheel",
+}
+REPAIR_TOOLS: tuple[str, ...] = ("auto", "repairwheel")
+# Library search path variables each OS's tools read (repairwheel gets them as -l).
+_LIB_PATH_VARIABLES: dict[OsName, tuple[str, ...]] = {
+    "linux": ("LD_LIBRARY_PATH",),
+    "macos": ("DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH"),
+    "windows": ("MB_DLL_PATH",),
+}
 
 
 def _tool(module: str, script: str) -> list[str]:
@@ -52,25 +66,63 @@ def wheel_target_os(wheel: Path) -> OsName | None:
     return kinds.pop()
 
 
-def repair_command(wheel: Path, dest: Path, os_name: OsName) -> list[str]:
+def choose_tool(wheel: Path, environ: Mapping[str, str] | None = None) -> str | None:
+    """The repair tool of ``wheel`` by its platform tag (``None``: pure, nothing to do)."""
+    env = os.environ if environ is None else environ
+    os_name = wheel_target_os(wheel)
+    if os_name is None:
+        return None
+    wanted = env.get("MB_REPAIR_TOOL", "").strip() or "auto"
+    if wanted not in REPAIR_TOOLS:
+        raise MultibuildError(f"MB_REPAIR_TOOL={wanted!r}: expected one of "
+                              + ", ".join(REPAIR_TOOLS))
+    return "repairwheel" if wanted == "repairwheel" else DEFAULT_TOOLS[os_name]
+
+
+def library_dirs(os_name: OsName, environ: Mapping[str, str]) -> list[str]:
+    dirs: list[str] = []
+    for name in _LIB_PATH_VARIABLES[os_name]:
+        dirs += [p for p in environ.get(name, "").split(os.pathsep) if p]
+    return list(dict.fromkeys(dirs))
+
+
+def repair_command(wheel: Path, dest: Path, os_name: OsName,
+                   environ: Mapping[str, str] | None = None) -> list[str]:
     """The command that repairs ``wheel`` into ``dest``."""
-    if os_name == "linux":
+    from multibuild import macos, windows
+
+    env = os.environ if environ is None else environ
+    tool = choose_tool(wheel, env) or DEFAULT_TOOLS[os_name]
+    if tool == "repairwheel":
+        cmd = [*_tool("repairwheel", "repairwheel"), "-o", str(dest)]
+        for directory in library_dirs(os_name, env):
+            cmd += ["-l", directory]
+        return [*cmd, str(wheel)]
+    if tool == "auditwheel":
         cmd = [*_tool("auditwheel", "auditwheel"), "repair", "-w", str(dest)]
-        if os.environ.get("AUDITWHEEL_PLAT"):
-            cmd += ["--plat", os.environ["AUDITWHEEL_PLAT"]]
+        if env.get("AUDITWHEEL_PLAT"):
+            cmd += ["--plat", env["AUDITWHEEL_PLAT"]]
         return [*cmd, str(wheel)]
-    if os_name == "macos":
-        plat = next(iter(parse_wheel_filename(wheel.name)[3])).platform
-        arch = next((a for a in _MACOS_ARCHS if plat.endswith(a)), None)
+    if tool == "delocate":
         cmd = [*_tool("delocate.cmd.delocate_wheel", "delocate-wheel"), "-w", str(dest)]
-        if arch:
-            cmd += ["--require-archs", _MACOS_ARCHS[arch]]
+        archs = macos.require_archs(wheel.name)
+        if archs:
+            cmd += ["--require-archs", archs]
         return [*cmd, str(wheel)]
-    cmd = [*_tool("delvewheel", "delvewheel"), "repair", "-w", str(dest)]
-    add_path = os.environ.get("MB_DLL_PATH", "")
-    if add_path:
-        cmd += ["--add-path", add_path]
-    return [*cmd, str(wheel)]
+    return windows.delvewheel_command(wheel, dest, env, _tool("delvewheel", "delvewheel"))
+
+
+def _host_glibc_plat(wheel: Path) -> str | None:
+    """``manylinux_X_Y_ARCH`` of this host's glibc for a ``linux_ARCH`` wheel, else None."""
+    libc = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else None
+    platforms = {t.platform for t in parse_wheel_filename(wheel.name)[3]}
+    if not libc or not libc.startswith("glibc ") or len(platforms) != 1:
+        return None
+    (platform,) = platforms
+    major, _, minor = libc.split()[1].partition(".")
+    if not platform.startswith("linux_") or not (major.isdigit() and minor.isdigit()):
+        return None
+    return f"manylinux_{major}_{minor}_{platform[len('linux_'):]}"
 
 
 def needs_repair(wheel: Path) -> bool:
@@ -95,8 +147,24 @@ def repair_wheel(wheel: Path, out_dir: Path) -> Path:
     # Repair into a scratch directory beside the output, then rename: never half-written.
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".repair-") as scratch:
         cmd = repair_command(wheel, Path(scratch), os_name)
+        env = _tool_env()
+        if choose_tool(wheel) == "delocate" and host_os() != "macos":
+            from multibuild.macos import cctools_env
+
+            env = cctools_env(env, Path(scratch) / ".tools")
         print("+ " + " ".join(cmd), flush=True)
-        done = subprocess.run(cmd, env=_tool_env(), check=False)
+        done = subprocess.run(cmd, env=env, check=False, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, errors="replace")
+        print(done.stdout, end="", flush=True)
+        retry = _host_glibc_plat(wheel) if "couldn't detect libc" in done.stdout else None
+        if done.returncode != 0 and retry and "--plat" not in cmd:
+            # An extension that calls no libc function names no libc; auditwheel then cannot
+            # tell which policies apply. This host's glibc policy says it; auditwheel still
+            # adds the most portable tag the wheel is eligible for.
+            cmd = [*cmd[:-1], "--plat", retry, cmd[-1]]
+            print(f"repair: {wheel.name} links no libc; retrying with --plat {retry}")
+            print("+ " + " ".join(cmd), flush=True)
+            done = subprocess.run(cmd, env=env, check=False, text=True)
         if done.returncode != 0:
             raise MultibuildError(f"repair of {wheel.name} failed (exit {done.returncode})")
         produced = sorted(Path(scratch).glob("*.whl"))

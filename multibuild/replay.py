@@ -85,13 +85,11 @@ def build(options: RunOptions, environ: Mapping[str, str]) -> list[TargetResult]
           flush=True)
     results = run_all(options, environ=environ)
     # The upload step uploads only what this report lists as passed.
-    from multibuild.upload import write_report
+    from multibuild.report import write_run_report
 
-    write_report(
-        options.output_dir,
-        [(r.target.id, r.passed, [w.path for w in r.wheels if r.passed]) for r in results],
-        options.build_commit,
-    )
+    report = write_run_report(options.output_dir, results, options.build_commit,
+                              jobs=options.jobs)
+    print(f"wheels: report: {report} and {report.with_suffix('.html')}", flush=True)
     return results
 
 
@@ -121,6 +119,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     work = Path(args.work_dir).resolve() if args.work_dir else root / "build" / "replay"
     results: list[TargetResult] = []
     verdicts: list[tuple[str, str]] = []
+    commits: list[str] = []
     for job in jobs:
         reason = skip_reason(job, host)
         if reason is not None:
@@ -144,10 +143,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
             continue
         options = RunOptions.resolve(root, env, output_dir=output, work_dir=work / job.id)
         job_results = build(options, env)
+        commits.append(options.build_commit)
         results += job_results
         passed = bool(job_results) and all(r.passed for r in job_results)
         verdicts.append((job.id, "passed" if passed else "FAILED"))
     if results:
+        # One report for every replayed job (each job's build wrote only its own).
+        from multibuild.report import write_run_report
+
+        write_run_report(output, results, ", ".join(dict.fromkeys(commits)))
         print_summary(results)
     for job_id, verdict in verdicts:
         print(f"replay: {job_id}: {verdict}")

@@ -1,6 +1,9 @@
 """Run targets through the lifecycle the CI files run, on this machine, and summarize.
 
-Each target gets its own work directory (environments, wheelhouse, step log, build log);
+The project is checked out once per run (``clean_code`` in REPO_DIR, as multibuild does); every
+target then works on its own copy under its own work directory ``build/<target>/`` (checkout
+``src/``, environments, wheelhouse, step log, ``build.log``), so targets never share a build
+tree and can run in parallel (``-j``). Every selected target is built even when another fails;
 wheels of targets whose every step passed are staged into the output wheelhouse.
 """
 
@@ -11,23 +14,37 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
+
+from rich.table import Table
 
 from multibuild.options import RunOptions, Target
 from multibuild.wheelinfo import WheelInfo, inspect
 
-# The steps every CI job runs, in order: (name, shell command). CI files call the same.
+# The steps every CI job runs for each target, in order: (name, shell command). CI files reach
+# them through ci_step.sh -> ./wheels build. clean_code of REPO_DIR itself runs once per run
+# (prepare_source); the target's clean_code step takes its own copy of that checkout.
 LIFECYCLE_STEPS: tuple[tuple[str, str], ...] = (
     ("setup", "source multibuild/travis_steps.sh"),
     ("before_install", "before_install"),
-    ("clean_code", 'clean_code "$REPO_DIR" "$BUILD_COMMIT"'),
+    ("clean_code", 'mb_target_checkout "$MB_SOURCE_DIR" "$REPO_DIR"'),
     ("build_wheel", 'build_wheel "$REPO_DIR" "$PLAT"'),
     ("install_run", 'install_run "$PLAT"'),
 )
+SOURCE_STEPS: tuple[tuple[str, str], ...] = (
+    ("setup", "source multibuild/travis_steps.sh"),
+    ("clean_code", 'clean_code "$REPO_DIR" "$BUILD_COMMIT"'),
+)
 _TAIL_LINES = 20
+# Lines CI services interpret (log groups, folds, timers, annotations): never prefixed.
+_CI_MARKERS = ("##[", "##vso[", "::", "travis_fold:", "travis_time:")
 
 
 def step_script(steps: tuple[tuple[str, str], ...] = LIFECYCLE_STEPS) -> str:
@@ -48,6 +65,10 @@ class StepResult:
     def passed(self) -> bool:
         return self.status == 0
 
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else max(0.0, self.end - self.start)
+
 
 @dataclass
 class TargetResult:
@@ -57,14 +78,22 @@ class TargetResult:
     steps: list[StepResult] = field(default_factory=list)
     wheels: list[WheelInfo] = field(default_factory=list)
     tail: str = ""
+    started: float = 0.0
+    ended: float = 0.0
 
     @property
     def passed(self) -> bool:
-        return self.status == 0 and all(s.passed for s in self.steps)
+        return self.status == 0 and bool(self.steps) and all(s.passed for s in self.steps)
 
     @property
     def failed_step(self) -> str | None:
-        return next((s.name for s in self.steps if not s.passed), None)
+        if self.passed:
+            return None
+        return next((s.name for s in self.steps if not s.passed), "start")
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.ended - self.started)
 
 
 def read_step_log(path: Path) -> list[StepResult]:
@@ -81,6 +110,25 @@ def read_step_log(path: Path) -> list[StepResult]:
     return list(steps.values())
 
 
+def current_step(path: Path) -> str:
+    """The step a running target is in (the last started one), from its step log."""
+    steps = read_step_log(path)
+    if not steps:
+        return "starting"
+    last = steps[-1]
+    return last.name if last.end is None else f"{last.name} done"
+
+
+def source_dir(options: RunOptions) -> Path:
+    """REPO_DIR as clean_code sees it: relative paths are relative to the repository root."""
+    return (options.root / options.repo_dir).resolve()
+
+
+def target_checkout(options: RunOptions, work: Path) -> Path:
+    """The target's own, stable copy of the checkout: ``<work>/src/<REPO_DIR name>``."""
+    return work / "src" / (source_dir(options).name or "project")
+
+
 def target_environment(
     options: RunOptions, target: Target, work: Path, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -91,13 +139,17 @@ def target_environment(
         MB_PYTHON_VERSION=target.python,
         PLAT=target.plat,
         BUILD_COMMIT=options.build_commit,
-        REPO_DIR=options.repo_dir,
+        REPO_DIR=str(target_checkout(options, work)),
+        MB_SOURCE_DIR=str(source_dir(options)),
+        MB_TARGET_ID=target.id,
         CONFIG_PATH=options.config_path,
         WHEEL_SDIR=str(work / "wheelhouse"),
         MB_WORK_DIR=str(work),
         MB_STEP_LOG=str(work / "steps.tsv"),
         MB_ROOT=str(options.root),
     )
+    if "MB_JOBS" not in env:  # make -j of library builds: share the cores between targets
+        env["MB_JOBS"] = str(max(1, (os.cpu_count() or 1) // max(1, options.jobs)))
     if options.repo_url:
         env["REPO_URL"] = options.repo_url
     if options.env_vars_path:
@@ -107,32 +159,84 @@ def target_environment(
     return env
 
 
+class Output:
+    """The terminal side of a run: prefixed streaming, whole logs, or a live status board."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.lock = threading.Lock()
+
+    def line(self, prefix: str, text: str) -> None:
+        with self.lock:
+            raw = text.startswith(_CI_MARKERS)
+            self.stream.write(text if raw else f"[{prefix}] {text}")
+            self.stream.flush()
+
+    def block(self, title: str, path: Path) -> None:
+        """A finished target's whole log at once, so parallel targets never interleave."""
+        with self.lock:
+            self.stream.write(f"==== {title}: {path}\n")
+            self.stream.write(path.read_text(errors="replace"))
+            self.stream.write(f"==== end of {title}\n")
+            self.stream.flush()
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+def _run_script(
+    script: str, cwd: Path, env: Mapping[str, str], log_path: Path,
+    echo: Output | None, prefix: str, procs: list[subprocess.Popen[bytes]],
+) -> int:
+    """Run a step script, all output into ``log_path`` (and streamed to ``echo``)."""
+    # Bytes, not text: a carriage return (Travis folds and timers) must reach the log as is.
+    with log_path.open("wb") as log:
+        if echo is None:
+            proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=dict(env),
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            procs.append(proc)
+            return proc.wait()
+        proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=dict(env),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            echo.line(prefix, line.decode(errors="replace"))
+        return proc.wait()
+
+
+def _tail(log_path: Path) -> str:
+    lines = log_path.read_text(errors="replace").splitlines()
+    return "\n".join(lines[-_TAIL_LINES:])
+
+
 def run_target(
-    options: RunOptions, target: Target, *, echo: bool = True,
+    options: RunOptions, target: Target, *, echo: bool | Output = True,
     environ: Mapping[str, str] | None = None,
+    procs: list[subprocess.Popen[bytes]] | None = None,
 ) -> TargetResult:
+    """Build, repair and test one target in ``<work_dir>/<target>/``; all its output goes to
+    that directory's ``build.log`` (and, with ``echo``, to the terminal, prefixed)."""
     work = options.work_dir / target.id
     shutil.rmtree(work, ignore_errors=True)
     (work / "wheelhouse").mkdir(parents=True)
     log_path = work / "build.log"
     env = target_environment(options, target, work, environ)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            ["bash", "-c", step_script()], cwd=options.root, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            if echo:
-                sys.stdout.write(f"[{target.id}] {line}")
-                sys.stdout.flush()
-        status = proc.wait()
-    steps = read_step_log(work / "steps.tsv")
-    result = TargetResult(target, status, log_path, steps)
+    output = echo if isinstance(echo, Output) else (Output() if echo else None)
+    started = time.time()
+    status = _run_script(step_script(), options.root, env, log_path, output, target.id,
+                         procs if procs is not None else [])
+    result = TargetResult(target, status, log_path, read_step_log(work / "steps.tsv"),
+                          started=started, ended=time.time())
     result.wheels = [inspect(p) for p in sorted((work / "wheelhouse").glob("*.whl"))]
     if not result.passed:
-        result.tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-_TAIL_LINES:])
+        result.tail = _tail(log_path)
     return result
 
 
@@ -152,15 +256,151 @@ def stage(result: TargetResult, output_dir: Path) -> None:
     result.wheels = staged
 
 
+@dataclass
+class SourceResult:
+    """The once-per-run clean_code of REPO_DIR."""
+
+    status: int
+    log: Path
+    steps: list[StepResult]
+    started: float
+    ended: float
+
+    @property
+    def passed(self) -> bool:
+        return self.status == 0
+
+
+def prepare_source(
+    options: RunOptions, output: Output, environ: Mapping[str, str] | None = None,
+    procs: list[subprocess.Popen[bytes]] | None = None,
+) -> SourceResult:
+    """clean_code REPO_DIR at BUILD_COMMIT (cloning REPO_URL when missing), as CI does, with
+    the library, env_vars.sh and config.sh sourced (config.sh may override clean_code)."""
+    work = options.work_dir / "source"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    first = options.targets[0]
+    env = target_environment(options, first, work, environ)
+    env.update(REPO_DIR=options.repo_dir, MB_STEP_LOG=str(work / "steps.tsv"))
+    env.pop("MB_TARGET_ID", None)
+    started = time.time()
+    status = _run_script(step_script(SOURCE_STEPS), options.root, env, work / "build.log",
+                         output, "source", procs if procs is not None else [])
+    return SourceResult(status, work / "build.log", read_step_log(work / "steps.tsv"),
+                        started, time.time())
+
+
+def _failed_by_source(target: Target, source: SourceResult) -> TargetResult:
+    steps = [s for s in source.steps if s.name == "clean_code"] or source.steps
+    return TargetResult(target, source.status or 1, source.log, steps, tail=_tail(source.log),
+                        started=source.started, ended=source.ended)
+
+
+class StatusBoard:
+    """One live line per target: target, current step, elapsed time, verdict."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.started: dict[str, float] = {}
+        self.done: dict[str, TargetResult] = {}
+
+    def render(self) -> Table:
+
+        table = Table(show_header=True, box=None, pad_edge=False)
+        for column in ("target", "step", "elapsed", ""):
+            table.add_column(column)
+        now = time.time()
+        for target in self.options.targets:
+            result = self.done.get(target.id)
+            if result is not None:
+                verdict = ("[green]passed[/]" if result.passed
+                           else f"[red]failed[/] at {result.failed_step}")
+                table.add_row(target.id, "done", f"{result.duration:.0f}s", verdict)
+            elif target.id in self.started:
+                steps = self.options.work_dir / target.id / "steps.tsv"
+                elapsed = now - self.started[target.id]
+                table.add_row(target.id, current_step(steps), f"{elapsed:.0f}s",
+                              "[yellow]running[/]")
+            else:
+                table.add_row(target.id, "-", "-", "[dim]waiting[/]")
+        return table
+
+
+@contextmanager
+def _live(board: StatusBoard, enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    with Live(get_renderable=board.render, console=Console(), refresh_per_second=4,
+              transient=False):
+        yield
+
+
+def _verdict(result: TargetResult) -> str:
+    verdict = "passed" if result.passed else f"FAILED at {result.failed_step}"
+    return f"[{result.target.id}] {verdict} in {result.duration:.0f}s"
+
+
 def run_all(
-    options: RunOptions, *, echo: bool = True, environ: Mapping[str, str] | None = None
+    options: RunOptions, *, echo: bool = True, environ: Mapping[str, str] | None = None,
+    stream: TextIO | None = None,
 ) -> list[TargetResult]:
-    results = []
-    for target in options.targets:
-        started = time.time()
-        result = run_target(options, target, echo=echo, environ=environ)
+    """Every target of ``options``, ``options.jobs`` at a time; failures do not stop the
+    others. One target at a time streams its output (prefixed with the target id); several
+    write only their build.log and show one live status line each on a terminal, or each
+    whole log once the target is done elsewhere (CI, pipes)."""
+    output = Output(stream)
+    procs: list[subprocess.Popen[bytes]] = []
+    jobs = max(1, min(options.jobs, len(options.targets)))
+    try:
+        source = prepare_source(options, output, environ, procs)
+        if not source.passed:
+            output.say(f"wheels: clean_code of {options.repo_dir} failed; log: {source.log}")
+            return [_failed_by_source(t, source) for t in options.targets]
+        if jobs == 1:
+            results = []
+            for target in options.targets:
+                result = run_target(options, target, echo=output if echo else False,
+                                    environ=environ, procs=procs)
+                stage(result, options.output_dir)
+                output.say(_verdict(result))
+                results.append(result)
+            return results
+        return _run_parallel(options, jobs, output, echo, environ, procs)
+    except BaseException:
+        for proc in procs:  # only the step shells this run started, each in its own group
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, 15)
+                except ProcessLookupError:
+                    pass
+        raise
+
+
+def _run_parallel(
+    options: RunOptions, jobs: int, output: Output, echo: bool,
+    environ: Mapping[str, str] | None, procs: list[subprocess.Popen[bytes]],
+) -> list[TargetResult]:
+    board = StatusBoard(options)
+    live = echo and output.stream.isatty()
+    if not live:
+        output.say(f"wheels: {len(options.targets)} targets, {jobs} at a time; "
+                   f"each target's log is shown when it is done")
+
+    def one(target: Target) -> TargetResult:
+        board.started[target.id] = time.time()
+        result = run_target(options, target, echo=False, environ=environ, procs=procs)
         stage(result, options.output_dir)
-        verdict = "passed" if result.passed else f"FAILED at {result.failed_step}"
-        print(f"[{target.id}] {verdict} in {time.time() - started:.0f}s", flush=True)
-        results.append(result)
-    return results
+        board.done[target.id] = result
+        if not live:
+            if echo:
+                output.block(target.id, result.log)
+            output.say(_verdict(result))
+        return result
+
+    with _live(board, live), ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, options.targets))

@@ -18,21 +18,30 @@ def print_summary(results: list[TargetResult], console: Console | None = None) -
     # A log file or pipe gets full-width rows rather than names folded at 80 columns.
     console = console or Console(width=None if sys.stdout.isatty() else 200)
     table = Table(title="Wheels", show_lines=False)
-    for column in ("target", "wheel", "platform tag", "size", "bundled libraries", "result"):
+    columns = ("target", "wheel", "platform tag", "size", "bundled libraries", "time", "result")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for result in results:
         verdict = (
             "[green]passed[/]" if result.passed
             else f"[red]failed[/] at {result.failed_step or 'start'}"
         )
+        took = f"{result.duration:.0f}s"
         if not result.wheels:
-            table.add_row(result.target.id, "-", "-", "-", "-", verdict)
+            table.add_row(result.target.id, "-", "-", "-", "-", took, verdict)
         for wheel in result.wheels:
             table.add_row(
                 result.target.id, wheel.path.name, ", ".join(wheel.platform_tags),
-                _size(wheel.size), ", ".join(wheel.bundled) or "none", verdict,
+                _size(wheel.size), ", ".join(wheel.bundled) or "none", took, verdict,
             )
     console.print(table)
+    steps: dict[str, float] = {}
+    for result in results:
+        for step in result.steps:
+            steps[step.name] = steps.get(step.name, 0.0) + (step.duration or 0.0)
+    if steps:
+        console.print("time per step (all targets): " + ", ".join(
+            f"{name} {seconds:.0f}s" for name, seconds in steps.items()), highlight=False)
     for result in results:
         if not result.passed:
             console.print(f"[red]{result.target.id}[/] log: {result.log}")

@@ -14,7 +14,7 @@ nothing), or ``--channel``. Per channel ``C`` (``STAGING``/``NIGHTLY``), from th
   (default for nightly) replaces them.
 
 Which wheels: those in the output wheelhouse that ``report.json`` there lists as passed in
-this run (the file the build writes, see ``write_report``); without a report, every wheel of
+this run (the file the build writes, see ``multibuild.report``); without a report, every wheel of
 the wheelhouse (the runner stages only passing wheels); or explicit paths.
 
 The token never reaches argv or output: anaconda-client reads it from a private temporary
@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,8 +49,9 @@ from multibuild.download import (
     list_simple,
     redact_url,
     sha256_file,
-    write_atomic,
 )
+from multibuild.report import REPORT
+from multibuild.report import write_report as write_report  # moved there; importable here
 
 Policy = Literal["skip", "replace"]
 CHANNELS = ("staging", "nightly")
@@ -59,7 +60,6 @@ DEFAULT_URLS = {
     "nightly": "https://anaconda.org/scientific-python-nightly-wheels",
 }
 DEFAULT_POLICY: dict[str, Policy] = {"staging": "skip", "nightly": "replace"}
-REPORT = "report.json"
 _UNEXPANDED = re.compile(r"\$\(\s*[\w.]+\s*\)|\$\{\{.*\}\}")
 _AUTH_FAILURE = re.compile(r"\b(401|403)\b|Unauthorized|Forbidden|Invalid or non-existent")
 
@@ -151,27 +151,6 @@ class Redactor:
 
 
 # --------------------------------------------------------------------------- which wheels
-
-
-def write_report(output_dir: Path, targets: Iterable[tuple[str, bool, Sequence[Path]]],
-                 build_commit: str = "") -> Path:
-    """Record which target passed with which staged wheels: ``output_dir/report.json``.
-
-    ``targets``: (target id, passed, wheel paths). The upload step reads this contract.
-    """
-    entries = []
-    for target_id, passed, wheels in targets:
-        entries.append({
-            "id": target_id,
-            "passed": bool(passed),
-            "wheels": [{"file": p.name, "sha256": sha256_file(p)} for p in wheels],
-        })
-    data = {"version": 1, "build_commit": build_commit,
-            "written": datetime.now().astimezone().isoformat(), "targets": entries}
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / REPORT
-    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
-    return path
 
 
 def passed_wheels(report: Path) -> dict[str, str | None]:

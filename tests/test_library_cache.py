@@ -1,0 +1,172 @@
+"""build_simple's library cache (keyed by recipe, version, flags and platform) and ccache wiring,
+run in real bash on real source tarballs."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import run_shell
+
+# A configure script that writes a Makefile; every build appends to BUILD_COUNT so a test can
+# tell a rebuild from a cache hit. INSTALL honours DESTDIR (as autotools does) unless the
+# archive was made for the "ignores DESTDIR" case.
+CONFIGURE = """#!/bin/sh
+prefix=/usr/local
+for a in "$@"; do case $a in --prefix=*) prefix=${a#--prefix=};; esac; done
+echo built >> "$BUILD_COUNT"
+printf 'all:\\n\\t@echo compiling\\n' > Makefile
+printf 'install:\\n\\tmkdir -p $(DESTDIR)%s/lib\\n' "$prefix" >> Makefile
+printf '\\techo "tiny %s CFLAGS=%s" > $(DESTDIR)%s/lib/libtiny.txt\\n' "$*" "$CFLAGS" "$prefix" \\
+    >> Makefile
+"""
+
+
+def make_tarball(path: Path, top: str, files: dict[str, str]) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in files.items():
+            data = content.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            info.mode = 0o755
+            tar.addfile(info, io.BytesIO(data))
+
+
+class Lib:
+    def __init__(self, tmp: Path, configure: str = CONFIGURE) -> None:
+        self.tmp = tmp
+        self.sources = tmp / "sources"
+        self.sources.mkdir()
+        make_tarball(self.sources / "tiny-1.0.tar.gz", "tiny-1.0", {"configure": configure})
+        make_tarball(self.sources / "tiny-1.1.tar.gz", "tiny-1.1", {"configure": configure})
+        self.prefix = tmp / "prefix"
+        self.cache = tmp / "cache"
+        self.count = tmp / "count"
+        self.work = tmp / "work"
+        self.work.mkdir()
+
+    @property
+    def installed(self) -> Path:
+        return self.prefix / "lib" / "libtiny.txt"
+
+    @property
+    def builds(self) -> int:
+        return len(self.count.read_text().split()) if self.count.exists() else 0
+
+    def build(self, setup: str = "", version: str = "1.0", args: str = "") -> str:
+        script = (f"cd {self.work} && export BUILD_PREFIX={self.prefix} "
+                  f"MB_CACHE_DIR={self.cache} BUILD_COUNT={self.count} && {setup}\n"
+                  f"build_simple tiny {version} file://{self.sources} tar.gz {args}")
+        done = run_shell(script)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def entries(self) -> list[str]:
+        return sorted(p.name for p in (self.cache / "libs").iterdir()
+                      if not p.name.startswith("."))
+
+
+def test_cache_hit_reinstalls_without_rebuilding(tmp_path: Path) -> None:
+    lib = Lib(tmp_path)
+    out = lib.build()
+    assert lib.builds == 1 and "built, cached as" in out
+    assert lib.installed.read_text().startswith("tiny")
+    # A fresh prefix (a new container, a wiped BUILD_PREFIX): restored from the cache, no
+    # rebuild, and not silently skipped as a stamp file would.
+    shutil.rmtree(lib.prefix)
+    out = lib.build()
+    assert lib.builds == 1 and "from the library cache" in out
+    assert lib.installed.exists()
+    assert len(lib.entries()) == 1
+
+
+@pytest.mark.parametrize("setup", [
+    "export CFLAGS=-O3",
+    "export CPPFLAGS=-DNDEBUG",
+    "export LDFLAGS=-Wl,-O1",
+    "export CC=clang-x",
+    "export PLAT=i686",
+])
+def test_a_flag_or_platform_change_rebuilds(tmp_path: Path, setup: str) -> None:
+    lib = Lib(tmp_path)
+    lib.build()
+    lib.build()
+    assert lib.builds == 1
+    out = lib.build(setup)
+    assert lib.builds == 2, out
+    assert "built, cached as" in out
+    assert len(lib.entries()) == 2
+    if "CFLAGS" in setup:
+        assert "CFLAGS=-O3" in lib.installed.read_text()
+    # Back to the first flags: that build is still cached.
+    lib.build()
+    assert lib.builds == 2
+
+
+def test_version_and_configure_arguments_are_part_of_the_recipe(tmp_path: Path) -> None:
+    lib = Lib(tmp_path)
+    lib.build()
+    lib.build(version="1.1")
+    lib.build(args="--enable-shared")
+    assert lib.builds == 3
+    assert "--enable-shared" in lib.installed.read_text()
+    assert [e.split("-")[1] for e in lib.entries()] == sorted(["1.0", "1.0", "1.1"])
+
+
+def test_install_that_ignores_destdir_is_rebuilt_not_skipped(tmp_path: Path) -> None:
+    ignores = CONFIGURE.replace("$(DESTDIR)", "")
+    lib = Lib(tmp_path, configure=ignores)
+    out = lib.build()
+    assert "not cached" in out and lib.installed.exists()
+    lib.installed.unlink()
+    lib.build()
+    assert lib.builds == 2 and lib.installed.exists()
+
+
+def test_failed_build_leaves_nothing_in_the_cache(tmp_path: Path) -> None:
+    lib = Lib(tmp_path, configure="#!/bin/sh\nexit 3\n")
+    done = run_shell(f"cd {lib.work} && MB_CACHE_DIR={lib.cache} BUILD_PREFIX={lib.prefix} "
+                     f"build_simple tiny 1.0 file://{lib.sources}")
+    assert done.returncode != 0
+    libs = lib.cache / "libs"
+    assert not libs.exists() or list(libs.iterdir()) == []  # no entry, no stage left
+
+
+# --- ccache ----------------------------------------------------------------------------------
+
+def test_ccache_wiring_puts_wrappers_first_and_hits_on_a_rebuild(tmp_path: Path) -> None:
+    if shutil.which("ccache") is None:
+        pytest.skip("ccache is not on PATH (apt-get install ccache to run this test)")
+    src = tmp_path / "work" / "src"
+    src.mkdir(parents=True)
+    (src / "a.c").write_text("int answer(void) { return 42; }\n")
+    cache = tmp_path / "cache"
+    script = f"""
+        export USE_CCACHE=1 MB_CACHE_DIR={cache} MB_WORK_DIR={tmp_path / "work"}
+        mb_maybe_ccache
+        echo "CC=$CC"; echo "gcc=$(command -v gcc)"; echo "dir=$CCACHE_DIR"
+        cd {src}
+        $CC -O2 -c a.c -o a.o && rm a.o && $CC -O2 -c a.c -o a.o
+        ccache --print-stats
+    """
+    done = run_shell(script)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "CC=ccache gcc" in out
+    assert f"gcc={cache}/ccache-bin/gcc" in out
+    assert f"dir={cache}/ccache" in out
+    stats = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+    hits = int(stats.get("direct_cache_hit", "0")) + int(stats.get("preprocessed_cache_hit", "0"))
+    assert hits >= 1, stats
+
+
+def test_use_ccache_without_ccache_warns_and_builds_on(tmp_path: Path) -> None:
+    done = run_shell(f"export PATH={tmp_path}/empty MB_CACHE_DIR={tmp_path}/c USE_CCACHE=1; "
+                     "mb_maybe_ccache; echo status=$? CC=${CC:-unset}")
+    assert "status=0 CC=unset" in done.stdout
+    assert "ccache is not on PATH" in done.stderr
+    off = run_shell("USE_CCACHE=0 mb_maybe_ccache; echo CC=${CC:-unset}")  # 0 means off
+    assert "CC=unset" in off.stdout

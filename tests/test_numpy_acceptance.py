@@ -1,0 +1,75 @@
+"""Acceptance (slow, opt-in: ``./wheels test --slow -k numpy``): the shipped configuration builds
+real numpy at a release tag from a local mirror of its sdist, repairs the wheel so it bundles
+ILP64 OpenBLAS, and passes numpy's fast test suite, the OpenBLAS check and the licence check in
+a clean environment.
+
+Needs PyPI (the sdist, numpy's build and test requirements); about 15 minutes on 2 cores.
+``NUMPY_ACCEPTANCE_VERSION`` (default: BUILD_COMMIT of the CI files) and
+``NUMPY_ACCEPTANCE_PYTHON`` (default: the newest installed CPython numpy supports) choose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT, run_wheels
+
+from multibuild.cifiles import azure_variables
+from multibuild.mirror import release_version
+
+pytestmark = pytest.mark.slow
+
+# Python versions numpy 2.2 has wheels for.
+SUPPORTED = ("3.13", "3.12", "3.11", "3.10")
+
+
+def test_numpy_release_from_a_local_mirror(tmp_path: Path, pythons: dict[str, Path]) -> None:
+    tag = os.environ.get("NUMPY_ACCEPTANCE_VERSION") or azure_variables(REPO_ROOT)["BUILD_COMMIT"]
+    version = release_version(tag)
+    assert version, f"BUILD_COMMIT {tag!r} is not a release tag"
+    python = os.environ.get("NUMPY_ACCEPTANCE_PYTHON") or next(
+        (v for v in SUPPORTED if v in pythons), None)
+    if python is None or python not in pythons:
+        pytest.skip(f"no CPython among {', '.join(SUPPORTED)} found; have {sorted(pythons)}")
+    cache = {"MB_CACHE_DIR": str(REPO_ROOT / "build" / "cache")}  # the sdist is 20 MB: keep it
+
+    mirror = tmp_path / "numpy.git"
+    made = run_wheels(["mirror", "numpy", version, "--dest", str(mirror)], cache)
+    assert made.returncode == 0, made.stderr
+
+    output, work = tmp_path / "wheelhouse", tmp_path / "work"
+    done = run_wheels(
+        ["build", "--python", python, "--commit", f"v{version}", "--repo-url", str(mirror),
+         "--repo-dir", str(tmp_path / "numpy"), "--output", str(output), "--work-dir", str(work)],
+        cache, timeout=3600,
+    )
+    logs = "\n".join(p.read_text(errors="replace") for p in work.glob("*/build.log"))
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:] + logs[-6000:]
+
+    (wheel,) = output.glob("*.whl")
+    assert wheel.name.startswith(f"numpy-{version}-cp{python.replace('.', '')}-")
+    assert "manylinux" in wheel.name
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        licence = next(n for n in names if n.endswith(".dist-info/LICENSE.txt"))
+        licence_text = archive.read(licence).decode()
+    assert any(n.startswith("numpy.libs/libscipy_openblas64_") for n in names), names
+    assert "This binary distribution of NumPy also bundles the following software" in licence_text
+
+    # The tests ran on the installed wheel, in a clean environment, and checked the OpenBLAS.
+    assert "-Csetup-args=-Dblas=scipy-openblas" in logs
+    assert "-Csetup-args=-Duse-ilp64=true" in logs and "-Csetup-args=-Dallow-noblas=false" in logs
+    assert '"name": "scipy-openblas"' in logs and "USE_64BITINT=1" in logs  # show_config()
+    openblas = subprocess.run(
+        ["bash", "-c", 'source env_vars.sh && echo "$OPENBLAS_VERSION"'], cwd=REPO_ROOT,
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert f"OpenBLAS {openblas}" in logs and "USE64BITINT" in logs
+    assert "numpy: bundled licences in" in logs
+    assert " passed" in logs and "run_tests failed" not in logs
+    report = json.loads((output / "report.json").read_text())
+    assert [t["passed"] for t in report["targets"]] == [True]
