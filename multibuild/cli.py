@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the project at BUILD_COMMIT for local interpreters, repair the "
         "wheels, test each in a fresh environment and stage passing ones in wheelhouse/.",
     )
-    build.add_argument("--python", help="Python versions, e.g. 3.10,3.12 (default: this one)")
+    build.add_argument("--python", help="Python versions, e.g. 3.10,3.12, or all (every "
+                       "CPython >= 3.9 found; default: this one)")
     build.add_argument("--plat", help="architecture (default: this machine's)")
     build.add_argument("--commit", help="ref to build (default: BUILD_COMMIT of the CI files)")
     build.add_argument("--repo-url", help="project repository to clone (default: REPO_URL)")

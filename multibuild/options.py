@@ -27,6 +27,24 @@ class Target:
         return f"cp{self.python.replace('.', '')}-{self.os}-{self.plat}"
 
 
+# The oldest Python the library's build and test tooling (pip, uv, build) still supports.
+OLDEST_PYTHON = (3, 9)
+
+
+def installed_versions() -> list[str]:
+    """``--python all``: every CPython found here from OLDEST_PYTHON on, oldest first."""
+    from multibuild.interpreters import discover
+
+    found = sorted(
+        (tuple(int(p) for p in v.split(".")), v) for v in discover() if v.replace(".", "").isdigit()
+    )
+    versions = [v for key, v in found if key >= OLDEST_PYTHON]
+    if not versions:
+        raise MultibuildError("--python all: no CPython 3.9 or newer found "
+                              "(./wheels interpreters lists what was searched)")
+    return versions
+
+
 @dataclass(frozen=True)
 class RunOptions:
     root: Path
@@ -61,8 +79,9 @@ class RunOptions:
             return flag or environ.get(name) or ci.get(name) or default
 
         running = f"{sys.version_info[0]}.{sys.version_info[1]}"
-        versions = [parse_version(v) for v in pick(pythons, "MB_PYTHON_VERSION", running)
-                    .split(",") if v.strip()]
+        spec = pick(pythons, "MB_PYTHON_VERSION", running)
+        versions = (installed_versions() if spec.strip() == "all"
+                    else [parse_version(v) for v in spec.split(",") if v.strip()])
         here = host_os()  # macOS and Windows CI jobs build on their own OS
         platform = find_platform(here, pick(plat, "PLAT", default_plat(here)))
         commit = pick(build_commit, "BUILD_COMMIT")
