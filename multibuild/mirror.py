@@ -196,11 +196,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    prog = "python -m multibuild.mirror"
-    if argv[:1] == ["--prog"] and len(argv) > 1:  # the name a wrapper script is called by
-        prog, argv = argv[1], argv[2:]
+def main(argv: Sequence[str] | None = None, prog: str = "python -m multibuild.mirror") -> int:
     args = build_parser(prog).parse_args(argv)
     try:
         return run(args, os.environ)

@@ -3,13 +3,12 @@ run in real bash on real source tarballs."""
 
 from __future__ import annotations
 
-import io
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
 from conftest import run_shell
+from test_shell_library import make_tarball
 
 # A configure script that writes a Makefile; every build appends to BUILD_COUNT so a test can
 # tell a rebuild from a cache hit. INSTALL honours DESTDIR (as autotools does) unless the
@@ -25,14 +24,6 @@ printf '\\techo "tiny %s CFLAGS=%s" > $(DESTDIR)%s/lib/libtiny.txt\\n' "$*" "$CF
 """
 
 
-def make_tarball(path: Path, top: str, files: dict[str, str]) -> None:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, content in files.items():
-            data = content.encode()
-            info = tarfile.TarInfo(f"{top}/{name}")
-            info.size = len(data)
-            info.mode = 0o755
-            tar.addfile(info, io.BytesIO(data))
 
 
 class Lib:
