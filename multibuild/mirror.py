@@ -23,7 +23,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from multibuild import MultibuildError
-from multibuild.download import Http, RemoteFile, fetch_file, list_simple, redact_url
+from multibuild.download import (
+    Http,
+    RemoteFile,
+    fetch_file,
+    list_simple,
+    redact_url,
+    sha256_file,
+)
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 # Release tags this fallback understands: v2.2.6, 2.2.6, v2.3.0rc1.
@@ -68,11 +75,8 @@ def fetch_sdist(package: str, version: str, environ: Mapping[str, str]) -> tuple
     directory = cache_dir(environ) / "sdists"
     directory.mkdir(parents=True, exist_ok=True)
     cached = directory / sdist.filename
-    if cached.is_file():
-        from multibuild.download import sha256_file
-
-        if sha256_file(cached) == sdist.sha256:
-            return cached, sdist.sha256
+    if cached.is_file() and sha256_file(cached) == sdist.sha256:
+        return cached, sdist.sha256
     print(f"mirror: downloading {sdist.filename} from {redact_url(url)}", file=sys.stderr)
     return fetch_file(http, sdist, directory)
 
