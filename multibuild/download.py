@@ -22,7 +22,6 @@ import os
 import re
 import socket
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -46,6 +45,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from multibuild import MultibuildError
+from multibuild.files import atomic_path, atomic_write
 from multibuild.platforms import wheel_os
 
 MANIFEST = "sha256sums.txt"
@@ -310,20 +310,9 @@ def read_manifest(directory: Path) -> dict[str, str]:
     return entries
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_manifest(directory: Path, entries: dict[str, str]) -> None:
     text = "".join(f"{entries[name]}  {name}\n" for name in sorted(entries))
-    write_atomic(directory / MANIFEST, text.encode())
+    atomic_write(directory / MANIFEST, text)
 
 
 @dataclass
@@ -353,30 +342,28 @@ def fetch_file(http: Http, file: RemoteFile, directory: Path,
     target = directory / file.filename
 
     def save(response: Any) -> tuple[Path, str]:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{file.filename}.", suffix=".part")
         received = 0
         try:
-            digest = hashlib.sha256()
-            handle: IO[bytes]
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    advance(len(chunk))
-            length = response.headers.get("Content-Length")
-            if length is not None and received != int(length):
-                raise IncompleteRead(b"", int(length) - received)
-            actual = digest.hexdigest()
-            if file.sha256 and actual != file.sha256:
-                raise DownloadError(
-                    f"{file.filename}: sha256 mismatch: index says {file.sha256}, "
-                    f"downloaded file has {actual}; file rejected"
-                )
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:
+                digest = hashlib.sha256()
+                handle: IO[bytes]
+                with tmp.open("wb") as handle:
+                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                        handle.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        advance(len(chunk))
+                length = response.headers.get("Content-Length")
+                if length is not None and received != int(length):
+                    raise IncompleteRead(b"", int(length) - received)
+                actual = digest.hexdigest()
+                if file.sha256 and actual != file.sha256:
+                    raise DownloadError(
+                        f"{file.filename}: sha256 mismatch: index says {file.sha256}, "
+                        f"downloaded file has {actual}; file rejected"
+                    )
             return target, actual
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
             advance(-received)
             raise
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -29,6 +27,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from multibuild import MultibuildError
+from multibuild.files import atomic_path
 
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
 
@@ -121,9 +120,8 @@ def rewrite_wheel_version(wheel: Path, version: str, dest: Path | None = None) -
         }
         new_info = renames[old_info]
         record_name = f"{new_info}/RECORD"
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{new_name}.", suffix=".part")
-        os.close(fd)
-        try:
+        path = dest / new_name
+        with atomic_path(path) as tmp:
             records: list[str] = []
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as out:
                 for info in infos:
@@ -145,11 +143,6 @@ def rewrite_wheel_version(wheel: Path, version: str, dest: Path | None = None) -
                 record.external_attr = 0o644 << 16
                 record.compress_type = zipfile.ZIP_DEFLATED
                 out.writestr(record, "\n".join(records) + "\n")
-            path = dest / new_name
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     return path
 
 

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable
 
 from multibuild import MultibuildError
+from multibuild.files import atomic_write
 
 if TYPE_CHECKING:
     from multibuild.platforms import Platform
@@ -236,18 +237,6 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
     return Path(base) / "wheels-openblas"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -280,7 +269,7 @@ class Cache:
 
     def remember(self, key: str, sha256: str, artifact: str) -> None:
         record = {"key": key, "sha256": sha256, "artifact": artifact}
-        atomic_write_text(self._index_path(key), json.dumps(record, indent=1) + "\n")
+        atomic_write(self._index_path(key), json.dumps(record, indent=1) + "\n")
 
     def scratch(self) -> tempfile.TemporaryDirectory[str]:
         self.root.mkdir(parents=True, exist_ok=True)

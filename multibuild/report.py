@@ -18,7 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from multibuild.download import sha256_file, write_atomic
+from multibuild.download import sha256_file
+from multibuild.files import atomic_write
 from multibuild.runner import StepResult, TargetResult
 from multibuild.wheelinfo import WheelInfo
 
@@ -40,7 +41,7 @@ def _seconds(value: float | None) -> float | None:
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text.encode())
+    atomic_write(path, text)
 
 
 def write_report(output_dir: Path, targets: Iterable[tuple[str, bool, Sequence[Path]]],

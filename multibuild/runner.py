@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -25,6 +24,7 @@ from typing import TextIO
 
 from rich.table import Table
 
+from multibuild.files import atomic_path
 from multibuild.options import RunOptions, Target
 from multibuild.wheelinfo import WheelInfo, inspect
 
@@ -247,11 +247,9 @@ def stage(result: TargetResult, output_dir: Path) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     staged = []
     for wheel in result.wheels:
-        fd, tmp = tempfile.mkstemp(dir=output_dir, prefix=".staging-", suffix=".whl")
-        os.close(fd)
-        shutil.copyfile(wheel.path, tmp)
         target = output_dir / wheel.path.name
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(wheel.path, tmp)
         staged.append(inspect(target))
     result.wheels = staged
 

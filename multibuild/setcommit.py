@@ -9,7 +9,6 @@ value only. All files are prepared before any is written (temp name, then rename
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from ruamel.yaml.error import YAMLError
 
 from multibuild import MultibuildError
 from multibuild.cifiles import CI_FILES, Variable, read_ci_file
+from multibuild.files import atomic_write
 
 _BAD_REF = re.compile(r"[\s\x00-\x1f\x7f~^:?*\[\\'\"]|\.\.|@\{|^-|^$")
 _PLAIN_END = " \t\n,]}#"
@@ -145,18 +145,6 @@ def _project_repo(root: Path, explicit: str | None) -> Path | None:
     return None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tools/set-build-commit",
@@ -198,7 +186,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"{change.file}:{change.line}: {name} {change.old} -> {change.new}")
     for change in changes:
         if change.old != change.new:
-            write_atomic(root / change.file, change.text)
+            path = root / change.file  # keeps the mode of the file it replaces
+            atomic_write(path, change.text, mode=path.stat().st_mode & 0o777)
     return 0
 
 
