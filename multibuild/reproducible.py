@@ -1,0 +1,121 @@
+"""Byte-identical wheels from identical builds.
+
+Two builds of the same commit with the same toolchain compile the same files, but the wheel
+archive around them still differs: member order, timestamps (the build's wall clock) and
+permission bits vary. ``SOURCE_DATE_EPOCH`` (the commit's date, :func:`commit_epoch`) fixes the
+timestamps the build backend and auditwheel write; :func:`normalize_wheel` then rewrites the
+repaired wheel so its bytes depend only on its contents: members sorted with the
+``.dist-info`` directory last and ``RECORD`` at the very end (where the wheel spec asks for it),
+every timestamp the commit's, regular-file modes 0644/0755, no directory entries, one
+compression level. Contents and RECORD hashes are unchanged.
+
+  python -m multibuild.reproducible epoch REPO          # prints the commit's epoch
+  python -m multibuild.reproducible normalize --epoch N WHEEL...
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import zipfile
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from multibuild import MultibuildError
+from multibuild.files import atomic_path
+
+# The zip format cannot store dates before 1980.
+_ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z
+_COMPRESS_LEVEL = zlib.Z_DEFAULT_COMPRESSION
+
+
+def commit_epoch(repo: Path) -> int:
+    """The committer date of ``repo``'s HEAD, in seconds since the epoch."""
+    done = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%ct", "HEAD"],
+                          capture_output=True, text=True, check=False)
+    stamp = done.stdout.strip()
+    if done.returncode != 0 or not stamp.isdigit():
+        raise MultibuildError(f"{repo}: cannot read the commit date of HEAD "
+                              f"({done.stderr.strip() or 'not a git checkout'})")
+    return int(stamp)
+
+
+def _member_order(name: str) -> tuple[int, str]:
+    top = name.split("/", 1)[0]
+    if top.endswith(".dist-info"):
+        return (2 if name == f"{top}/RECORD" else 1, name)
+    return (0, name)
+
+
+def _file_mode(info: zipfile.ZipInfo) -> int:
+    executable = (info.external_attr >> 16) & 0o111
+    return 0o755 if executable else 0o644
+
+
+def normalized_bytes_differ(path: Path, epoch: int) -> bool:
+    """Whether :func:`normalize_wheel` would change ``path``."""
+    stamp = time.gmtime(max(epoch, _ZIP_EPOCH))[:6]
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    return (names != sorted((n for n in names if not n.endswith("/")), key=_member_order)
+            or any(i.date_time != stamp or i.external_attr != (0o100000 | _file_mode(i)) << 16
+                   or i.compress_type != zipfile.ZIP_DEFLATED for i in infos))
+
+
+def normalize_wheel(path: Path, epoch: int) -> bool:
+    """Rewrite ``path`` in the normal form (see the module docstring); True if it changed."""
+    if not normalized_bytes_differ(path, epoch):
+        return False
+    stamp = time.gmtime(max(epoch, _ZIP_EPOCH))[:6]
+    mode = path.stat().st_mode & 0o777
+    with zipfile.ZipFile(path) as source, atomic_path(path, mode=mode) as tmp, \
+            zipfile.ZipFile(tmp, "w") as out:
+        members = sorted((i for i in source.infolist() if not i.is_dir()),
+                         key=lambda i: _member_order(i.filename))
+        for info in members:
+            clone = zipfile.ZipInfo(info.filename, date_time=stamp)
+            clone.external_attr = (0o100000 | _file_mode(info)) << 16
+            clone.compress_type = zipfile.ZIP_DEFLATED
+            clone.create_system = 3  # Unix: the mode bits above are meaningful
+            out.writestr(clone, source.read(info), compresslevel=_COMPRESS_LEVEL)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m multibuild.reproducible",
+                                     description="Reproducible wheels: commit epoch and "
+                                     "archive normalisation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    epoch = sub.add_parser("epoch", help="print the commit date of REPO's HEAD (seconds)")
+    epoch.add_argument("repo", type=Path)
+    normal = sub.add_parser("normalize", help="rewrite wheels in the normal archive form")
+    normal.add_argument("--epoch", type=int,
+                        default=int(os.environ.get("SOURCE_DATE_EPOCH") or _ZIP_EPOCH),
+                        help="timestamp for every member (default: SOURCE_DATE_EPOCH)")
+    normal.add_argument("wheels", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "epoch":
+            print(commit_epoch(args.repo))
+            return 0
+        for wheel in args.wheels:
+            if not wheel.is_file():
+                raise MultibuildError(f"{wheel}: no such wheel")
+            try:
+                changed = normalize_wheel(wheel, args.epoch)
+            except zipfile.BadZipFile:
+                raise MultibuildError(f"{wheel}: not a zip archive") from None
+            print(f"{'normalized' if changed else 'already normal'}: {wheel.name}")
+        return 0
+    except MultibuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
