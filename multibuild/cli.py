@@ -17,18 +17,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from multibuild.interrupts import ProcessGroups
     from multibuild.replay import build
     from multibuild.summary import print_summary
 
-    options = RunOptions.resolve(
-        ROOT, os.environ, pythons=args.python, plat=args.plat, build_commit=args.commit,
-        repo_url=args.repo_url, repo_dir=args.repo_dir,
-        output_dir=Path(args.output).resolve() if args.output else None,
-        work_dir=Path(args.work_dir).resolve() if args.work_dir else None,
-        jobs=args.jobs,
-    )
-    results = build(options, os.environ)  # the same engine as a replayed CI job
-    print_summary(results)
+    groups = ProcessGroups()
+    with groups.handling_signals():
+        options = RunOptions.resolve(
+            ROOT, os.environ, pythons=args.python, plat=args.plat, build_commit=args.commit,
+            repo_url=args.repo_url, repo_dir=args.repo_dir,
+            output_dir=Path(args.output).resolve() if args.output else None,
+            work_dir=Path(args.work_dir).resolve() if args.work_dir else None,
+            jobs=args.jobs,
+        )
+        if groups.interrupted:
+            print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
+                  file=sys.stderr)
+            return groups.exit_status
+        results = build(options, os.environ, groups=groups)  # the engine of a replayed CI job
+        print_summary(results)
+    if groups.interrupted:
+        unfinished = sum(r.interrupted for r in results)
+        print(f"wheels: interrupted by {groups.signal_name}: {unfinished} of {len(results)} "
+              f"targets unfinished; report in {options.output_dir}", file=sys.stderr)
+        return groups.exit_status
     failed = [r for r in results if not r.passed]
     if failed:
         print(f"wheels: {len(failed)} of {len(results)} targets failed", file=sys.stderr)
@@ -102,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--commit", help="ref to build (default: BUILD_COMMIT of the CI files)")
     build.add_argument("--repo-url", help="project repository to clone (default: REPO_URL)")
     build.add_argument("--repo-dir", help="project checkout directory (default: REPO_DIR)")
-    build.add_argument("--output", help="where passing wheels go (default: wheelhouse/)")
+    build.add_argument("--output", help="the run's wheelhouse: passing wheels and the report, "
+                       "replaced whole by each run (default: wheelhouse/; the previous one "
+                       "moves to WORK_DIR/previous-wheelhouse/)")
     build.add_argument("--work-dir", help="per-target build directories (default: build/)")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="targets built at the same time (default: the number of cores)")

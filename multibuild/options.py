@@ -97,6 +97,10 @@ class RunOptions:
             )
         if jobs is not None and jobs < 1:
             raise MultibuildError(f"-j {jobs}: the number of parallel targets must be >= 1")
+        output = (output_dir or root / "wheelhouse").resolve()
+        from multibuild.staging import check_output_dir
+
+        check_output_dir(output)  # each run replaces its output whole
         return cls(
             root=root,
             targets=tuple(Target(v, platform.plat, platform.os)
@@ -106,7 +110,7 @@ class RunOptions:
             repo_url=pick(repo_url, "REPO_URL"),
             config_path=pick(None, "CONFIG_PATH", "config.sh"),
             env_vars_path=pick(None, "ENV_VARS_PATH") or None,
-            output_dir=output_dir or root / "wheelhouse",
+            output_dir=output,
             work_dir=work_dir or root / "build",
             jobs=jobs or os.cpu_count() or 1,
         )
