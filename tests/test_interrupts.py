@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import jsonschema
 import pytest
@@ -125,11 +126,11 @@ def wait_in_build_wheel(run: Running, target_dirs: list[Path], timeout: float = 
     pytest.fail(f"no target reached build_wheel in {timeout}s: {run.output()[-3000:]}")
 
 
-def report_of(output: Path) -> dict:  # type: ignore[type-arg]
+def report_of(output: Path) -> dict[str, Any]:
     data = json.loads((output / "report.json").read_text())
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()),
                                     format_checker=jsonschema.FormatChecker()).validate(data)
-    return data  # type: ignore[no-any-return]
+    return cast("dict[str, Any]", data)
 
 
 def test_sigterm_stops_the_build_leaves_no_process_and_reports_it(
