@@ -157,7 +157,7 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
         if flag:
             overrides[name] = flag
     host = Host.detect({**os.environ, **overrides})
-    output = Path(args.output).resolve() if args.output else root / "wheelhouse"
+    output = (Path(args.output) if args.output else root / "wheelhouse").resolve()
     work = Path(args.work_dir).resolve() if args.work_dir else root / "build" / "replay"
     verdicts: dict[str, str] = {}
     # Every job's options are resolved (and refused) before any job is built.
