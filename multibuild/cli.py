@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn, cast
 
 from multibuild import MultibuildError
 from multibuild.options import RunOptions
@@ -17,18 +18,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from multibuild.interrupts import ProcessGroups
     from multibuild.replay import build
     from multibuild.summary import print_summary
 
-    options = RunOptions.resolve(
-        ROOT, os.environ, pythons=args.python, plat=args.plat, build_commit=args.commit,
-        repo_url=args.repo_url, repo_dir=args.repo_dir,
-        output_dir=Path(args.output).resolve() if args.output else None,
-        work_dir=Path(args.work_dir).resolve() if args.work_dir else None,
-        jobs=args.jobs,
-    )
-    results = build(options, os.environ)  # the same engine as a replayed CI job
-    print_summary(results)
+    groups = ProcessGroups()
+    with groups.handling_signals():
+        options = RunOptions.resolve(
+            ROOT, os.environ, pythons=args.python, plat=args.plat, build_commit=args.commit,
+            repo_url=args.repo_url, repo_dir=args.repo_dir, output_dir=args.output,
+            work_dir=args.work_dir, jobs=args.jobs,
+        )
+        if groups.interrupted:
+            print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
+                  file=sys.stderr)
+            return groups.exit_status
+        results = build(options, os.environ, groups=groups)  # the engine of a replayed CI job
+        print_summary(results)
+    if groups.interrupted:
+        unfinished = sum(r.interrupted for r in results)
+        print(f"wheels: interrupted by {groups.signal_name}: {unfinished} of {len(results)} "
+              f"targets unfinished; report in {options.output_dir}", file=sys.stderr)
+        return groups.exit_status
     failed = [r for r in results if not r.passed]
     if failed:
         print(f"wheels: {len(failed)} of {len(results)} targets failed", file=sys.stderr)
@@ -70,11 +81,26 @@ def provision_test_packages() -> None:
               "will skip", file=sys.stderr)
 
 
+def test_parser() -> argparse.ArgumentParser:
+    """``./wheels test``'s own options; everything else goes to pytest, in order."""
+    parser = OneLineErrors(
+        prog="./wheels test", allow_abbrev=False,
+        description="Run the test suite with pytest (the fast suite unless --slow); any "
+        "other arguments are pytest's, e.g. ./wheels test -k lifecycle -x",
+    )
+    parser.add_argument("--slow", action="store_true", help="also run slow acceptance tests")
+    parser.add_argument("--no-provision", action="store_true",
+                        help="do not apt-get install the system packages some tests need "
+                        f"({', '.join(TEST_SYSTEM_PACKAGES)}; only as root, when missing)")
+    return parser
+
+
 def cmd_test(args: argparse.Namespace) -> int:
-    if not args.no_provision:
+    own, pytest_args = test_parser().parse_known_args(args.pytest_args)
+    if not own.no_provision:
         provision_test_packages()
-    marker = [] if args.slow else ["-m", "not slow"]
-    return subprocess.call([sys.executable, "-m", "pytest", *marker, *args.pytest_args], cwd=ROOT)
+    marker = [] if own.slow else ["-m", "not slow"]
+    return subprocess.call([sys.executable, "-m", "pytest", *marker, *pytest_args], cwd=ROOT)
 
 
 def cmd_interpreters(_args: argparse.Namespace) -> int:
@@ -85,12 +111,23 @@ def cmd_interpreters(_args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A parser whose errors are one line (the usage is one --help away); subcommand parsers
+    inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="./wheels",
         description="Build, repair, test and stage wheels of the configured project.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Subcommand parsers are OneLineErrors too (argparse makes them of the parent's class).
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     build = sub.add_parser(
         "build", help="the main job: build, repair, test and stage wheels",
         description="Build the project at BUILD_COMMIT for local interpreters, repair the "
@@ -102,17 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--commit", help="ref to build (default: BUILD_COMMIT of the CI files)")
     build.add_argument("--repo-url", help="project repository to clone (default: REPO_URL)")
     build.add_argument("--repo-dir", help="project checkout directory (default: REPO_DIR)")
-    build.add_argument("--output", help="where passing wheels go (default: wheelhouse/)")
+    build.add_argument("--output", help="the run's wheelhouse: passing wheels and the report, "
+                       "replaced whole by each run (default: wheelhouse/; the previous one "
+                       "moves to WORK_DIR/previous-wheelhouse/)")
     build.add_argument("--work-dir", help="per-target build directories (default: build/)")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="targets built at the same time (default: the number of cores)")
     build.set_defaults(func=cmd_build)
-    test = sub.add_parser("test", help="run the test suite", description="Run pytest.")
-    test.add_argument("--slow", action="store_true", help="also run slow acceptance tests")
-    test.add_argument("--no-provision", action="store_true",
-                      help="do not apt-get install the system packages some tests need "
-                      f"({', '.join(TEST_SYSTEM_PACKAGES)}; only as root, when missing)")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    # Every argument goes to test_parser: pytest's options (-k, -x, ...) must pass through.
+    test = sub.add_parser("test", help="run the test suite (any pytest arguments may follow)",
+                          add_help=False, prefix_chars="\0")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(func=cmd_test)
     interp = sub.add_parser("interpreters", help="list the Pythons found on this machine")
     interp.set_defaults(func=cmd_interpreters)

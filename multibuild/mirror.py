@@ -104,6 +104,17 @@ def mirror_tag(dest: Path, tag: str) -> str | None:
         return None
 
 
+# The author of a mirror's commit: its hash exists in no real history of the project.
+MIRROR_NAME, MIRROR_EMAIL = "wheels mirror", "mirror@localhost"
+
+
+def is_mirror_commit(repo: Path, commit: str) -> bool:
+    """Whether ``commit`` in the repository ``repo`` was made by ``commit_tree``."""
+    done = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%an <%ae>", commit],
+                          capture_output=True, text=True, check=False)
+    return done.returncode == 0 and done.stdout.strip() == f"{MIRROR_NAME} <{MIRROR_EMAIL}>"
+
+
 def commit_tree(git_dir: Path, tree: Path, message: str, tag: str) -> str:
     """Commit every file of ``tree`` byte for byte into the bare repository ``git_dir``."""
     _git(git_dir, "init", "--quiet", "--bare", "--initial-branch=main")
@@ -112,8 +123,8 @@ def commit_tree(git_dir: Path, tree: Path, message: str, tag: str) -> str:
     info.mkdir(exist_ok=True)
     (info / "attributes").write_text("* -text -filter -diff\n")
     identity = {
-        "GIT_AUTHOR_NAME": "wheels mirror", "GIT_AUTHOR_EMAIL": "mirror@localhost",
-        "GIT_COMMITTER_NAME": "wheels mirror", "GIT_COMMITTER_EMAIL": "mirror@localhost",
+        "GIT_AUTHOR_NAME": MIRROR_NAME, "GIT_AUTHOR_EMAIL": MIRROR_EMAIL,
+        "GIT_COMMITTER_NAME": MIRROR_NAME, "GIT_COMMITTER_EMAIL": MIRROR_EMAIL,
         # A fixed date makes the same sdist give the same commit hash everywhere.
         "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
     }

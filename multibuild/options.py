@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,47 @@ def installed_versions() -> list[str]:
     return versions
 
 
+# Characters and sequences git refuses in ref names (git check-ref-format), and a leading "-"
+# that a command would read as an option.
+_BAD_REF = re.compile(r"[\s\x00-\x1f\x7f~^:?*\[\\'\"]|\.\.|@\{|^-|^$")
+
+
+def valid_ref(ref: str) -> bool:
+    """Whether ``ref`` can name a branch, tag or commit hash."""
+    return not _BAD_REF.search(ref)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.rstrip("t").split("."))
+
+
+def _is_local_path(url: str) -> bool:
+    """A clone source given as a path (not ``scheme://`` or scp-like ``host:path``)."""
+    return "://" not in url and not re.match(r"^[^/]+:", url)
+
+
+def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], source: str) -> None:
+    """Refuse, before any work, targets this Linux host cannot build: the same policy as a
+    replayed CI job (``multibuild.cimatrix.skip_reason``). macOS and Windows CI jobs install
+    their Python in before_install, so only a Linux host is checked."""
+    from multibuild.cimatrix import Host, Job, skip_reason
+
+    if host_os() != "linux":
+        return
+    host = Host.detect(environ)
+    for target in targets:
+        if host.mode == "native" and target.python not in host.pythons:
+            usable = [v for v in host.pythons if _version_key(v) >= OLDEST_PYTHON]
+            found = ", ".join(sorted(usable, key=_version_key)) or "none"
+            raise MultibuildError(
+                f"{source} {target.python}: no CPython {target.python} found on this machine "
+                f"(native build mode; found: {found}); ./wheels interpreters lists them")
+        job = Job(target.id, "local", "", 0, target.os, target.plat, target.python, (), ())
+        reason = skip_reason(job, host)
+        if reason is not None:
+            raise MultibuildError(f"cannot build {target.id} on this machine: {reason}")
+
+
 @dataclass(frozen=True)
 class RunOptions:
     root: Path
@@ -69,44 +111,109 @@ class RunOptions:
         build_commit: str | None = None,
         repo_url: str | None = None,
         repo_dir: str | None = None,
-        output_dir: Path | None = None,
-        work_dir: Path | None = None,
+        output_dir: Path | str | None = None,
+        work_dir: Path | str | None = None,
         jobs: int | None = None,
+        check_host: bool = True,
     ) -> RunOptions:
+        """Every option from flags over environment over the CI files, checked before any
+        work: a bad one is a one-line ``MultibuildError`` naming the flag or variable.
+        ``check_host``: also refuse targets this machine cannot build (interpreters, PLAT)."""
         ci = azure_variables(root)
 
-        def pick(flag: str | None, name: str, default: str = "") -> str:
-            return flag or environ.get(name) or ci.get(name) or default
+        def pick(flag: str | None, flag_name: str, name: str,
+                 default: str = "") -> tuple[str, str]:
+            """(value, where it came from): an explicit flag, even empty, wins."""
+            if flag is not None:
+                if not flag.strip():
+                    raise MultibuildError(f"{flag_name} '': empty value (leave the option out "
+                                          f"for the default)")
+                return flag.strip(), flag_name
+            if environ.get(name):
+                return environ[name], name
+            if ci.get(name):
+                return ci[name], name
+            return default, name
+
+        def directory(flag: Path | str | None, flag_name: str, default: Path) -> Path:
+            if flag is None:
+                return default.resolve()
+            if not str(flag).strip():
+                raise MultibuildError(f"{flag_name} '': empty value (leave the option out "
+                                      f"for the default: {default})")
+            return Path(flag).resolve()
 
         running = f"{sys.version_info[0]}.{sys.version_info[1]}"
-        spec = pick(pythons, "MB_PYTHON_VERSION", running)
-        versions = (installed_versions() if spec.strip() == "all"
-                    else [parse_version(v) for v in spec.split(",") if v.strip()])
+        spec, python_source = pick(pythons, "--python", "MB_PYTHON_VERSION", running)
+        if spec.strip() == "all":
+            versions = installed_versions()
+        else:
+            versions = []
+            for item in (v for v in spec.split(",") if v.strip()):
+                try:
+                    version = parse_version(item)
+                except MultibuildError as exc:
+                    raise MultibuildError(f"{python_source}: {exc}") from None
+                if _version_key(version) < OLDEST_PYTHON:
+                    oldest = ".".join(map(str, OLDEST_PYTHON))
+                    raise MultibuildError(
+                        f"{python_source} {version}: Python {version} is older than "
+                        f"{oldest}, the oldest this library builds for")
+                versions.append(version)
+            if not versions:
+                raise MultibuildError(f"{python_source} {spec!r}: no Python version given "
+                                      "(e.g. 3.12, or all)")
         here = host_os()  # macOS and Windows CI jobs build on their own OS
-        platform = find_platform(here, pick(plat, "PLAT", default_plat(here)))
-        commit = pick(build_commit, "BUILD_COMMIT")
+        plat_value, plat_source = pick(plat, "--plat", "PLAT", default_plat(here))
+        try:
+            platform = find_platform(here, plat_value)
+        except MultibuildError as exc:
+            raise MultibuildError(f"{plat_source}: {exc}") from None
+        commit, commit_source = pick(build_commit, "--commit", "BUILD_COMMIT")
         if not commit:
             raise MultibuildError(
                 "BUILD_COMMIT is not set: set it in azure-pipelines.yml, the environment "
                 "or --commit"
             )
-        directory = pick(repo_dir, "REPO_DIR")
-        if not directory:
+        if not valid_ref(commit):
+            raise MultibuildError(f"{commit_source} {commit!r}: not a valid git ref (a branch, "
+                                  "tag or commit hash)")
+        repo, _ = pick(repo_dir, "--repo-dir", "REPO_DIR")
+        if not repo:
             raise MultibuildError(
                 "REPO_DIR is not set: set it in azure-pipelines.yml or --repo-dir"
             )
+        url, url_source = pick(repo_url, "--repo-url", "REPO_URL")
+        if url and _is_local_path(url) and not (root / url).exists():
+            raise MultibuildError(f"{url_source} {url}: no such repository")
         if jobs is not None and jobs < 1:
             raise MultibuildError(f"-j {jobs}: the number of parallel targets must be >= 1")
+        output = directory(output_dir, "--output", root / "wheelhouse")
+        work = directory(work_dir, "--work-dir", root / "build")
+        checkout = (root / repo).resolve()
+        from multibuild.staging import check_output_dir
+
+        check_output_dir(output)
+        if work.exists() and not work.is_dir():
+            raise MultibuildError(f"--work-dir {work}: exists and is not a directory")
+        if checkout.exists() and not checkout.is_dir():
+            raise MultibuildError(f"REPO_DIR {checkout}: exists and is not a directory")
+        for inner, name in ((work, "the work directory"), (checkout, "the REPO_DIR checkout")):
+            if inner == output or output in inner.parents:
+                raise MultibuildError(f"--output {output}: holds {name} ({inner}); each run "
+                                      "replaces its output whole, so choose another")
+        targets = tuple(Target(v, platform.plat, platform.os) for v in dict.fromkeys(versions))
+        if check_host:
+            check_buildable(targets, environ, python_source)
         return cls(
             root=root,
-            targets=tuple(Target(v, platform.plat, platform.os)
-                          for v in dict.fromkeys(versions)),
+            targets=targets,
             build_commit=commit,
-            repo_dir=directory,
-            repo_url=pick(repo_url, "REPO_URL"),
-            config_path=pick(None, "CONFIG_PATH", "config.sh"),
-            env_vars_path=pick(None, "ENV_VARS_PATH") or None,
-            output_dir=output_dir or root / "wheelhouse",
-            work_dir=work_dir or root / "build",
+            repo_dir=repo,
+            repo_url=url,
+            config_path=pick(None, "", "CONFIG_PATH", "config.sh")[0],
+            env_vars_path=pick(None, "", "ENV_VARS_PATH")[0] or None,
+            output_dir=output,
+            work_dir=work,
             jobs=jobs or os.cpu_count() or 1,
         )

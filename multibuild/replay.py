@@ -18,8 +18,10 @@ from pathlib import Path
 from multibuild import MultibuildError
 from multibuild.environment import STEP_VARIABLES
 from multibuild.events import BuildPlan, EventKind, plan
+from multibuild.interrupts import ProcessGroups
 from multibuild.options import RunOptions
 from multibuild.runner import TargetResult, run_all
+from multibuild.staging import PREVIOUS, Staging
 
 EVENTS: tuple[EventKind, ...] = ("push", "pull_request", "schedule")
 # What each CI service sets for each event (what multibuild.events.detect_event reads).
@@ -77,20 +79,54 @@ def job_environment(
     return env, result
 
 
-def build(options: RunOptions, environ: Mapping[str, str]) -> list[TargetResult]:
+def build(options: RunOptions, environ: Mapping[str, str], *,
+          groups: ProcessGroups | None = None,
+          staging: Staging | None = None) -> list[TargetResult]:
     """The main job: build, repair, test and stage every target of ``options`` with the
-    environment ``environ``. ``./wheels build`` and every replayed job run this."""
+    environment ``environ``. ``./wheels build`` and every replayed job run this.
+
+    The wheels go into a fresh staging directory that replaces the output wheelhouse, with
+    the report, when the run ends, interrupted or not; given ``staging``, the caller writes
+    the report and swaps it in (several jobs, one wheelhouse). ``groups`` holds the run's
+    processes and any signal that interrupted it (default: its own, handling the signals)."""
+    if groups is None:
+        own = ProcessGroups()
+        with own.handling_signals():
+            return build(options, environ, groups=own, staging=staging)
+    publish = staging is None
+    if staging is None:
+        staging = Staging.create(options.output_dir, options.work_dir / PREVIOUS)
     targets = ", ".join(t.id for t in options.targets)
     print(f"wheels: building {options.repo_dir} at {options.build_commit} for {targets}",
           flush=True)
-    results = run_all(options, environ=environ)
-    # The upload step uploads only what this report lists as passed.
-    from multibuild.report import write_run_report
-
-    report = write_run_report(options.output_dir, results, options.build_commit,
-                              jobs=options.jobs)
-    print(f"wheels: report: {report} and {report.with_suffix('.html')}", flush=True)
+    try:
+        results = run_all(options, environ=environ, groups=groups, stage_dir=staging.path)
+    except BaseException:
+        if publish:
+            staging.discard()
+        raise
+    if publish:
+        publish_run(staging, results, options.build_commit, groups, jobs=options.jobs)
     return results
+
+
+def publish_run(staging: Staging, results: list[TargetResult], build_commit: str,
+                groups: ProcessGroups, *, jobs: int | None = None) -> None:
+    """Write the run's report into its staged wheelhouse and swap that in for the output.
+    The upload step uploads only what this report lists as passed."""
+    from multibuild.report import REPORT, write_run_report
+    from multibuild.summary import print_interruption
+
+    groups.finish()  # nothing the run started outlives it
+    write_run_report(staging.output, results, build_commit, jobs=jobs,
+                     interrupted_by=groups.signal_name, into=staging.path)
+    previous = staging.publish()
+    report = staging.output / REPORT
+    print(f"wheels: report: {report} and {report.with_suffix('.html')}", flush=True)
+    if previous is not None:
+        print(f"wheels: the previous run's wheelhouse is now {previous}", flush=True)
+    if groups.signal_name is not None:
+        print_interruption(results, groups.signal_name, report)
 
 
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:
@@ -104,6 +140,12 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    groups = ProcessGroups()
+    with groups.handling_signals():
+        return _replay(args, groups)
+
+
+def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
     from multibuild.cicheck import cmd_check
     from multibuild.cimatrix import Host, expand, select, skip_reason
     from multibuild.summary import print_summary
@@ -115,20 +157,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if flag:
             overrides[name] = flag
     host = Host.detect({**os.environ, **overrides})
-    output = Path(args.output).resolve() if args.output else root / "wheelhouse"
+    output = (Path(args.output) if args.output else root / "wheelhouse").resolve()
     work = Path(args.work_dir).resolve() if args.work_dir else root / "build" / "replay"
-    results: list[TargetResult] = []
-    verdicts: list[tuple[str, str]] = []
-    commits: list[str] = []
+    verdicts: dict[str, str] = {}
+    # Every job's options are resolved (and refused) before any job is built.
+    planned: list[tuple[str, dict[str, str], RunOptions]] = []
     for job in jobs:
         reason = skip_reason(job, host)
         if reason is not None:
             print(f"replay: {job.id}: skipped: {reason}", flush=True)
-            verdicts.append((job.id, f"skipped: {reason}"))
+            verdicts[job.id] = f"skipped: {reason}"
             continue
         if job.kind == "check":
             status = cmd_check(argparse.Namespace(root=str(root)))
-            verdicts.append((job.id, "passed" if status == 0 else "FAILED"))
+            verdicts[job.id] = "passed" if status == 0 else "FAILED"
             continue
         env, result = job_environment(
             job.environment, job.service, os.environ, event=args.event, overrides=overrides,
@@ -141,24 +183,39 @@ def cmd_replay(args: argparse.Namespace) -> int:
             for name in sorted({*job.environment, *overrides, *result.as_env()}):
                 print(f"export {name}={env[name]!r}")
             continue
-        options = RunOptions.resolve(root, env, output_dir=output, work_dir=work / job.id)
-        job_results = build(options, env)
-        commits.append(options.build_commit)
-        results += job_results
-        passed = bool(job_results) and all(r.passed for r in job_results)
-        verdicts.append((job.id, "passed" if passed else "FAILED"))
-    if results:
-        # One report for every replayed job (each job's build wrote only its own).
-        from multibuild.report import write_run_report
-
-        write_run_report(output, results, ", ".join(dict.fromkeys(commits)))
+        planned.append((job.id, env, RunOptions.resolve(root, env, output_dir=output,
+                                                        work_dir=work / job.id)))
+    results: list[TargetResult] = []
+    commits: list[str] = []
+    if planned:
+        # One staged wheelhouse and one report for every replayed job.
+        staging = Staging.create(output, work / PREVIOUS)
+        try:
+            for job_id, env, options in planned:
+                if groups.interrupted:
+                    verdicts[job_id] = "not run (interrupted)"
+                    continue
+                job_results = build(options, env, groups=groups, staging=staging)
+                commits.append(options.build_commit)
+                results += job_results
+                passed = bool(job_results) and all(r.passed for r in job_results)
+                verdicts[job_id] = ("passed" if passed else "INTERRUPTED"
+                                    if any(r.interrupted for r in job_results) else "FAILED")
+        except BaseException:
+            staging.discard()
+            raise
+        publish_run(staging, results, ", ".join(dict.fromkeys(commits)), groups)
         print_summary(results)
-    for job_id, verdict in verdicts:
-        print(f"replay: {job_id}: {verdict}")
-    ran = [v for _, v in verdicts if not v.startswith("skipped")]
+    for job in jobs:
+        if job.id in verdicts:
+            print(f"replay: {job.id}: {verdicts[job.id]}")
+    ran = [v for v in verdicts.values() if not v.startswith("skipped")]
     if not ran and not args.print_env:
         print("error: none of the selected jobs can run on this host", file=sys.stderr)
         return 1
+    if groups.interrupted:
+        print(f"replay: interrupted by {groups.signal_name}", file=sys.stderr)
+        return groups.exit_status
     failed = [v for v in ran if v != "passed"]
     if failed:
         print(f"replay: {len(failed)} of {len(ran)} jobs failed", file=sys.stderr)
@@ -185,7 +242,8 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     replay.add_argument("--repo-dir", help="project checkout directory (default: REPO_DIR)")
     replay.add_argument("--set", action="append", metavar="NAME=VALUE",
                         help="override a job variable (repeatable), e.g. CONFIG_PATH=...")
-    replay.add_argument("--output", help="where passing wheels go (default: wheelhouse/)")
+    replay.add_argument("--output", help="the run's wheelhouse, replaced whole (default: "
+                        "wheelhouse/; the previous one moves to WORK_DIR/previous-wheelhouse/)")
     replay.add_argument("--work-dir", help="job build directories (default: build/replay/)")
     replay.add_argument("--print-env", action="store_true",
                         help="print each job's variables instead of running it")

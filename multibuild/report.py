@@ -5,7 +5,11 @@ version 1, ``targets`` with ``id``, ``passed`` and ``wheels`` (``file``, ``sha25
 staged wheels of passing targets. A run adds, per target, each step's start, end and
 duration, the result and failed step, each wheel's size, tags and bundled libraries, the path
 of the target's log and the tail of a failure. ``report.schema.json`` beside this module is
-its JSON schema. Both files are written atomically (temporary name, then rename).
+its JSON schema. Both files are written atomically (temporary name, then rename), with the
+user's umask.
+
+A run stopped by a signal is marked ``interrupted`` (with the signal), and so is each target
+it stopped or never started: such a target is never ``passed`` and lists no wheels.
 """
 
 from __future__ import annotations
@@ -74,11 +78,21 @@ def wheel_entry(wheel: WheelInfo) -> dict[str, Any]:
     }
 
 
-def step_entry(step: StepResult) -> dict[str, Any]:
+def step_entry(step: StepResult, interrupted: bool = False) -> dict[str, Any]:
     result = "unfinished" if step.status is None else ("passed" if step.passed else "failed")
+    if interrupted and not step.passed:
+        result = "interrupted"  # the step the signal stopped, whatever its exit trap wrote
     return {"name": step.name, "result": result, "status": step.status,
             "start": _when(step.start), "end": _when(step.end),
             "duration": _seconds(step.duration)}
+
+
+def target_result(result: TargetResult) -> str:
+    if result.passed:
+        return "passed"
+    if result.interrupted:
+        return "interrupted" if result.steps else "not started"
+    return "failed"
 
 
 def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
@@ -87,15 +101,16 @@ def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
     return {
         "id": result.target.id,
         "passed": result.passed,
-        "result": "passed" if result.passed else "failed",
-        "failed_step": result.failed_step,
+        "result": target_result(result),
+        "interrupted": result.interrupted,
+        "failed_step": result.failed_step if result.steps or not result.interrupted else None,
         "python": result.target.python,
         "os": result.target.os,
         "plat": result.target.plat,
         "started": _when(result.started),
         "ended": _when(result.ended),
         "duration": _seconds(result.duration),
-        "steps": [step_entry(s) for s in result.steps],
+        "steps": [step_entry(s, result.interrupted) for s in result.steps],
         # Only a passing target's wheels are staged and listed as wheels (what upload reads).
         "wheels": wheels if result.passed else [],
         "rejected_wheels": [] if result.passed else wheels,
@@ -106,10 +121,12 @@ def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
 
 
 def run_report(results: Sequence[TargetResult], output_dir: Path, build_commit: str,
-               *, jobs: int | None = None) -> dict[str, Any]:
+               *, jobs: int | None = None, interrupted_by: str | None = None) -> dict[str, Any]:
+    """The report of a run; ``interrupted_by``: the signal that stopped it (e.g. SIGINT)."""
     started = min((r.started for r in results if r.started), default=0.0)
     ended = max((r.ended for r in results), default=0.0)
     passed = sum(r.passed for r in results)
+    interrupted = sum(r.interrupted for r in results)
     return {
         "version": VERSION,
         "build_commit": build_commit,
@@ -118,19 +135,27 @@ def run_report(results: Sequence[TargetResult], output_dir: Path, build_commit: 
         "ended": _when(ended),
         "duration": _seconds(ended - started if started else None),
         "jobs": jobs,
-        "passed": passed == len(results),
-        "summary": {"targets": len(results), "passed": passed, "failed": len(results) - passed},
+        "passed": passed == len(results) and interrupted_by is None,
+        "interrupted": interrupted_by is not None,
+        "signal": interrupted_by,
+        "summary": {"targets": len(results), "passed": passed,
+                    "failed": len(results) - passed - interrupted, "interrupted": interrupted},
         "targets": [target_entry(r, output_dir) for r in results],
     }
 
 
 def write_run_report(output_dir: Path, results: Sequence[TargetResult], build_commit: str,
-                     *, jobs: int | None = None) -> Path:
-    """Write ``report.json`` and ``report.html`` of a run into ``output_dir``."""
-    data = run_report(results, output_dir, build_commit, jobs=jobs)
-    path = output_dir / REPORT
+                     *, jobs: int | None = None, interrupted_by: str | None = None,
+                     into: Path | None = None) -> Path:
+    """Write ``report.json`` and ``report.html`` of a run whose wheelhouse is ``output_dir``
+    (links are relative to it) into ``into`` (default: ``output_dir``; a staging directory
+    beside it, swapped in afterwards)."""
+    data = run_report(results, output_dir, build_commit, jobs=jobs,
+                      interrupted_by=interrupted_by)
+    directory = into if into is not None else output_dir
+    path = directory / REPORT
     _write(path, json.dumps(data, indent=2) + "\n")
-    _write(output_dir / HTML_REPORT, render_html(data))
+    _write(directory / HTML_REPORT, render_html(data))
     return path
 
 
@@ -143,6 +168,8 @@ table { border-collapse: collapse; margin: .5em 0; }
 th, td { border: 1px solid #ccc; padding: .35em .6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 td.passed { background: #d9f2d9; } td.failed { background: #f8d3d3; }
+td.interrupted { background: #fbeec2; }
+p.interrupted { background: #fbeec2; padding: .5em; font-weight: bold; }
 td.missing { background: #f6f6f6; color: #999; }
 .small { font-size: .85em; color: #555; }
 pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .85em; }
@@ -180,13 +207,12 @@ def _matrix(targets: list[dict[str, Any]]) -> list[str]:
             if target is None:
                 row.append('<td class="missing">not built</td>')
                 continue
-            ok = bool(target.get("passed"))
-            verdict = "passed" if ok else f"failed at {target.get('failed_step') or 'start'}"
+            css, verdict = _verdict(target)
             link = target.get("log_href")
             log = f' <a href="{_e(link)}">log</a>' if link else ""
             wheels = target.get("wheels") or target.get("rejected_wheels") or []
             names = "".join(f'<br><span class="small">{_e(w["file"])}</span>' for w in wheels)
-            row.append(f'<td class="{"passed" if ok else "failed"}" id="m-{_e(target["id"])}">'
+            row.append(f'<td class="{css}" id="m-{_e(target["id"])}">'
                        f'<a href="#{_e(target["id"])}">{_e(verdict)}</a> '
                        f'{_dur(target.get("duration"))}{log}{names}</td>')
         out.append("".join(row) + "</tr>")
@@ -194,18 +220,29 @@ def _matrix(targets: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _verdict(target: dict[str, Any]) -> tuple[str, str]:
+    """(CSS class, words) of a target's result."""
+    if target.get("passed"):
+        return "passed", "passed"
+    if target.get("interrupted"):
+        step = target.get("failed_step")
+        return "interrupted", f"interrupted in {step}" if step else "not started (interrupted)"
+    return "failed", f"failed at {target.get('failed_step') or 'start'}"
+
+
 def _target_section(target: dict[str, Any]) -> list[str]:
-    ok = bool(target.get("passed"))
     link = target.get("log_href")
+    _, verdict = _verdict(target)
     out = [f'<h2 id="{_e(target["id"])}">{_e(target["id"])}: '
-           f'{"passed" if ok else "FAILED"} in {_dur(target.get("duration"))}</h2>']
+           f'{_e(verdict)} in {_dur(target.get("duration"))}</h2>']
     if link:
         out.append(f'<p class="small">log: <a href="{_e(link)}">{_e(target.get("log"))}</a></p>')
     steps = target.get("steps") or []
     if steps:
         out += ["<table>", "<tr><th>step</th><th>result</th><th>duration</th></tr>"]
         for step in steps:
-            css = {"passed": "passed", "failed": "failed"}.get(step.get("result", ""), "missing")
+            css = {"passed": "passed", "failed": "failed", "interrupted": "interrupted"}.get(
+                step.get("result", ""), "missing")
             out.append(f'<tr><td>{_e(step["name"])}</td><td class="{css}">'
                        f'{_e(step.get("result", ""))}</td><td>{_dur(step.get("duration"))}</td>'
                        "</tr>")
@@ -235,8 +272,12 @@ def render_html(data: dict[str, Any]) -> str:
     passed = sum(bool(t.get("passed")) for t in targets)
     title = f"Wheels build report: {data.get('build_commit') or 'build'}"
     jobs = f" with {data['jobs']} at a time" if data.get("jobs") else ""
-    body = [
-        f"<h1>{_e(title)}</h1>",
+    body = [f"<h1>{_e(title)}</h1>"]
+    if data.get("interrupted"):
+        unfinished = sum(bool(t.get("interrupted")) for t in targets)
+        body.append(f'<p class="interrupted">Interrupted by {_e(data.get("signal") or "a signal")}:'
+                    f' {unfinished} of {len(targets)} targets unfinished (never staged).</p>')
+    body += [
         f'<p>{passed} of {len(targets)} targets passed; run took {_dur(data.get("duration"))}'
         f'{jobs}; written {_e(data.get("written", ""))}.</p>',
         *_matrix(targets),

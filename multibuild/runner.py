@@ -4,14 +4,17 @@ The project is checked out once per run (``clean_code`` in REPO_DIR, as multibui
 target then works on its own copy under its own work directory ``build/<target>/`` (checkout
 ``src/``, environments, wheelhouse, step log, ``build.log``), so targets never share a build
 tree and can run in parallel (``-j``). Every selected target is built even when another fails;
-wheels of targets whose every step passed are staged into the output wheelhouse.
+wheels of targets whose every step passed are staged into the run's fresh wheelhouse
+(``multibuild.staging``). Each step script runs in a process group of its own, which a signal
+to the run kills (``multibuild.interrupts``): the run then starts no further target and marks
+the unfinished ones interrupted.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+import signal
 import sys
 import threading
 import time
@@ -20,11 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import PIPE, STDOUT
 from typing import TextIO
 
 from rich.table import Table
 
 from multibuild.files import atomic_path
+from multibuild.interrupts import ProcessGroups
 from multibuild.options import RunOptions, Target
 from multibuild.wheelinfo import WheelInfo, inspect
 
@@ -80,10 +85,13 @@ class TargetResult:
     tail: str = ""
     started: float = 0.0
     ended: float = 0.0
+    # Stopped by a signal to the run before it finished (or before it started: no steps).
+    interrupted: bool = False
 
     @property
     def passed(self) -> bool:
-        return self.status == 0 and bool(self.steps) and all(s.passed for s in self.steps)
+        return (not self.interrupted and self.status == 0 and bool(self.steps)
+                and all(s.passed for s in self.steps))
 
     @property
     def failed_step(self) -> str | None:
@@ -188,21 +196,18 @@ class Output:
 
 def _run_script(
     script: str, cwd: Path, env: Mapping[str, str], log_path: Path,
-    echo: Output | None, prefix: str, procs: list[subprocess.Popen[bytes]],
+    echo: Output | None, prefix: str, groups: ProcessGroups,
 ) -> int:
-    """Run a step script, all output into ``log_path`` (and streamed to ``echo``)."""
+    """Run a step script in a process group of its own (everything it starts, too), all
+    output into ``log_path`` (and streamed to ``echo``)."""
     # Bytes, not text: a carriage return (Travis folds and timers) must reach the log as is.
     with log_path.open("wb") as log:
         if echo is None:
-            proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=dict(env),
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-            procs.append(proc)
+            proc = groups.start(["bash", "-c", script], cwd=cwd, env=dict(env), stdout=log,
+                                stderr=STDOUT)
             return proc.wait()
-        proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, env=dict(env),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        procs.append(proc)
+        proc = groups.start(["bash", "-c", script], cwd=cwd, env=dict(env), stdout=PIPE,
+                            stderr=STDOUT)
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -212,36 +217,46 @@ def _run_script(
 
 
 def _tail(log_path: Path) -> str:
+    if not log_path.is_file():
+        return ""
     lines = log_path.read_text(errors="replace").splitlines()
     return "\n".join(lines[-_TAIL_LINES:])
 
 
 def run_target(
     options: RunOptions, target: Target, *, echo: bool | Output = True,
-    environ: Mapping[str, str] | None = None,
-    procs: list[subprocess.Popen[bytes]] | None = None,
+    environ: Mapping[str, str] | None = None, groups: ProcessGroups | None = None,
 ) -> TargetResult:
     """Build, repair and test one target in ``<work_dir>/<target>/``; all its output goes to
     that directory's ``build.log`` (and, with ``echo``, to the terminal, prefixed)."""
+    groups = groups if groups is not None else ProcessGroups()
     work = options.work_dir / target.id
+    if groups.interrupted:
+        return not_started(options, target)
     shutil.rmtree(work, ignore_errors=True)
     (work / "wheelhouse").mkdir(parents=True)
     log_path = work / "build.log"
     env = target_environment(options, target, work, environ)
     output = echo if isinstance(echo, Output) else (Output() if echo else None)
     started = time.time()
-    status = _run_script(step_script(), options.root, env, log_path, output, target.id,
-                         procs if procs is not None else [])
+    status = _run_script(step_script(), options.root, env, log_path, output, target.id, groups)
     result = TargetResult(target, status, log_path, read_step_log(work / "steps.tsv"),
                           started=started, ended=time.time())
+    # A script a signal stopped did not finish, whatever its last step recorded.
+    result.interrupted = groups.interrupted and not result.passed
     result.wheels = [inspect(p) for p in sorted((work / "wheelhouse").glob("*.whl"))]
     if not result.passed:
         result.tail = _tail(log_path)
     return result
 
 
+def not_started(options: RunOptions, target: Target) -> TargetResult:
+    """A target the run was interrupted before starting."""
+    return TargetResult(target, 1, options.work_dir / target.id / "build.log", interrupted=True)
+
+
 def stage(result: TargetResult, output_dir: Path) -> None:
-    """Copy a passing target's wheels into the output wheelhouse (temp name, then rename)."""
+    """Copy a passing target's wheels into the run's wheelhouse (temp name, then rename)."""
     if not result.passed:
         return
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -271,7 +286,7 @@ class SourceResult:
 
 def prepare_source(
     options: RunOptions, output: Output, environ: Mapping[str, str] | None = None,
-    procs: list[subprocess.Popen[bytes]] | None = None,
+    groups: ProcessGroups | None = None,
 ) -> SourceResult:
     """clean_code REPO_DIR at BUILD_COMMIT (cloning REPO_URL when missing), as CI does, with
     the library, env_vars.sh and config.sh sourced (config.sh may override clean_code)."""
@@ -284,15 +299,15 @@ def prepare_source(
     env.pop("MB_TARGET_ID", None)
     started = time.time()
     status = _run_script(step_script(SOURCE_STEPS), options.root, env, work / "build.log",
-                         output, "source", procs if procs is not None else [])
+                         output, "source", groups if groups is not None else ProcessGroups())
     return SourceResult(status, work / "build.log", read_step_log(work / "steps.tsv"),
                         started, time.time())
 
 
-def _failed_by_source(target: Target, source: SourceResult) -> TargetResult:
+def _failed_by_source(target: Target, source: SourceResult, interrupted: bool) -> TargetResult:
     steps = [s for s in source.steps if s.name == "clean_code"] or source.steps
     return TargetResult(target, source.status or 1, source.log, steps, tail=_tail(source.log),
-                        started=source.started, ended=source.ended)
+                        started=source.started, ended=source.ended, interrupted=interrupted)
 
 
 class StatusBoard:
@@ -311,9 +326,12 @@ class StatusBoard:
         now = time.time()
         for target in self.options.targets:
             result = self.done.get(target.id)
-            if result is not None:
+            if result is not None and result.interrupted and not result.steps:
+                table.add_row(target.id, "-", "-", "[yellow]not started[/]")
+            elif result is not None:
                 verdict = ("[green]passed[/]" if result.passed
-                           else f"[red]failed[/] at {result.failed_step}")
+                           else f"[yellow]interrupted[/] in {result.failed_step}"
+                           if result.interrupted else f"[red]failed[/] at {result.failed_step}")
                 table.add_row(target.id, "done", f"{result.duration:.0f}s", verdict)
             elif target.id in self.started:
                 steps = self.options.work_dir / target.id / "steps.tsv"
@@ -339,49 +357,59 @@ def _live(board: StatusBoard, enabled: bool) -> Iterator[None]:
 
 
 def _verdict(result: TargetResult) -> str:
-    verdict = "passed" if result.passed else f"FAILED at {result.failed_step}"
+    if result.interrupted and not result.steps:
+        return f"[{result.target.id}] not started (interrupted)"
+    verdict = ("passed" if result.passed else f"INTERRUPTED in {result.failed_step}"
+               if result.interrupted else f"FAILED at {result.failed_step}")
     return f"[{result.target.id}] {verdict} in {result.duration:.0f}s"
 
 
 def run_all(
     options: RunOptions, *, echo: bool = True, environ: Mapping[str, str] | None = None,
-    stream: TextIO | None = None,
+    stream: TextIO | None = None, groups: ProcessGroups | None = None,
+    stage_dir: Path | None = None,
 ) -> list[TargetResult]:
     """Every target of ``options``, ``options.jobs`` at a time; failures do not stop the
     others. One target at a time streams its output (prefixed with the target id); several
     write only their build.log and show one live status line each on a terminal, or each
-    whole log once the target is done elsewhere (CI, pipes)."""
+    whole log once the target is done elsewhere (CI, pipes).
+
+    Passing wheels are staged into ``stage_dir`` (default: the output wheelhouse). The step
+    scripts run in ``groups``; without one, the run makes its own and handles the signals.
+    After a signal, no target starts and every unfinished one is marked interrupted."""
+    if groups is None:
+        own = ProcessGroups()
+        with own.handling_signals():
+            return run_all(options, echo=echo, environ=environ, stream=stream, groups=own,
+                           stage_dir=stage_dir)
     output = Output(stream)
-    procs: list[subprocess.Popen[bytes]] = []
+    into = stage_dir if stage_dir is not None else options.output_dir
     jobs = max(1, min(options.jobs, len(options.targets)))
     try:
-        source = prepare_source(options, output, environ, procs)
+        source = prepare_source(options, output, environ, groups)
         if not source.passed:
-            output.say(f"wheels: clean_code of {options.repo_dir} failed; log: {source.log}")
-            return [_failed_by_source(t, source) for t in options.targets]
+            if not groups.interrupted:
+                output.say(f"wheels: clean_code of {options.repo_dir} failed; log: "
+                           f"{source.log}")
+            return [_failed_by_source(t, source, groups.interrupted) for t in options.targets]
         if jobs == 1:
             results = []
             for target in options.targets:
                 result = run_target(options, target, echo=output if echo else False,
-                                    environ=environ, procs=procs)
-                stage(result, options.output_dir)
+                                    environ=environ, groups=groups)
+                stage(result, into)
                 output.say(_verdict(result))
                 results.append(result)
             return results
-        return _run_parallel(options, jobs, output, echo, environ, procs)
+        return _run_parallel(options, jobs, output, echo, environ, groups, into)
     except BaseException:
-        for proc in procs:  # only the step shells this run started, each in its own group
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, 15)
-                except ProcessLookupError:
-                    pass
+        groups.kill(signal.SIGTERM)  # only the step scripts this run started, each in its own group
         raise
 
 
 def _run_parallel(
     options: RunOptions, jobs: int, output: Output, echo: bool,
-    environ: Mapping[str, str] | None, procs: list[subprocess.Popen[bytes]],
+    environ: Mapping[str, str] | None, groups: ProcessGroups, into: Path,
 ) -> list[TargetResult]:
     board = StatusBoard(options)
     live = echo and output.stream.isatty()
@@ -390,9 +418,13 @@ def _run_parallel(
                    f"each target's log is shown when it is done")
 
     def one(target: Target) -> TargetResult:
+        if groups.interrupted:
+            result = not_started(options, target)
+            board.done[target.id] = result
+            return result
         board.started[target.id] = time.time()
-        result = run_target(options, target, echo=False, environ=environ, procs=procs)
-        stage(result, options.output_dir)
+        result = run_target(options, target, echo=False, environ=environ, groups=groups)
+        stage(result, into)
         board.done[target.id] = result
         if not live:
             if echo:

@@ -23,9 +23,10 @@ from ruamel.yaml.error import YAMLError
 from multibuild import MultibuildError
 from multibuild.cifiles import CI_FILES, Variable, read_ci_file
 from multibuild.files import atomic_write
+from multibuild.options import valid_ref
 
-_BAD_REF = re.compile(r"[\s\x00-\x1f\x7f~^:?*\[\\'\"]|\.\.|@\{|^-|^$")
 _PLAIN_END = " \t\n,]}#"
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,23 @@ def _project_repo(root: Path, explicit: str | None) -> Path | None:
     return None
 
 
+def _is_hash_of(value: str, sha: str) -> bool:
+    return len(value) >= 4 and sha.startswith(value.lower()) and bool(_HEX.match(value))
+
+
+def _refuse_mirror_hash(repo: Path, ref: str, sha: str) -> None:
+    """A local sdist mirror's commit (``multibuild.mirror``) has a hash of its own: CI,
+    cloning the real repository, would not find it."""
+    from multibuild.mirror import MIRROR_EMAIL, MIRROR_NAME, is_mirror_commit
+
+    if is_mirror_commit(repo, sha):
+        raise MultibuildError(
+            f"{ref} is {sha[:12]} in {repo}, a local mirror made from an sdist (commit by "
+            f"{MIRROR_NAME} <{MIRROR_EMAIL}>), not the project's history: CI would not find "
+            "that hash; write the tag (no --full-hash), use --repo with a clone of the real "
+            "repository, or pass --allow-mirror")
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="tools/set-build-commit",
@@ -157,13 +175,16 @@ def run(argv: Sequence[str] | None = None) -> int:
                         "(default: REPO_DIR when it is cloned)")
     parser.add_argument("--full-hash", action="store_true",
                         help="write the full commit hash REF names (needs the repository)")
+    parser.add_argument("--allow-mirror", action="store_true",
+                        help="write a hash even when the repository is a local mirror made "
+                        "from an sdist (its commits exist nowhere else)")
     parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent),
                         help="wheels repository (default: this one)")
     args = parser.parse_args(argv)
     root = Path(args.root).resolve()
     name = "NIGHTLY_BUILD_COMMIT" if args.nightly else "BUILD_COMMIT"
     ref = args.ref.strip()
-    if _BAD_REF.search(ref):
+    if not valid_ref(ref):
         raise MultibuildError(f"{args.ref!r} is not a valid git ref")
     repo = _project_repo(root, args.repo)
     value = ref
@@ -172,6 +193,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         if sha is None:
             raise MultibuildError(f"unknown ref {ref!r} in repository {repo} (fetch it first?)")
         value = sha if args.full_hash else ref
+        if _is_hash_of(value, sha) and not args.allow_mirror:
+            _refuse_mirror_hash(repo, ref, sha)
     elif args.full_hash:
         raise MultibuildError("--full-hash needs the project repository: clone it into "
                               "REPO_DIR or pass --repo PATH")

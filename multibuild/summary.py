@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -24,6 +25,8 @@ def print_summary(results: list[TargetResult], console: Console | None = None) -
     for result in results:
         verdict = (
             "[green]passed[/]" if result.passed
+            else "[yellow]not started[/]" if result.interrupted and not result.steps
+            else f"[yellow]interrupted[/] in {result.failed_step}" if result.interrupted
             else f"[red]failed[/] at {result.failed_step or 'start'}"
         )
         took = f"{result.duration:.0f}s"
@@ -43,6 +46,25 @@ def print_summary(results: list[TargetResult], console: Console | None = None) -
         console.print("time per step (all targets): " + ", ".join(
             f"{name} {seconds:.0f}s" for name, seconds in steps.items()), highlight=False)
     for result in results:
-        if not result.passed:
+        if not result.passed and not result.interrupted:
             console.print(f"[red]{result.target.id}[/] log: {result.log}")
             console.print(result.tail, markup=False, highlight=False)
+
+
+def print_interruption(results: list[TargetResult], signal_name: str, report: Path) -> None:
+    """What a signal stopped, on stderr: each unfinished target, its step and its log."""
+    lines = [f"wheels: interrupted by {signal_name}; every process the run started is gone"]
+    for result in results:
+        if not result.interrupted:
+            continue
+        if result.steps:
+            lines.append(f"  {result.target.id}: stopped in {result.failed_step}; log: "
+                         f"{result.log}")
+        else:
+            lines.append(f"  {result.target.id}: not started")
+    done = [r.target.id for r in results if not r.interrupted]
+    if done:
+        lines.append(f"  finished before the signal: {', '.join(done)}")
+    lines.append(f"wheels: the report ({report}) marks the run interrupted; only finished, "
+                 "passing targets' wheels are staged")
+    print("\n".join(lines), file=sys.stderr, flush=True)

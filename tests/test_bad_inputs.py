@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 import pytest
-from conftest import FixtureRepo, run_wheels
+from conftest import FixtureRepo, run_wheels, tool_env
 
 from multibuild import MultibuildError
+from multibuild.cli import main
 from multibuild.options import RunOptions
 
 
@@ -67,14 +69,15 @@ def test_failing_run_tests_is_not_reported_as_passed(tmp_path: Path, purepy_repo
 
 def test_missing_interpreter_lists_the_ones_found(tmp_path: Path, purepy_repo: FixtureRepo,
                                                   pythons: dict[str, Path]) -> None:
-    code, log, _ = run(tmp_path, purepy_repo, python="3.5")
-    assert code != 0
-    line = next(ln for ln in log.splitlines() if "no Python 3.5" in ln)
-    assert "error: no Python 3.5 found on this machine; found:" in line
+    code, log, output = run(tmp_path, purepy_repo, python="3.99")
+    assert code == 2
+    (line,) = log.strip().splitlines()  # refused before anything ran
+    assert line.startswith("error: --python 3.99: no CPython 3.99 found on this machine "
+                           "(native build mode; found: ")
+    assert line.endswith("); ./wheels interpreters lists them")
     for version in pythons:
         assert version in line
-    bad = run(tmp_path, purepy_repo, python="three")
-    assert bad[0] != 0 and "bad Python version 'three'" in bad[1]
+    assert not output.exists() and not (tmp_path / "checkout").exists()
 
 
 def test_syntax_error_in_config(tmp_path: Path, purepy_repo: FixtureRepo,
@@ -92,3 +95,135 @@ def test_neither_repo_dir_nor_repo_url(tmp_path: Path) -> None:
         RunOptions.resolve(tmp_path, {"BUILD_COMMIT": "v1"})
     with pytest.raises(MultibuildError, match="BUILD_COMMIT is not set"):
         RunOptions.resolve(tmp_path, {"REPO_DIR": "proj"})
+
+
+# -- options refused before any work: one line, exit 2, nothing fetched or staged ----------
+
+# (flags, the one-line error; {tmp} is the test's directory, {python} a CPython found here)
+BAD_BUILD_INPUTS: list[tuple[list[str], str]] = [
+    (["--python", "3.99"], "error: --python 3.99: no CPython 3.99 found on this machine "
+     "(native build mode; found: "),
+    (["--python", "3.6"], "error: --python 3.6: Python 3.6 is older than 3.9, the oldest this "
+     "library builds for"),
+    (["--python", "3.8,{python}"], "error: --python 3.8: Python 3.8 is older than 3.9"),
+    (["--python", ""], "error: --python '': empty value (leave the option out for the default)"),
+    (["--python", "3.x"], "error: --python: bad Python version '3.x': expected X.Y, e.g. 3.12"),
+    (["--python", ","], "error: --python ',': no Python version given (e.g. 3.12, or all)"),
+    (["-j", "0"], "error: -j 0: the number of parallel targets must be >= 1"),
+    (["-j", "-2"], "error: -j -2: the number of parallel targets must be >= 1"),
+    (["-j", "many"], "error: ./wheels build: argument -j/--jobs: invalid int value: 'many' "
+     "(see ./wheels build --help)"),
+    (["--plat", "nosuch"], "error: --plat: unsupported platform 'nosuch' for linux; supported: "
+     "x86_64, i686, aarch64, ppc64le, s390x"),
+    (["--plat", ""], "error: --plat '': empty value"),
+    (["--plat", "aarch64"], "error: cannot build cp{nodot}-linux-aarch64 on this machine: "
+     "aarch64 job: runs on aarch64 hardware only (this host is x86_64)"),
+    (["--plat", "i686"], "error: cannot build cp{nodot}-linux-i686 on this machine: i686 job: "
+     "needs docker for the manylinux i686 image"),
+    (["--output", "{tmp}/a-file"], "error: --output {tmp}/a-file: exists and is not a "
+     "directory"),
+    (["--output", ""], "error: --output '': empty value (leave the option out for the default: "),
+    (["--output", "{tmp}/notes"], "error: --output {tmp}/notes: holds files a build did not "
+     "write (todo.txt); each run replaces its output whole, so give a new or empty directory"),
+    (["--output", "{tmp}"], "error: --output {tmp}: holds files a build did not write "),
+    (["--work-dir", "{tmp}/out/work"], "error: --output {tmp}/out: holds the work directory "
+     "({tmp}/out/work); each run replaces its output whole, so choose another"),
+    (["--repo-dir", "{tmp}/out/checkout"], "error: --output {tmp}/out: holds the REPO_DIR "
+     "checkout ({tmp}/out/checkout)"),
+    (["--work-dir", "{tmp}/a-file"], "error: --work-dir {tmp}/a-file: exists and is not a "
+     "directory"),
+    (["--work-dir", ""], "error: --work-dir '': empty value"),
+    (["--commit", ""], "error: --commit '': empty value (leave the option out for the default)"),
+    (["--commit=-rf"], "error: --commit '-rf': not a valid git ref (a branch, tag or commit "
+     "hash)"),
+    (["--commit", "v1 v2"], "error: --commit 'v1 v2': not a valid git ref"),
+    (["--commit", "main..v1"], "error: --commit 'main..v1': not a valid git ref"),
+    (["--repo-url", "{tmp}/no-such-repo"], "error: --repo-url {tmp}/no-such-repo: no such "
+     "repository"),
+    (["--repo-url", ""], "error: --repo-url '': empty value"),
+    (["--repo-dir", ""], "error: --repo-dir '': empty value"),
+    (["--pyhton", "3.12"], "error: ./wheels: unrecognized arguments: --pyhton 3.12 (see "
+     "./wheels --help)"),
+]
+
+
+def wheels_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``./wheels ARGV`` in this process (the front door execs exactly this): (status, stdout,
+    stderr)."""
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        status = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize("flags,message", BAD_BUILD_INPUTS,
+                         ids=[" ".join(f) or "empty" for f, _ in BAD_BUILD_INPUTS])
+def test_bad_build_option_is_one_line_before_any_work(
+    tmp_path: Path, purepy_repo: FixtureRepo, two_pythons: list[str], flags: list[str],
+    message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    if "aarch64" in flags and platform.machine() != "x86_64":
+        pytest.skip("an x86_64 host refuses aarch64")
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine\n")
+    python = two_pythons[0]
+    values = {"tmp": str(tmp_path), "python": python, "nodot": python.replace(".", "")}
+    for name, value in tool_env({"CONFIG_PATH": str(purepy_repo.path / "config.sh")}).items():
+        monkeypatch.setenv(name, value)
+    # The fixture's flags first: a flag under test given again overrides its default.
+    args = ["build", "--python", python, "--commit", "v0.1.0", "--repo-url",
+            str(purepy_repo.path), "--repo-dir", str(tmp_path / "checkout"), "--output",
+            str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"),
+            *[f.format(**values) for f in flags]]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    status, out, err = wheels_main(args, capsys)
+    assert status == 2, out + err
+    assert out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(message.format(**values)), line
+    # Nothing cloned, built or staged: the test's directory is as it was.
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "mine\n"
+
+
+def test_bad_python_from_the_environment_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in tool_env({"MB_PYTHON_VERSION": "3.99"}).items():
+        monkeypatch.setenv(name, value)
+    status, _, err = wheels_main(["build", "--output", str(tmp_path / "out"),
+                                  "--work-dir", str(tmp_path / "work")], capsys)
+    assert status == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: MB_PYTHON_VERSION 3.99: no CPython 3.99 found")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shipped_project_with_a_missing_python_fetches_nothing(tmp_path: Path) -> None:
+    """numpy as shipped (REPO_URL on GitHub, the sdist fallback): refused before cloning."""
+    done = run_wheels(["build", "--python", "3.99", "--output", str(tmp_path / "out"),
+                       "--work-dir", str(tmp_path / "work")],
+                      {"MB_SDIST_INDEX_URL": "http://127.0.0.1:9/simple"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --python 3.99: no CPython 3.99 found")
+    assert "clean_code" not in done.stdout + done.stderr and not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("args,collected,deselected", [
+    (["-k", "python_all"], "test_options.py::test_python_all_is_every_supported", False),
+    (["--slow", "-k", "numpy"], "test_numpy_acceptance.py::", False),
+    (["-k", "numpy"], "", True),  # without --slow the acceptance run is deselected
+])
+def test_wheels_test_passes_pytest_arguments_through(args: list[str], collected: str,
+                                                     deselected: bool) -> None:
+    """`./wheels test -k lifecycle` and `./wheels test --slow -k numpy`, as in the README."""
+    module = "tests/test_numpy_acceptance.py" if "numpy" in args else "tests/test_options.py"
+    done = run_wheels(["test", "--no-provision", *args, "--collect-only", "-q", module],
+                      timeout=300)
+    assert done.returncode in (0, 5), done.stdout + done.stderr  # 5: nothing selected
+    assert "unrecognized arguments" not in done.stderr
+    assert collected in done.stdout
+    assert ("deselected" in done.stdout) == deselected

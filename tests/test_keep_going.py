@@ -93,7 +93,8 @@ def test_report_of_a_real_run(run: Run) -> None:
                                     format_checker=jsonschema.FormatChecker()).validate(data)
     targets = {t["id"]: t for t in data["targets"]}
     assert list(targets) == [tid(run.failing), tid(run.passing)]
-    assert data["summary"] == {"targets": 2, "passed": 1, "failed": 1} and not data["passed"]
+    assert data["summary"] == {"targets": 2, "passed": 1, "failed": 1, "interrupted": 0}
+    assert not data["passed"] and not data["interrupted"]
     good, bad = targets[tid(run.passing)], targets[tid(run.failing)]
     names = ["setup", "before_install", "clean_code", "build_wheel", "install_run"]
     for target in (good, bad):

@@ -81,7 +81,8 @@ def test_run_report_json_schema_content_and_upload_contract(tmp_path: Path) -> N
     validate(data)
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]  # no temps
     assert data["build_commit"] == "v1.2.3" and data["jobs"] == 2 and data["passed"] is False
-    assert data["summary"] == {"targets": 2, "passed": 1, "failed": 1}
+    assert data["summary"] == {"targets": 2, "passed": 1, "failed": 1, "interrupted": 0}
+    assert (data["interrupted"], data["signal"]) == (False, None)
     good, bad = data["targets"]
     assert (good["id"], good["result"], good["failed_step"]) == ("cp312-linux-x86_64", "passed",
                                                                  None)
@@ -128,6 +129,42 @@ def test_report_html_is_a_self_contained_matrix_with_log_links(tmp_path: Path) -
     assert page.index("<th>3.10</th>") < page.index("<th>3.11</th>") < page.index("<th>3.12</th>")
     assert "<th>linux-x86_64</th>" in page
     assert "error: run_tests failed" in page  # the failure tail
+
+
+def test_interrupted_run_lists_no_unfinished_target_as_passed(tmp_path: Path) -> None:
+    done = result(tmp_path, "3.12", None)  # finished before the signal: stays passed
+    stopped = result(tmp_path, "3.11", "build_wheel")  # its exit trap recorded a failure
+    stopped.interrupted = True
+    waiting = TargetResult(Target("3.10", "x86_64"), 1, tmp_path / "none" / "build.log",
+                           interrupted=True)
+    out = tmp_path / "wheelhouse"
+    staged = tmp_path / "wheelhouse.staging-1"
+    path = write_run_report(out, [done, stopped, waiting], "v1", interrupted_by="SIGINT",
+                            into=staged)
+    assert path == staged / "report.json" and not out.exists()
+    data = json.loads(path.read_text())
+    validate(data)
+    assert (data["interrupted"], data["signal"], data["passed"]) == (True, "SIGINT", False)
+    assert data["summary"] == {"targets": 3, "passed": 1, "failed": 0, "interrupted": 2}
+    first, second, third = data["targets"]
+    assert (first["result"], first["passed"], first["interrupted"]) == ("passed", True, False)
+    assert (second["result"], second["passed"], second["wheels"]) == ("interrupted", False, [])
+    assert (second["failed_step"], second["steps"][-1]["result"]) == ("build_wheel",
+                                                                      "interrupted")
+    assert (third["result"], third["failed_step"], third["steps"]) == ("not started", None, [])
+    # Links are relative to the wheelhouse the staging directory becomes.
+    assert first["log_href"] == "../work/cp312-linux-x86_64/build.log"
+    # ./wheels upload would take the finished, passing target's wheel only.
+    assert list(passed_wheels(path)) == [first["wheels"][0]["file"]]
+    page = (staged / "report.html").read_text()
+    assert "Interrupted by SIGINT: 2 of 3 targets unfinished" in page
+    assert 'class="interrupted" id="m-cp311-linux-x86_64"' in page
+    assert "not started (interrupted)" in page
+    # The schema refuses an interrupted target or run that claims to have passed.
+    for broken in ({**data, "targets": [{**second, "passed": True, "wheels": []}]},
+                   {**data, "passed": True}):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(broken)
 
 
 def test_minimal_report_stays_valid_and_is_escaped(tmp_path: Path) -> None:
