@@ -23,14 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from multibuild import MultibuildError
-from multibuild.download import (
-    Http,
-    RemoteFile,
-    fetch_file,
-    list_simple,
-    redact_url,
-    sha256_file,
-)
+from multibuild.download import RemoteFile, fetch_file, list_simple
+from multibuild.extract import safe_extract_tar
+from multibuild.fetch import Http, check_url, redact_url, sha256_file
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 # Release tags this fallback understands: v2.2.6, 2.2.6, v2.3.0rc1.
@@ -68,8 +63,11 @@ def pick_sdist(files: Sequence[RemoteFile], package: str, version: str, where: s
 
 def fetch_sdist(package: str, version: str, environ: Mapping[str, str]) -> tuple[Path, str]:
     """Download (or reuse from the cache) the verified sdist: (path, sha256)."""
-    url = index_url(environ)
-    http = Http(attempts=int(environ.get("MB_DOWNLOAD_ATTEMPTS", "4")))
+    url = check_url(index_url(environ), "sdist index")
+    raw = environ.get("MB_DOWNLOAD_ATTEMPTS", "4")
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise MultibuildError(f"MB_DOWNLOAD_ATTEMPTS={raw!r} is not a whole number of 1 or more")
+    http = Http(attempts=int(raw))
     sdist = pick_sdist(list_simple(http, url, package, version), package, version,
                        redact_url(url))
     directory = cache_dir(environ) / "sdists"
@@ -127,8 +125,6 @@ def make_mirror(package: str, version: str, dest: Path, environ: Mapping[str, st
                 *, force: bool = False) -> str:
     """Make (or reuse) the bare mirror ``dest`` holding ``package`` ``version`` at tag
     ``vVERSION``; return the tagged commit."""
-    from multibuild.openblas import safe_extract_tar
-
     tag = f"v{version}"
     existing = mirror_tag(dest, tag)
     if existing and not force:
