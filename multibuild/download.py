@@ -147,7 +147,7 @@ def _matches(filename: str, package: str, version: Version) -> bool:
     return parsed is not None and parsed == (canonicalize_name(package), version)
 
 
-def _parse_version(version: str) -> Version:
+def parse_release_version(version: str) -> Version:
     try:
         return Version(version)
     except InvalidVersion:
@@ -156,7 +156,7 @@ def _parse_version(version: str) -> Version:
 
 def list_simple(http: Http, index_url: str, package: str, version: str) -> list[RemoteFile]:
     """Files of ``package`` at ``version`` on a PEP 691 (JSON) or PEP 503 (HTML) index."""
-    wanted = _parse_version(version)
+    wanted = parse_release_version(version)
     url = index_url.rstrip("/") + "/" + canonicalize_name(package) + "/"
     try:
         body, ctype, final = http.get(url, accept=_JSON_ACCEPT)
@@ -214,7 +214,7 @@ def list_anaconda_api(http: Http, api: str, base: str, package: str,
     ``GET {api}/package/{org}/{package}/files`` answers a JSON list, one object per file:
     ``basename``, ``version``, ``sha256``, ``md5``, ``download_url`` (``//host/path``), ...
     """
-    wanted = _parse_version(version)
+    wanted = parse_release_version(version)
     org = base.rstrip("/").rsplit("/", 1)[-1]
     url = f"{api.rstrip('/')}/package/{org}/{package}/files"
     body, _ctype, final = http.get(url, accept="application/json")
@@ -259,7 +259,7 @@ def list_anaconda(http: Http, base: str, package: str, version: str,
 
 def list_anaconda_html(http: Http, base: str, package: str, version: str) -> list[RemoteFile]:
     """Files of ``package`` at ``version`` from every page of the HTML files listing."""
-    wanted = _parse_version(version)
+    wanted = parse_release_version(version)
     start = anaconda_files_url(base, package, version)
     listing_path = urllib.parse.urlsplit(start).path
     queue, seen = [start], {"1"}  # pages by number; the start URL is page 1
@@ -648,7 +648,7 @@ def main(argv: Sequence[str] | None = None, root: Path | None = None) -> int:
     try:
         with sigterm_raises():
             # Every input is checked before the first request.
-            _parse_version(args.version)
+            parse_release_version(args.version)
             check_url(args.url, "-u")
             if args.api_url:
                 check_url(args.api_url, "--api-url")

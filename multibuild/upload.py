@@ -24,6 +24,7 @@ file (``-t FILE``), twine from ``TWINE_PASSWORD``; all relayed output is redacte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -213,7 +214,8 @@ class Ran:
 
 def run_bounded(cmd: Sequence[str], env: Mapping[str, str], timeout: float,
                 redact: Callable[[str], str]) -> Ran:
-    """Run ``cmd`` in its own process group; kill the group after ``timeout`` seconds."""
+    """Run ``cmd`` in its own process group; kill the group after ``timeout`` seconds, and on
+    any interruption of ours (Ctrl-C, SIGTERM turned into an exception), before re-raising."""
     proc = subprocess.Popen(list(cmd), env=dict(env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                             errors="replace", start_new_session=True)
@@ -221,12 +223,19 @@ def run_bounded(cmd: Sequence[str], env: Mapping[str, str], timeout: float,
         out, _ = proc.communicate(timeout=timeout)
         return Ran(proc.returncode, redact(out or ""))
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc)
         out, _ = proc.communicate()
         return Ran(None, redact(out or ""))
+    except BaseException:
+        _kill_group(proc)
+        with contextlib.suppress(Exception):
+            proc.communicate(timeout=5)
+        raise
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def shown_command(cmd: Sequence[str], redact: Callable[[str], str]) -> str:
