@@ -249,7 +249,7 @@ def test_openblas_wheel_source_refuses_the_chain(tmp_path: Path) -> None:
         return wheel
 
     options = Options(cache_dir=tmp_path / "cache")
-    with pytest.raises(MultibuildError, match="has '..' after a name"):
+    with pytest.raises(MultibuildError, match=r"has '\.\.' after a name"):
         fetch_wheel(linux_target(), options, {}, downloader)  # type: ignore[arg-type]
     assert not outside.exists()
     assert [p.name for p in (tmp_path / "cache").iterdir()] == []
