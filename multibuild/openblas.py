@@ -434,6 +434,7 @@ class Options:
             "offline": env_flag(environ.get("OPENBLAS_OFFLINE")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
+        _retries(environ)  # bad OPENBLAS_RETRIES / OPENBLAS_RETRY_WAIT: refused before anything
         base_url = str(values["base_url"])
         problem = url_problem(base_url.replace("{version}", "v0")) if base_url else None
         if problem is not None:

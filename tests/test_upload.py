@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -289,3 +291,35 @@ def test_token_never_in_any_output(tmp_path: Path, pypiserver: PypiServer) -> No
     assert "tinypkg-1.0.1.dev20250102030405-cp312" in output  # the nightly went up
     assert TOKEN not in output
     assert "***" in output  # the fake client echoed the token it was given: redacted
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_upload_kills_the_tool_and_leaves_no_secret(tmp_path: Path,
+                                                                  signum: int) -> None:
+    """A real signal to the upload step while anaconda-client hangs: the tool's process group
+    is killed, nothing holding the token is left in TMPDIR, the exit status says why."""
+    exe = fake_anaconda(tmp_path, "sleep 1000 & wait\n")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = loopback_env(**PUSH, STAGING_UPLOAD_TOKEN=TOKEN, MB_ANACONDA=str(exe),
+                       TMPDIR=str(tmp))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "multibuild.upload", "-w", str(wheelhouse(tmp_path)),
+         "--timeout", "600"], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    pid_file = tmp_path / "pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = int(pid_file.read_text().split()[1])
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signum
+    assert "upload: interrupted" in err and "Traceback" not in err
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # the fake client (and its sleep) went with the group
+    assert not list(tmp.glob("mb-upload-*"))
+    for path in tmp.rglob("*"):
+        assert not path.is_file() or TOKEN not in path.read_text(errors="replace")
+    assert TOKEN not in out + err
