@@ -471,6 +471,16 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def raise_on_sigterm() -> None:
+    """For a command's ``main``: from now on SIGTERM raises :class:`Interrupted`."""
+    if threading.current_thread() is threading.main_thread():
+
+        def handler(signum: int, _frame: object) -> None:
+            raise Interrupted(signum)
+
+        signal.signal(signal.SIGTERM, handler)
+
+
 def exit_status(exc: BaseException) -> int:
     """The conventional exit status of an interrupt: 130 for SIGINT, 143 for SIGTERM."""
     if isinstance(exc, Interrupted):

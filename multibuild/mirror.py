@@ -25,7 +25,15 @@ from pathlib import Path
 from multibuild import MultibuildError
 from multibuild.download import RemoteFile, fetch_file, list_simple
 from multibuild.extract import safe_extract_tar
-from multibuild.fetch import Http, check_url, redact_url, sha256_file
+from multibuild.fetch import (
+    Http,
+    Interrupted,
+    check_url,
+    exit_status,
+    raise_on_sigterm,
+    redact_url,
+    sha256_file,
+)
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 # Release tags this fallback understands: v2.2.6, 2.2.6, v2.3.0rc1.
@@ -198,11 +206,15 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m multibuild.mirror") -> int:
     args = build_parser(prog).parse_args(argv)
+    raise_on_sigterm()  # SIGTERM, like Ctrl-C, removes the partial download
     try:
         return run(args, os.environ)
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Interrupted) as exc:
+        print("mirror: interrupted", file=sys.stderr)
+        return exit_status(exc)
 
 
 if __name__ == "__main__":

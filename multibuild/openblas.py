@@ -42,7 +42,7 @@ from multibuild import MultibuildError
 from multibuild.extract import safe_extract_tar as safe_extract_tar  # moved there; re-exported
 from multibuild.extract import safe_extract_zip as safe_extract_zip
 from multibuild.extract import verify_wheel_record as verify_wheel_record
-from multibuild.fetch import Http, url_problem
+from multibuild.fetch import Http, Interrupted, exit_status, raise_on_sigterm, url_problem
 from multibuild.fetch import download as fetch_download
 from multibuild.files import atomic_write
 
@@ -842,6 +842,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     environ = os.environ
+    raise_on_sigterm()  # SIGTERM, like Ctrl-C, removes the partial download and scratch files
     try:
         if args.check_version is not None:
             ilp64 = args.ilp64
@@ -870,8 +871,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except (KeyboardInterrupt, Interrupted) as exc:
+        _log("interrupted; nothing was left in the cache")
+        return exit_status(exc)
 
 
 if __name__ == "__main__":

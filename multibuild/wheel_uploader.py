@@ -166,28 +166,27 @@ def index_files(target: Target, http: Http, package: str, version: str) -> dict[
 # --------------------------------------------------------------------------- twine
 
 
-def twine_reason(output: str, filename: str | None = None) -> str:
-    """The reason in twine's output, on one line (its ERROR line and what follows it)."""
-    lines = [ln.rstrip() for ln in output.splitlines()]
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def twine_reason(output: str) -> str:
+    """The reason in twine's output, on one line: its ERROR message with the lines that
+    continue it (rich wraps and colours them), else its last line."""
+    lines = [_ANSI.sub("", ln).rstrip() for ln in output.splitlines()]
     picked: list[str] = []
     for index, line in enumerate(lines):
-        if filename is not None and "FAILED" in line and filename not in line:
-            continue
-        if line.lstrip().startswith(("ERROR", "error:")) or "FAILED" in line:
+        if line.lstrip().startswith("ERROR"):
             picked.append(line.strip())
-            for follow in lines[index + 1:index + 4]:
-                if follow.startswith((" ", "\t")) and follow.strip():
-                    picked.append(follow.strip())
-                else:
+            for follow in lines[index + 1:]:
+                if not follow.startswith((" ", "\t")) or not follow.strip():
                     break
+                picked.append(follow.strip())
             break
     if not picked:
         tail = [ln.strip() for ln in lines if ln.strip()]
         picked = tail[-1:] or ["no output"]
-    text = " ".join(picked)
-    text = re.sub(r"^ERROR\s+", "", text)
-    text = re.sub(r"\s+", " ", text)
-    return text[:400]
+    text = re.sub(r"\s+", " ", " ".join(picked))
+    return re.sub(r"^ERROR\s+", "", text)[:400]
 
 
 def twine_check(paths: Sequence[Path], env: Mapping[str, str], redact: Redactor,
@@ -201,9 +200,10 @@ def twine_check(paths: Sequence[Path], env: Mapping[str, str], redact: Redactor,
     if ran.status is None:
         raise MultibuildError(f"twine check --strict: no result within {timeout:g}s")
     if ran.status != 0:
-        failed = [ln for ln in ran.output.splitlines() if "FAILED" in ln]
+        output = _ANSI.sub("", ran.output)
+        failed = [ln for ln in output.splitlines() if "FAILED" in ln]
         name = next((p.name for p in paths if failed and p.name in failed[0]), "a file")
-        detail = [ln.strip() for ln in ran.output.splitlines()
+        detail = [ln.strip() for ln in output.splitlines()
                   if ln.lstrip().startswith(("ERROR", "WARNING")) or "`" in ln]
         reason = re.sub(r"^(ERROR|WARNING)\s+", "", detail[0]) if detail else "see above"
         raise MultibuildError(f"twine check --strict failed for {name}: {reason}")
