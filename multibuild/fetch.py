@@ -333,7 +333,8 @@ class Http:
         if time.monotonic() >= deadline and "deadline" not in last:
             last = f"{last + '; ' if last else ''}not complete within the " \
                    f"{self.deadline:g}s deadline"
-        raise FetchError(f"download of {shown} failed after {attempt} attempts: {last}")
+        tries = f"{attempt} attempt{'' if attempt == 1 else 's'}"
+        raise FetchError(f"download of {shown} failed after {tries}: {last}")
 
     def get(self, url: str, accept: str | None = None,
             max_bytes: int | None = 64 << 20) -> tuple[bytes, str, str]:
