@@ -1,14 +1,23 @@
 """Fetch a release's wheels back from the staging channel, verified, and check the set.
 
 Sources:
-- the anaconda.org files listing (``https://anaconda.org/ORG/PKG/files``): HTML pages, every
-  ``?page=N`` link followed, files at ``/ORG/PKG/VERSION/download/FILE``;
+- anaconda.org: the API's file list (``https://api.anaconda.org/package/ORG/PKG/files``, JSON
+  with each file's ``basename``, ``version``, ``sha256``/``md5`` and ``download_url``) when it
+  answers, else the HTML files listing (``https://anaconda.org/ORG/PKG/files``, every
+  ``?page=N`` followed; no checksums there);
 - any PEP 503 (HTML) or PEP 691 (JSON) simple index, sha256 taken from the index.
 
-Downloads run in parallel, each written to a temporary name in the destination directory,
-checked against the index's sha256 (when it gives one) and renamed into place; the sha256 of
-every file is recorded in ``sha256sums.txt`` (``sha256sum -c`` format). Files already present
-and valid (index hash or manifest entry) are not fetched again.
+Every file is verified before it is kept: against the listing's sha256 (or md5) where it gives
+one, otherwise by opening it (``multibuild.wheelcheck``: a complete zip whose WHEEL, METADATA
+and RECORD match the file name; an sdist that reads to its end). A bad file is removed, never
+recorded, and fetched again on the next run; a file already present is kept only if it passes
+the same checks (a manifest entry alone vouches for nothing).
+
+Downloads run in parallel through ``multibuild.fetch`` (timeouts, deadline, bounded retries,
+``.part`` names removed on any exit); each completed file's sha256 is merged into
+``sha256sums.txt`` (``sha256sum -c`` format) under a lock as soon as it is verified, so an
+interrupted run keeps what it finished and a rerun completes it. One Ctrl-C or SIGTERM stops
+every download at once.
 
 The completeness gate compares the wheels with the expected (Python x platform) set.
 """
@@ -20,19 +29,14 @@ import hashlib
 import json
 import os
 import re
-import socket
 import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from http.client import HTTPException, IncompleteRead
 from pathlib import Path
-from typing import IO, Any
+from typing import NoReturn
 
 from packaging.tags import Tag
 from packaging.utils import (
@@ -45,99 +49,41 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from multibuild import MultibuildError
-from multibuild.files import atomic_path, atomic_write
+from multibuild.fetch import (
+    MANIFEST,
+    Cancelled,
+    FetchError,
+    Http,
+    Interrupted,
+    check_url,
+    exit_status,
+    read_manifest,
+    redact_url,
+    sha256_file,
+    sigterm_raises,
+    update_manifest,
+    write_manifest,
+)
+from multibuild.fetch import download as fetch_download
 from multibuild.platforms import wheel_os
+from multibuild.wheelcheck import BadDistribution, verify_distribution
 
-MANIFEST = "sha256sums.txt"
+__all__ = [  # the download API other modules use (Http and friends live in multibuild.fetch)
+    "MANIFEST", "DownloadError", "Http", "RemoteFile", "download_all", "fetch_file",
+    "list_files", "list_simple", "read_manifest", "redact_url", "sha256_file",
+    "write_manifest",
+]
+
 DEFAULT_STAGING_URL = "https://anaconda.org/multibuild-wheels-staging"
 ANACONDA_HOSTS = ("anaconda.org", "www.anaconda.org")
+ANACONDA_API = "https://api.anaconda.org"
 _MAX_PAGES = 500
-_CHUNK = 1 << 16
 _JSON_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
     "text/html;q=0.1"
 )
 
-
-class DownloadError(MultibuildError):
-    """A listing or a download that failed after its bounded retries, or a bad file."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` without any user:password part."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
-@dataclass
-class Http:
-    """HTTP GET with a timeout on every socket operation and bounded retries.
-
-    Retried: 5xx and 429 answers, refused/reset connections, timeouts, truncated bodies.
-    Not retried: other 4xx answers (a wrong URL or credentials does not heal).
-    """
-
-    timeout: float = 60.0
-    attempts: int = 4
-    backoff: float = 1.0
-    auth: tuple[str, str] | None = None
-    user_agent: str = "wheels-repo-download/1"
-    sleep: Callable[[float], None] = time.sleep
-
-    def _request(self, url: str, accept: str | None) -> urllib.request.Request:
-        headers = {"User-Agent": self.user_agent}
-        if accept:
-            headers["Accept"] = accept
-        if self.auth is not None:
-            import base64
-
-            raw = f"{self.auth[0]}:{self.auth[1]}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-        return urllib.request.Request(url, headers=headers)
-
-    def with_retries(self, url: str, action: Callable[[Any], Any], accept: str | None = None,
-                     on_retry: Callable[[], None] | None = None) -> Any:
-        """Open ``url`` and run ``action(response)``, retrying transient failures."""
-        shown = redact_url(url)
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                with urllib.request.urlopen(self._request(url, accept),
-                                            timeout=self.timeout) as response:
-                    return action(response)
-            except urllib.error.HTTPError as exc:
-                if exc.code < 500 and exc.code != 429:
-                    raise DownloadError(f"{shown}: HTTP {exc.code} {exc.reason}") from None
-                last = f"HTTP {exc.code} {exc.reason}"
-            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError,
-                    HTTPException, OSError) as exc:
-                reason = getattr(exc, "reason", None) or exc
-                if isinstance(reason, (TimeoutError, socket.timeout)):
-                    last = f"no answer within {self.timeout:g}s"
-                else:
-                    last = f"{type(reason).__name__}: {reason}"
-            if on_retry is not None:
-                on_retry()
-            if attempt < self.attempts:
-                self.sleep(self.backoff * attempt)
-        raise DownloadError(f"{shown}: {last} (gave up after {self.attempts} attempts)")
-
-    def get(self, url: str, accept: str | None = None) -> tuple[bytes, str, str]:
-        """(body, content type, final URL after redirects)."""
-
-        def read(response: Any) -> tuple[bytes, str, str]:
-            body = response.read()
-            length = response.headers.get("Content-Length")
-            if length is not None and len(body) != int(length):
-                raise IncompleteRead(body, int(length) - len(body))
-            return body, response.headers.get("Content-Type", ""), response.geturl()
-
-        result: tuple[bytes, str, str] = self.with_retries(url, read, accept)
-        return result
+DownloadError = FetchError  # the historical name
 
 
 # --------------------------------------------------------------------------- listings
@@ -148,6 +94,7 @@ class RemoteFile:
     filename: str
     url: str
     sha256: str | None = None
+    md5: str | None = None
 
 
 class _Links(HTMLParser):
@@ -200,7 +147,7 @@ def _matches(filename: str, package: str, version: Version) -> bool:
     return parsed is not None and parsed == (canonicalize_name(package), version)
 
 
-def _parse_version(version: str) -> Version:
+def parse_release_version(version: str) -> Version:
     try:
         return Version(version)
     except InvalidVersion:
@@ -209,7 +156,7 @@ def _parse_version(version: str) -> Version:
 
 def list_simple(http: Http, index_url: str, package: str, version: str) -> list[RemoteFile]:
     """Files of ``package`` at ``version`` on a PEP 691 (JSON) or PEP 503 (HTML) index."""
-    wanted = _parse_version(version)
+    wanted = parse_release_version(version)
     url = index_url.rstrip("/") + "/" + canonicalize_name(package) + "/"
     try:
         body, ctype, final = http.get(url, accept=_JSON_ACCEPT)
@@ -245,9 +192,74 @@ def anaconda_files_url(base: str, package: str, version: str | None = None) -> s
     return url + ("?" + urllib.parse.urlencode({"version": version}) if version else "")
 
 
-def list_anaconda(http: Http, base: str, package: str, version: str) -> list[RemoteFile]:
-    """Files of ``package`` at ``version`` in an anaconda.org channel, from every page."""
-    wanted = _parse_version(version)
+def anaconda_api_url(base: str) -> str | None:
+    """The API serving the channel at ``base``: api.anaconda.org for anaconda.org, else none
+    unless given (``--api-url``, ``MB_ANACONDA_API_URL``)."""
+    explicit = os.environ.get("MB_ANACONDA_API_URL")
+    if explicit:
+        return explicit
+    return ANACONDA_API if is_anaconda(base) else None
+
+
+def _hexdigest(value: object, length: int) -> str | None:
+    if isinstance(value, str) and re.fullmatch(f"[0-9a-fA-F]{{{length}}}", value):
+        return value.lower()
+    return None
+
+
+def list_anaconda_api(http: Http, api: str, base: str, package: str,
+                      version: str) -> list[RemoteFile]:
+    """Files of ``package`` at ``version`` from the anaconda.org API, with their checksums.
+
+    ``GET {api}/package/{org}/{package}/files`` answers a JSON list, one object per file:
+    ``basename``, ``version``, ``sha256``, ``md5``, ``download_url`` (``//host/path``), ...
+    """
+    wanted = parse_release_version(version)
+    org = base.rstrip("/").rsplit("/", 1)[-1]
+    url = f"{api.rstrip('/')}/package/{org}/{package}/files"
+    body, _ctype, final = http.get(url, accept="application/json")
+    try:
+        entries = json.loads(body)
+        if not isinstance(entries, list):
+            raise ValueError("not a list")
+    except ValueError:
+        raise FetchError(f"{redact_url(url)}: not the API's JSON file list") from None
+    found: dict[str, RemoteFile] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("basename"), str):
+            continue
+        name = entry["basename"].rsplit("/", 1)[-1]
+        if not _matches(name, package, wanted):
+            continue
+        link = entry.get("download_url")
+        if isinstance(link, str) and link:
+            href = urllib.parse.urljoin(final, link)
+        else:
+            href = f"{base.rstrip('/')}/{package}/{version}/download/{name}"
+        found[name] = RemoteFile(name, href, _hexdigest(entry.get("sha256"), 64),
+                                 _hexdigest(entry.get("md5"), 32))
+    return sorted(found.values(), key=lambda f: f.filename)
+
+
+def list_anaconda(http: Http, base: str, package: str, version: str,
+                  api: str | None = None) -> list[RemoteFile]:
+    """Files of ``package`` at ``version`` in an anaconda.org channel: from the API (with
+    checksums) when there is one and it answers, else from every page of the HTML listing."""
+    api = api or anaconda_api_url(base)
+    if api:
+        try:
+            return list_anaconda_api(http, api, base, package, version)
+        except Cancelled:
+            raise
+        except FetchError as exc:
+            print(f"warning: {exc}; using the HTML files listing (no checksums: every file is "
+                  "verified by its contents)", file=sys.stderr, flush=True)
+    return list_anaconda_html(http, base, package, version)
+
+
+def list_anaconda_html(http: Http, base: str, package: str, version: str) -> list[RemoteFile]:
+    """Files of ``package`` at ``version`` from every page of the HTML files listing."""
+    wanted = parse_release_version(version)
     start = anaconda_files_url(base, package, version)
     listing_path = urllib.parse.urlsplit(start).path
     queue, seen = [start], {"1"}  # pages by number; the start URL is page 1
@@ -277,42 +289,18 @@ def is_anaconda(url: str) -> bool:
 
 
 def list_files(http: Http, url: str, package: str, version: str,
-               source: str = "auto") -> list[RemoteFile]:
+               source: str = "auto", api: str | None = None) -> list[RemoteFile]:
     """Dispatch on ``source``: ``anaconda``, ``simple`` or ``auto`` (by host name)."""
     if source == "auto":
         source = "anaconda" if is_anaconda(url) else "simple"
     if source == "anaconda":
-        return list_anaconda(http, url, package, version)
+        return list_anaconda(http, url, package, version, api)
     if source == "simple":
         return list_simple(http, url, package, version)
     raise MultibuildError(f"unknown source {source!r}; use anaconda, simple or auto")
 
 
 # --------------------------------------------------------------------------- downloads
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_manifest(directory: Path) -> dict[str, str]:
-    path = directory / MANIFEST
-    entries: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            digest, _, name = line.partition("  ")
-            if digest and name:
-                entries[name.lstrip("*")] = digest
-    return entries
-
-
-def write_manifest(directory: Path, entries: dict[str, str]) -> None:
-    text = "".join(f"{entries[name]}  {name}\n" for name in sorted(entries))
-    atomic_write(directory / MANIFEST, text)
 
 
 @dataclass
@@ -323,57 +311,66 @@ class Outcome:
     skipped: bool
 
 
-def _is_valid(path: Path, file: RemoteFile, recorded: str | None) -> str | None:
-    """The file's sha256 when ``path`` holds a valid copy of ``file``, else None."""
-    if not path.is_file():
-        return None
-    expected = file.sha256 or recorded
-    if not expected:
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, file: RemoteFile) -> None:
+    """Raise unless ``path`` is ``file``: the listing's checksum when it gives one, else the
+    file's own structure (``multibuild.wheelcheck``)."""
+    if file.md5 and not file.sha256:
+        actual = _md5(path)
+        if actual != file.md5:
+            raise FetchError(f"{file.filename}: md5 mismatch: the listing says {file.md5}, "
+                             f"the file has {actual}; file rejected")
+    if not file.sha256 and not file.md5:
+        verify_distribution(path, file.filename)
+
+
+def present_digest(path: Path, file: RemoteFile, recorded: str | None) -> str | None:
+    """The sha256 of ``path`` when it already holds a verified copy of ``file``, else None."""
+    if not path.is_file() or path.is_symlink():
         return None
     actual = sha256_file(path)
-    return actual if actual == expected else None
+    if file.sha256:
+        return actual if actual == file.sha256 else None
+    try:
+        verify_file(path, file)
+    except MultibuildError:
+        return None
+    if recorded is not None and recorded != actual:
+        return None  # changed since it was recorded: fetch it again
+    return actual
+
+
+def _check_name(filename: str) -> None:
+    if ("/" in filename or "\\" in filename or filename.startswith(".") or "\0" in filename
+            or filename == MANIFEST):
+        raise FetchError(f"refusing file name {filename!r}")
 
 
 def fetch_file(http: Http, file: RemoteFile, directory: Path,
                advance: Callable[[int], None] = lambda n: None) -> tuple[Path, str]:
     """Download ``file`` into ``directory`` through a temporary name; verify; rename."""
-    if "/" in file.filename or "\\" in file.filename or file.filename.startswith("."):
-        raise DownloadError(f"refusing file name {file.filename!r}")
+    _check_name(file.filename)
     target = directory / file.filename
-
-    def save(response: Any) -> tuple[Path, str]:
-        received = 0
-        try:
-            with atomic_path(target) as tmp:
-                digest = hashlib.sha256()
-                handle: IO[bytes]
-                with tmp.open("wb") as handle:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        handle.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                        advance(len(chunk))
-                length = response.headers.get("Content-Length")
-                if length is not None and received != int(length):
-                    raise IncompleteRead(b"", int(length) - received)
-                actual = digest.hexdigest()
-                if file.sha256 and actual != file.sha256:
-                    raise DownloadError(
-                        f"{file.filename}: sha256 mismatch: index says {file.sha256}, "
-                        f"downloaded file has {actual}; file rejected"
-                    )
-            return target, actual
-        except BaseException:
-            advance(-received)
-            raise
-
-    result: tuple[Path, str] = http.with_retries(file.url, save)
-    return result
+    try:
+        digest = fetch_download(http, file.url, target, sha256=file.sha256, advance=advance,
+                                check=lambda tmp: verify_file(tmp, file))
+    except BadDistribution as exc:
+        raise FetchError(f"{exc}; file rejected") from None
+    return target, digest
 
 
 def download_all(http: Http, files: Sequence[RemoteFile], directory: Path, *, jobs: int = 4,
-                 clobber: bool = False, progress: bool = True) -> list[Outcome]:
-    """Fetch ``files`` in parallel into ``directory``; the manifest records every sha256."""
+                 clobber: bool = False, progress: bool = True,
+                 log: Callable[[str], None] | None = None) -> list[Outcome]:
+    """Fetch ``files`` in parallel into ``directory``, each verified; the manifest records
+    each one as soon as it is complete (merged under a lock with what is on disk)."""
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -383,17 +380,26 @@ def download_all(http: Http, files: Sequence[RemoteFile], directory: Path, *, jo
         TransferSpeedColumn,
     )
 
+    for file in files:
+        _check_name(file.filename)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(directory)
     outcomes: list[Outcome] = []
     todo: list[RemoteFile] = []
+    stale: list[str] = []
     for file in files:
         path = directory / file.filename
-        valid = None if clobber else _is_valid(path, file, manifest.get(file.filename))
+        valid = None if clobber else present_digest(path, file, manifest.get(file.filename))
         if valid is not None:
             outcomes.append(Outcome(file, path, valid, skipped=True))
-        else:
-            todo.append(file)
+            continue
+        if os.path.lexists(path) and not clobber:
+            if log is not None:
+                log(f"{file.filename}: the copy present fails verification; fetching it again")
+            path.unlink()
+        stale.append(file.filename)
+        todo.append(file)
+    update_manifest(directory, {o.file.filename: o.sha256 for o in outcomes}, remove=stale)
     errors: list[str] = []
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
@@ -403,21 +409,29 @@ def download_all(http: Http, files: Sequence[RemoteFile], directory: Path, *, jo
         def advance(n: int) -> None:
             bar.advance(task, n)
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
             futures = {pool.submit(fetch_file, http, f, directory, advance): f for f in todo}
             for future in as_completed(futures):
                 file = futures[future]
                 try:
                     path, digest = future.result()
+                except Cancelled:
+                    continue
                 except MultibuildError as exc:
                     errors.append(str(exc))
                     continue
+                update_manifest(directory, {file.filename: digest})
                 outcomes.append(Outcome(file, path, digest, skipped=False))
-    for outcome in outcomes:
-        manifest[outcome.file.filename] = outcome.sha256
-    write_manifest(directory, manifest)
+        except BaseException:
+            # Ctrl-C, SIGTERM: stop every download now (their .part files go with them).
+            http.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
     if errors:
-        raise DownloadError("; ".join(sorted(errors)))
+        raise FetchError("; ".join(sorted(errors)))
     return sorted(outcomes, key=lambda o: o.file.filename)
 
 
@@ -535,6 +549,45 @@ def parse_expect(values: Sequence[str]) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- CLI
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``error: ...``) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def check_destination(path: Path, option: str = "-w") -> Path:
+    """A directory to download into: it may not exist yet; it may not be a file."""
+    if os.path.lexists(path) and not path.is_dir():
+        raise MultibuildError(f"{option} {path}: exists and is not a directory")
+    parent = path.parent if not path.exists() else path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise MultibuildError(f"{option} {path}: {parent} is not a writable directory")
+    return path
+
+
 def default_package(root: Path) -> str:
     from multibuild.cifiles import azure_variables
 
@@ -544,8 +597,26 @@ def default_package(root: Path) -> str:
     return name
 
 
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options download-wheels and wheel-uploader share."""
+    parser.add_argument("--source", choices=("auto", "anaconda", "simple"), default="auto",
+                        help="listing type (default: anaconda for anaconda.org, else simple)")
+    parser.add_argument("--api-url", default=None,
+                        help="anaconda API serving the channel (default: https://api.anaconda.org "
+                        "for anaconda.org; MB_ANACONDA_API_URL)")
+    parser.add_argument("-j", "--jobs", type=positive_int, default=4, help="parallel downloads")
+    parser.add_argument("--timeout", type=positive_float, default=60.0,
+                        help="seconds for each socket operation (default: 60)")
+    parser.add_argument("--deadline", type=positive_float, default=1800.0,
+                        help="seconds for each whole download, retries included (default: 1800)")
+    parser.add_argument("--attempts", type=positive_int, default=4, help="tries per request")
+    parser.add_argument("--expect", action="append", default=[], metavar="PYTHON:PLATFORM",
+                        help="an expected wheel slot (repeat); default: the CI matrix")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def build_parser(prog: str = "download-wheels.py") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="Download every wheel and sdist of the package at VERSION from the staging "
         "channel, verify them, and check the set is complete.",
@@ -556,48 +627,68 @@ def build_parser(prog: str = "download-wheels.py") -> argparse.ArgumentParser:
     parser.add_argument("-u", "--url", default=os.environ.get("MB_STAGING_URL",
                                                               DEFAULT_STAGING_URL),
                         help="channel: anaconda.org/ORG or a simple index URL")
-    parser.add_argument("--source", choices=("auto", "anaconda", "simple"), default="auto",
-                        help="listing type (default: anaconda for anaconda.org, else simple)")
     parser.add_argument("-p", "--package", help="project name (default: REPO_DIR of the CI files)")
-    parser.add_argument("-j", "--jobs", type=int, default=4, help="parallel downloads")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per socket operation")
-    parser.add_argument("--attempts", type=int, default=4, help="tries per request")
-    parser.add_argument("--expect", action="append", default=[], metavar="PYTHON:PLATFORM",
-                        help="an expected wheel slot (repeat); default: the CI matrix")
+    add_source_arguments(parser)
     parser.add_argument("--no-gate", action="store_true", help="skip the completeness gate")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def http_from_args(args: argparse.Namespace) -> Http:
+    return Http(timeout=args.timeout, attempts=args.attempts, deadline=args.deadline)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None, root: Path | None = None) -> int:
     root = root or Path(__file__).resolve().parent.parent
     args = build_parser().parse_args(argv)
+    directory = Path(args.wheelhouse or "release/installers").resolve()
     try:
-        package = args.package or default_package(root)
-        directory = Path(args.wheelhouse or "release/installers").resolve()
-        http = Http(timeout=args.timeout, attempts=max(1, args.attempts))
-        files = list_files(http, args.url, package, args.version, args.source)
-        if not files:
-            raise MultibuildError(
-                f"no files of {package} {args.version} at {redact_url(args.url)}"
-            )
-        outcomes = download_all(http, files, directory, jobs=args.jobs,
-                                progress=not args.no_progress)
-        for outcome in outcomes:
-            state = "present" if outcome.skipped else "downloaded"
-            print(f"{outcome.sha256}  {outcome.file.filename}  ({state})")
-        print(f"{len(outcomes)} files in {directory}; sha256 in {directory / MANIFEST}")
-        if args.no_gate:
+        with sigterm_raises():
+            # Every input is checked before the first request.
+            parse_release_version(args.version)
+            check_url(args.url, "-u")
+            if args.api_url:
+                check_url(args.api_url, "--api-url")
+            check_destination(directory)
+            package = args.package or default_package(root)
+            pairs = None
+            if not args.no_gate:
+                pairs = parse_expect(args.expect) if args.expect else matrix_pairs(root)
+            http = http_from_args(args)
+            try:
+                files = list_files(http, args.url, package, args.version, args.source,
+                                   args.api_url)
+                if not files:
+                    raise MultibuildError(
+                        f"no files of {package} {args.version} at {redact_url(args.url)}"
+                    )
+                outcomes = download_all(http, files, directory, jobs=args.jobs,
+                                        progress=not args.no_progress, log=say)
+            except (KeyboardInterrupt, Interrupted) as exc:
+                done = len(read_manifest(directory)) if directory.is_dir() else 0
+                say(f"download-wheels: interrupted; {done} verified files recorded in "
+                    f"{directory / MANIFEST}; run again to finish")
+                return exit_status(exc)
+            for outcome in outcomes:
+                state = "present" if outcome.skipped else "downloaded"
+                print(f"{outcome.sha256}  {outcome.file.filename}  ({state})")
+            print(f"{len(outcomes)} files in {directory}; sha256 in {directory / MANIFEST}")
+            if pairs is None:
+                return 0
+            gate = check_complete([o.file.filename for o in outcomes], expected_slots(pairs))
+            if not gate.ok:
+                print(gate.report(), file=sys.stderr)
+                print(f"error: incomplete set: {len(gate.missing)} missing, "
+                      f"{len(gate.unexpected)} unexpected", file=sys.stderr)
+                return 1
+            print(f"complete: {len(pairs)} expected wheels present")
             return 0
-        pairs = parse_expect(args.expect) if args.expect else matrix_pairs(root)
-        gate = check_complete([o.file.filename for o in outcomes], expected_slots(pairs))
-        if not gate.ok:
-            print(gate.report(), file=sys.stderr)
-            print(f"error: incomplete set: {len(gate.missing)} missing, "
-                  f"{len(gate.unexpected)} unexpected", file=sys.stderr)
-            return 1
-        print(f"complete: {len(pairs)} expected wheels present")
-        return 0
+    except (KeyboardInterrupt, Interrupted) as exc:
+        say("download-wheels: interrupted")
+        return exit_status(exc)
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

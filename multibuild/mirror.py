@@ -23,11 +23,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from multibuild import MultibuildError
-from multibuild.download import (
+from multibuild.download import RemoteFile, fetch_file, list_simple
+from multibuild.extract import safe_extract_tar
+from multibuild.fetch import (
     Http,
-    RemoteFile,
-    fetch_file,
-    list_simple,
+    Interrupted,
+    check_url,
+    exit_status,
+    raise_on_sigterm,
     redact_url,
     sha256_file,
 )
@@ -68,8 +71,11 @@ def pick_sdist(files: Sequence[RemoteFile], package: str, version: str, where: s
 
 def fetch_sdist(package: str, version: str, environ: Mapping[str, str]) -> tuple[Path, str]:
     """Download (or reuse from the cache) the verified sdist: (path, sha256)."""
-    url = index_url(environ)
-    http = Http(attempts=int(environ.get("MB_DOWNLOAD_ATTEMPTS", "4")))
+    url = check_url(index_url(environ), "sdist index")
+    raw = environ.get("MB_DOWNLOAD_ATTEMPTS", "4")
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise MultibuildError(f"MB_DOWNLOAD_ATTEMPTS={raw!r} is not a whole number of 1 or more")
+    http = Http(attempts=int(raw))
     sdist = pick_sdist(list_simple(http, url, package, version), package, version,
                        redact_url(url))
     directory = cache_dir(environ) / "sdists"
@@ -138,8 +144,6 @@ def make_mirror(package: str, version: str, dest: Path, environ: Mapping[str, st
                 *, force: bool = False) -> str:
     """Make (or reuse) the bare mirror ``dest`` holding ``package`` ``version`` at tag
     ``vVERSION``; return the tagged commit."""
-    from multibuild.openblas import safe_extract_tar
-
     tag = f"v{version}"
     existing = mirror_tag(dest, tag)
     if existing and not force:
@@ -213,11 +217,15 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m multibuild.mirror") -> int:
     args = build_parser(prog).parse_args(argv)
+    raise_on_sigterm()  # SIGTERM, like Ctrl-C, removes the partial download
     try:
         return run(args, os.environ)
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Interrupted) as exc:
+        print("mirror: interrupted", file=sys.stderr)
+        return exit_status(exc)
 
 
 if __name__ == "__main__":

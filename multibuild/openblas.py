@@ -21,35 +21,29 @@ nothing but the package under test installed.
 from __future__ import annotations
 
 import argparse
-import base64
-import csv
 import ctypes
 import hashlib
-import http.client
 import importlib
 import importlib.util
 import json
 import os
 import re
 import shlex
-import shutil
-import socket
-import stat
 import subprocess
 import sys
 import sysconfig
-import tarfile
 import tempfile
-import time
-import urllib.error
-import urllib.request
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable
 
 from multibuild import MultibuildError
+from multibuild.extract import safe_extract_tar as safe_extract_tar  # moved there; re-exported
+from multibuild.extract import safe_extract_zip as safe_extract_zip
+from multibuild.extract import verify_wheel_record as verify_wheel_record
+from multibuild.fetch import Http, Interrupted, exit_status, raise_on_sigterm, url_problem
+from multibuild.fetch import download as fetch_download
 from multibuild.files import atomic_write
 
 if TYPE_CHECKING:
@@ -287,176 +281,6 @@ class Cache:
 
 
 # --------------------------------------------------------------------------------------------
-# Safe extraction.
-
-
-def _member_parts(name: str, archive: str) -> list[str]:
-    """The path components of an archive member, refusing anything that could escape."""
-    if "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise MultibuildError(f"{archive}: member {name!r} has an absolute or Windows path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise MultibuildError(f"{archive}: member {name!r} has a '..' component")
-    if not parts:
-        raise MultibuildError(f"{archive}: member {name!r} has an empty path")
-    return parts
-
-
-def _link_inside(member_parts: list[str], link: str, archive: str, name: str) -> list[str]:
-    """Components of a symlink target resolved against its directory; must stay inside."""
-    if link.startswith("/") or "\\" in link or re.match(r"^[A-Za-z]:", link):
-        raise MultibuildError(f"{archive}: link {name!r} -> {link!r} points outside the archive")
-    resolved: list[str] = list(member_parts[:-1])
-    for part in link.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not resolved:
-                raise MultibuildError(
-                    f"{archive}: link {name!r} -> {link!r} points outside the archive"
-                )
-            resolved.pop()
-        else:
-            resolved.append(part)
-    return resolved
-
-
-def _check_inside(root: Path, path: Path, archive: str, name: str) -> None:
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(path)
-    if os.path.commonpath([real_root, real]) != real_root:
-        raise MultibuildError(f"{archive}: member {name!r} would be written outside the target")
-
-
-def _write_stream(dest: Path, source: IO[bytes], mode: int) -> None:
-    # "x": never follow or replace an existing name (a planted symlink, say).
-    with open(dest, "xb") as out:
-        shutil.copyfileobj(source, out, _CHUNK)
-    os.chmod(dest, (mode & 0o755) | 0o600)
-
-
-def _make_symlink(root: Path, path: Path, link: str, archive: str, name: str) -> None:
-    """Create a symlink after checking where it really points, from its real directory."""
-    real_root = os.path.realpath(root)
-    pointed = os.path.realpath(os.path.join(os.path.realpath(path.parent), link))
-    if os.path.commonpath([real_root, pointed]) != real_root:
-        raise MultibuildError(f"{archive}: link {name!r} -> {link!r} points outside the archive")
-    os.symlink(link, path)
-
-
-def safe_extract_tar(archive: Path, dest: Path, label: str) -> None:
-    """Extract a tar archive into ``dest``; refuse the archive on any escaping member."""
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            plan: list[tuple[list[str], tarfile.TarInfo]] = []
-            for member in members:
-                parts = _member_parts(member.name, label)
-                if member.issym():
-                    _link_inside(parts, member.linkname, label, member.name)
-                elif member.islnk():
-                    target = _member_parts(member.linkname, label)
-                    plan_names = {"/".join(p) for p, m in plan if m.isfile()}
-                    if "/".join(target) not in plan_names:
-                        raise MultibuildError(
-                            f"{label}: hard link {member.name!r} -> {member.linkname!r} does not "
-                            "point at a regular file of the archive"
-                        )
-                elif not (member.isfile() or member.isdir()):
-                    raise MultibuildError(f"{label}: member {member.name!r} is a special file")
-                plan.append((parts, member))
-            for parts, member in plan:
-                path = dest.joinpath(*parts)
-                _check_inside(dest, path.parent, label, member.name)
-                if member.isdir():
-                    path.mkdir(parents=True, exist_ok=True)
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _check_inside(dest, path.parent, label, member.name)
-                if path.is_symlink() or path.exists():
-                    raise MultibuildError(f"{label}: member {member.name!r} appears twice")
-                if member.issym():
-                    _make_symlink(dest, path, member.linkname, label, member.name)
-                elif member.islnk():
-                    shutil.copyfile(dest.joinpath(*_member_parts(member.linkname, label)), path)
-                else:
-                    source = tar.extractfile(member)
-                    if source is None:
-                        raise MultibuildError(f"{label}: cannot read member {member.name!r}")
-                    with source:
-                        _write_stream(path, source, member.mode)
-    except (tarfile.TarError, EOFError, OSError, zlib_error()) as exc:
-        raise MultibuildError(f"{label}: truncated or corrupt archive ({exc})") from None
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error
-
-
-def safe_extract_zip(archive: Path, dest: Path, label: str) -> None:
-    """Extract a zip archive into ``dest``; refuse the archive on any escaping member."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            plan: list[tuple[list[str], zipfile.ZipInfo, str | None]] = []
-            for info in infos:
-                parts = _member_parts(info.filename, label)
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    pointed = zf.read(info).decode("utf-8", "replace")
-                    _link_inside(parts, pointed, label, info.filename)
-                    plan.append((parts, info, pointed))
-                else:
-                    plan.append((parts, info, None))
-            for parts, info, link in plan:
-                path = dest.joinpath(*parts)
-                if info.is_dir():
-                    path.mkdir(parents=True, exist_ok=True)
-                    _check_inside(dest, path, label, info.filename)
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _check_inside(dest, path.parent, label, info.filename)
-                if path.is_symlink() or path.exists():
-                    raise MultibuildError(f"{label}: member {info.filename!r} appears twice")
-                if link is not None:
-                    _make_symlink(dest, path, link, label, info.filename)
-                    continue
-                with zf.open(info) as source:
-                    _write_stream(path, source, (info.external_attr >> 16) or 0o644)
-    except (zipfile.BadZipFile, EOFError, OSError, zlib_error()) as exc:
-        raise MultibuildError(f"{label}: truncated or corrupt archive ({exc})") from None
-
-
-def verify_wheel_record(root: Path, label: str) -> None:
-    """Check every file of an unpacked wheel against its RECORD hashes."""
-    records = list(root.glob("*.dist-info/RECORD"))
-    if len(records) != 1:
-        raise MultibuildError(f"{label}: wheel has no single .dist-info/RECORD")
-    listed = set()
-    with open(records[0], newline="", encoding="utf-8") as handle:
-        for row in csv.reader(handle):
-            if not row:
-                continue
-            name, hash_spec = row[0], (row[1] if len(row) > 1 else "")
-            listed.add(name)
-            if not hash_spec:
-                continue
-            algo, _, expected = hash_spec.partition("=")
-            if algo != "sha256":
-                raise MultibuildError(f"{label}: RECORD uses {algo!r} for {name}")
-            path = root.joinpath(*_member_parts(name, label))
-            digest = base64.urlsafe_b64encode(
-                bytes.fromhex(sha256_file(path))).rstrip(b"=").decode()
-            if digest != expected:
-                raise MultibuildError(f"{label}: {name} does not match its RECORD hash")
-    for path in root.rglob("*"):
-        if path.is_file() and path.relative_to(root).as_posix() not in listed:
-            raise MultibuildError(f"{label}: {path.relative_to(root)} is not listed in RECORD")
-
-
-# --------------------------------------------------------------------------------------------
 # Prefix layout.
 
 
@@ -515,72 +339,70 @@ def _generated_pc(prefix: Path, target: Target, libname: str) -> str:
 
 
 def lay_out_prefix(tree: Path, staged: Path, target: Target, label: str) -> None:
-    """Move lib/, include/ (and bin/) of an unpacked artifact into ``staged``."""
+    """Move lib/, include/ (and bin/) of an unpacked artifact into ``staged``.
+
+    Nothing is ever written outside ``staged``: linked directories are not moved, a linked
+    ``lib/pkgconfig`` is refused, and ``.pc`` files are rewritten by replacing them (a link is
+    replaced, never followed), after checking that each one's real path is inside."""
     root = _find_root(tree, label)
     staged.mkdir()
     for name in ("lib", "include", "bin"):
-        if (root / name).is_dir():
-            os.rename(root / name, staged / name)
+        source = root / name
+        if source.is_dir() and not source.is_symlink():
+            os.rename(source, staged / name)
     libs = library_files(staged, target.platform.os)
     if not libs:
         raise MultibuildError(f"{label}: no OpenBLAS library for {target.platform.os} in lib/")
+    real_staged = os.path.realpath(staged)
+
+    def inside(path: Path) -> bool:
+        real = os.path.realpath(path)
+        return os.path.commonpath([real_staged, real]) == real_staged
+
     pkgconfig = staged / "lib" / "pkgconfig"
+    if pkgconfig.is_symlink() or (os.path.lexists(pkgconfig) and not pkgconfig.is_dir()):
+        raise MultibuildError(f"{label}: lib/pkgconfig is a link or a file; refused")
     pcs = sorted(pkgconfig.glob("*.pc")) if pkgconfig.is_dir() else []
     for pc in pcs:
-        pc.write_text(relocate_pc(pc.read_text(encoding="utf-8")), encoding="utf-8")
+        if not inside(pc) or not pc.is_file():
+            raise MultibuildError(f"{label}: lib/pkgconfig/{pc.name} points outside the prefix")
+        atomic_write(pc, relocate_pc(pc.read_text(encoding="utf-8")))
     if not pcs:
         pkgconfig.mkdir(exist_ok=True)
         stem = re.sub(r"(\.dll)?\.(a|lib|dll|dylib|so)(\.[0-9.]+)?$", "", libs[0])
         libname = stem[3:] if stem.startswith("lib") else stem
-        (pkgconfig / "openblas.pc").write_text(
-            _generated_pc(staged, target, libname), encoding="utf-8"
-        )
+        atomic_write(pkgconfig / "openblas.pc", _generated_pc(staged, target, libname))
 
 
 # --------------------------------------------------------------------------------------------
-# Downloads with bounded retries.
-
-_TRANSIENT = (
-    urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError,
-)
+# Downloads: multibuild.fetch (timeouts, deadline, bounded retries, atomic writes).
 
 
 def _retries(environ: Mapping[str, str]) -> tuple[int, float]:
+    attempts_raw = environ.get("OPENBLAS_RETRIES", "3")
+    wait_raw = environ.get("OPENBLAS_RETRY_WAIT", "1")
     try:
-        attempts = max(1, int(environ.get("OPENBLAS_RETRIES", "3")))
-        wait = max(0.0, float(environ.get("OPENBLAS_RETRY_WAIT", "1")))
+        attempts, wait = int(attempts_raw), float(wait_raw)
     except ValueError:
-        raise MultibuildError("OPENBLAS_RETRIES / OPENBLAS_RETRY_WAIT must be numbers") from None
+        attempts, wait = 0, -1.0
+    if attempts < 1 or not wait >= 0:
+        raise MultibuildError(
+            f"OPENBLAS_RETRIES={attempts_raw!r} / OPENBLAS_RETRY_WAIT={wait_raw!r}: use a whole "
+            "number of attempts (1 or more) and a number of seconds (0 or more)"
+        )
     return attempts, wait
 
 
-def download(url: str, dest: Path, environ: Mapping[str, str]) -> None:
-    """Fetch ``url`` into ``dest``, retrying transient failures a bounded number of times."""
+def http_client(environ: Mapping[str, str]) -> Http:
     attempts, wait = _retries(environ)
-    last = ""
-    for attempt in range(1, attempts + 1):
-        try:
-            request = urllib.request.Request(url, headers={"User-Agent": "wheels-openblas"})
-            with urllib.request.urlopen(request, timeout=60) as response, open(dest, "wb") as out:
-                expected = response.headers.get("Content-Length")
-                copied = 0
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    out.write(chunk)
-                    copied += len(chunk)
-                if expected is not None and copied != int(expected):
-                    raise http.client.IncompleteRead(b"", int(expected) - copied)
-            return
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                raise MultibuildError(f"download of {url} failed: HTTP {exc.code}") from None
-            last = f"HTTP {exc.code}"
-        except _TRANSIENT as exc:
-            last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        dest.unlink(missing_ok=True)
-        if attempt < attempts:
-            _log(f"download of {url} failed ({last}); attempt {attempt + 1}/{attempts}")
-            time.sleep(wait * 2 ** (attempt - 1))
-    raise MultibuildError(f"download of {url} failed after {attempts} attempts: {last}")
+    return Http(timeout=60.0, attempts=attempts, backoff=wait, user_agent="wheels-openblas",
+                log=lambda message: _log(f"download of {message}"))
+
+
+def download(url: str, dest: Path, environ: Mapping[str, str], sha256: str | None = None) -> str:
+    """Fetch ``url`` into ``dest``, retrying transient failures a bounded number of times."""
+    return fetch_download(http_client(environ), url, dest, sha256=sha256,
+                          check=lambda tmp: check_not_html(tmp, dest.name))
 
 
 def check_not_html(path: Path, label: str) -> None:
@@ -612,6 +434,11 @@ class Options:
             "offline": env_flag(environ.get("OPENBLAS_OFFLINE")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
+        _retries(environ)  # bad OPENBLAS_RETRIES / OPENBLAS_RETRY_WAIT: refused before anything
+        base_url = str(values["base_url"])
+        problem = url_problem(base_url.replace("{version}", "v0")) if base_url else None
+        if problem is not None:
+            raise MultibuildError(f"OpenBLAS base URL {base_url!r}: {problem}")
         if values["source"] not in SOURCES:
             raise MultibuildError(
                 f"OpenBLAS source {values['source']!r} is not one of {', '.join(SOURCES)}"
@@ -673,7 +500,6 @@ def fetch_tarball(target: Target, options: Options, environ: Mapping[str, str]) 
         archive = work / name
         _log(f"downloading {url}")
         download(url, archive, environ)
-        check_not_html(archive, name)
         actual = sha256_file(archive)
         if actual != sha:
             raise MultibuildError(f"{name}: sha256 mismatch: expected {sha}, got {actual}")
@@ -1016,6 +842,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     environ = os.environ
+    raise_on_sigterm()  # SIGTERM, like Ctrl-C, removes the partial download and scratch files
     try:
         if args.check_version is not None:
             ilp64 = args.ilp64
@@ -1044,8 +871,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except (KeyboardInterrupt, Interrupted) as exc:
+        _log("interrupted; nothing was left in the cache")
+        return exit_status(exc)
 
 
 if __name__ == "__main__":

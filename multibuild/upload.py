@@ -17,13 +17,19 @@ Which wheels: those in the output wheelhouse that ``report.json`` there lists as
 this run (the file the build writes, see ``multibuild.report``); without a report, every wheel of
 the wheelhouse (the runner stages only passing wheels); or explicit paths.
 
-The token never reaches argv or output: anaconda-client reads it from a private temporary
-file (``-t FILE``), twine from ``TWINE_PASSWORD``; all relayed output is redacted.
+The token never reaches argv, output or a file: anaconda-client reads it from
+``ANACONDA_API_TOKEN``, twine from ``TWINE_PASSWORD``, both in the child's environment only; all
+relayed output is redacted. Each tool runs in its own process group under a timeout; on
+Ctrl-C or SIGTERM the group is killed before this step exits (130 / 143).
+
+Without a ``report.json`` every wheel is verified (``multibuild.wheelcheck``) before anything is
+uploaded: a junk file named ``.whl`` stops the step with one line naming it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -44,12 +50,16 @@ from multibuild import MultibuildError
 from multibuild.download import (
     DownloadError,
     Http,
+    OneLineParser,
     file_version,
     is_anaconda,
     list_simple,
+    positive_float,
+    positive_int,
     redact_url,
     sha256_file,
 )
+from multibuild.fetch import Interrupted, check_url, exit_status, sigterm_raises
 from multibuild.report import REPORT
 from multibuild.report import write_report as write_report  # moved there; importable here
 
@@ -179,13 +189,14 @@ def select_wheels(wheelhouse: Path, explicit: Sequence[Path] = ()) -> list[Path]
                 raise MultibuildError(f"{path}: no such file")
             if file_version(path.name) is None:
                 raise MultibuildError(f"{path}: not a wheel or sdist file name")
-        return list(explicit)
+        return verified(list(explicit))
     if not wheelhouse.is_dir():
-        raise MultibuildError(f"{wheelhouse}: no such wheelhouse")
+        what = "is not a directory" if wheelhouse.exists() else "no such wheelhouse"
+        raise MultibuildError(f"{wheelhouse}: {what}")
     wheels = sorted(wheelhouse.glob("*.whl"))
     report = wheelhouse / REPORT
     if not report.is_file():
-        return wheels
+        return verified(wheels)
     passed = passed_wheels(report)
     chosen = []
     for wheel in wheels:
@@ -202,6 +213,19 @@ def select_wheels(wheelhouse: Path, explicit: Sequence[Path] = ()) -> list[Path]
     return chosen
 
 
+def verified(paths: list[Path]) -> list[Path]:
+    """``paths``, after checking each is the wheel (or sdist) its name says; else one line
+    naming the first bad file, and nothing is uploaded."""
+    from multibuild.wheelcheck import BadDistribution, verify_distribution
+
+    for path in paths:
+        try:
+            verify_distribution(path)
+        except BadDistribution as exc:
+            raise MultibuildError(f"{path.parent}/{exc}; nothing uploaded") from None
+    return paths
+
+
 # --------------------------------------------------------------------------- running tools
 
 
@@ -213,7 +237,8 @@ class Ran:
 
 def run_bounded(cmd: Sequence[str], env: Mapping[str, str], timeout: float,
                 redact: Callable[[str], str]) -> Ran:
-    """Run ``cmd`` in its own process group; kill the group after ``timeout`` seconds."""
+    """Run ``cmd`` in its own process group; kill the group after ``timeout`` seconds, and on
+    any interruption of ours (Ctrl-C, SIGTERM turned into an exception), before re-raising."""
     proc = subprocess.Popen(list(cmd), env=dict(env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                             errors="replace", start_new_session=True)
@@ -221,12 +246,19 @@ def run_bounded(cmd: Sequence[str], env: Mapping[str, str], timeout: float,
         out, _ = proc.communicate(timeout=timeout)
         return Ran(proc.returncode, redact(out or ""))
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc)
         out, _ = proc.communicate()
         return Ran(None, redact(out or ""))
+    except BaseException:
+        _kill_group(proc)
+        with contextlib.suppress(Exception):
+            proc.communicate(timeout=5)
+        raise
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def shown_command(cmd: Sequence[str], redact: Callable[[str], str]) -> str:
@@ -261,38 +293,33 @@ def find_anaconda(environ: Mapping[str, str]) -> str:
     raise MultibuildError("anaconda-client (the anaconda command) is not installed")
 
 
-def anaconda_command(exe: str, token_file: str, dest: Destination,
-                     files: Sequence[Path]) -> list[str]:
+def anaconda_command(exe: str, dest: Destination, files: Sequence[Path]) -> list[str]:
     flag = "--skip-existing" if dest.policy == "skip" else "--force"
-    return [exe, "-t", token_file, "upload", "-u", dest.org, "-l", dest.label,
-            "--no-progress", flag, *map(str, files)]
+    return [exe, "upload", "-u", dest.org, "-l", dest.label, "--no-progress", flag,
+            *map(str, files)]
 
 
 def upload_anaconda(dest: Destination, files: Sequence[Path], token: str,
                     environ: Mapping[str, str], retry: Retry) -> list[Path]:
-    """``anaconda -t FILE upload -u ORG ...`` under a timeout, with bounded retries."""
+    """``anaconda upload -u ORG ...`` under a timeout, with bounded retries; the token goes in
+    the child's environment (``ANACONDA_API_TOKEN``), never in argv or a file."""
     redact = Redactor(token)
     exe = find_anaconda(environ)
-    with tempfile.TemporaryDirectory(prefix="mb-upload-") as tmp:
-        token_file = Path(tmp) / "token"
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(token)
-        cmd = anaconda_command(exe, str(token_file), dest, files)
-        env = dict(environ)
-        env.pop("ANACONDA_API_TOKEN", None)
-        env.pop("BINSTAR_API_TOKEN", None)
-        for attempt in range(1, retry.attempts + 1):
-            log(f"attempt {attempt}/{retry.attempts}: {shown_command(cmd, redact)}")
-            ran = run_bounded(cmd, env, retry.timeout, redact)
-            _relay(ran)
-            if ran.status == 0:
-                return list(files)
-            reason = (f"no result within {retry.timeout:g}s (killed)" if ran.status is None
-                      else f"exit status {ran.status}")
-            warn(f"anaconda upload to {dest.org}: {reason}")
-            if attempt < retry.attempts:
-                retry.sleep(retry.backoff * attempt)
+    cmd = anaconda_command(exe, dest, files)
+    env = dict(environ)
+    env.pop("BINSTAR_API_TOKEN", None)  # anaconda-client would prefer it to ours
+    env["ANACONDA_API_TOKEN"] = token
+    for attempt in range(1, retry.attempts + 1):
+        log(f"attempt {attempt}/{retry.attempts}: {shown_command(cmd, redact)}")
+        ran = run_bounded(cmd, env, retry.timeout, redact)
+        _relay(ran)
+        if ran.status == 0:
+            return list(files)
+        reason = (f"no result within {retry.timeout:g}s (killed)" if ran.status is None
+                  else f"exit status {ran.status}")
+        warn(f"anaconda upload to {dest.org}: {reason}")
+        if attempt < retry.attempts:
+            retry.sleep(retry.backoff * attempt)
     raise UploadError(f"anaconda upload to {dest.org} failed after {retry.attempts} attempts")
 
 
@@ -410,8 +437,21 @@ def _nightly_copies(files: Sequence[Path], tmp: Path, environ: Mapping[str, str]
     return out
 
 
+def non_negative_float(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
+
+
+def event_channel(environ: Mapping[str, str]) -> str | None:
+    """The channel of this CI event (scheduled: nightly; push: staging; pull request: none).
+    The commit is not needed to upload what was built, so BUILD_COMMIT need not be set."""
+    from multibuild.events import detect_event
+
+    _service, event = detect_event(environ)
+    return {"schedule": "nightly", "push": "staging"}.get(event)
+
+
 def build_parser(prog: str = "python -m multibuild.upload") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="Upload the wheels that passed their tests in this run to the channel the "
         "CI event chose (staging for pushes, nightly for scheduled builds, none for PRs).",
@@ -428,10 +468,12 @@ def build_parser(prog: str = "python -m multibuild.upload") -> argparse.Argument
     parser.add_argument("--user", help="index user name (default: __token__)")
     parser.add_argument("--policy", choices=("skip", "replace"),
                         help="existing files: skip (staging default) or replace (nightly)")
-    parser.add_argument("--timeout", type=float, default=600.0,
+    parser.add_argument("--timeout", type=positive_float, default=600.0,
                         help="seconds for one upload attempt (default: 600)")
-    parser.add_argument("--attempts", type=int, default=3, help="upload attempts (default: 3)")
-    parser.add_argument("--backoff", type=float, default=5.0, help="seconds between attempts")
+    parser.add_argument("--attempts", type=positive_int, default=3,
+                        help="upload attempts (default: 3)")
+    parser.add_argument("--backoff", type=non_negative_float, default=5.0,
+                        help="seconds between attempts")
     parser.add_argument("--nightly-version", choices=("rewrite", "keep"), default="rewrite",
                         help="nightly channel: give wheels a dated dev version (default) or not")
     parser.add_argument("--repo-dir", help="checkout whose commit date stamps nightlies")
@@ -443,30 +485,40 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     args = build_parser(prog).parse_args(argv)
     try:
-        channel = args.channel
-        if channel is None:
-            from multibuild.events import plan
-
-            channel = plan(environ).channel
-            if channel is None:
-                log("pull request: built and tested, nothing uploaded")
-                return 0
-        dest = destination(channel, environ, url=args.url, token_var=args.token_var,
-                           policy=args.policy, username=args.user, index_url=args.index_url)
-        files = select_wheels(args.wheelhouse, args.files)
-        retry = Retry(timeout=args.timeout, attempts=max(1, args.attempts),
-                      backoff=max(0.0, args.backoff))
-        with tempfile.TemporaryDirectory(prefix="mb-nightly-") as tmp:
-            problem = token_problem(environ.get(dest.token_var), dest.token_var)
-            if channel == "nightly" and args.nightly_version == "rewrite" and problem is None:
-                files = _nightly_copies(files, Path(tmp), environ, args.repo_dir)
-            result = upload(dest, files, environ, retry)
-        for path in result.uploaded:
-            log(f"uploaded {path.name}")
-        return 0
+        with sigterm_raises():
+            return run(args, environ)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        print("upload: interrupted; the upload tool was stopped, no secret was left behind",
+              file=sys.stderr, flush=True)
+        return exit_status(exc)
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    channel = args.channel
+    if channel is None:
+        channel = event_channel(environ)
+        if channel is None:
+            log("pull request: built and tested, nothing uploaded")
+            return 0
+    for option, value in (("--url", args.url), ("--index-url", args.index_url)):
+        if value:
+            check_url(value, option)
+    dest = destination(channel, environ, url=args.url, token_var=args.token_var,
+                       policy=args.policy, username=args.user, index_url=args.index_url)
+    check_url(dest.url, f"{channel.upper()}_UPLOAD_URL")
+    files = select_wheels(args.wheelhouse, args.files)
+    retry = Retry(timeout=args.timeout, attempts=args.attempts, backoff=args.backoff)
+    with tempfile.TemporaryDirectory(prefix="mb-nightly-") as tmp:
+        problem = token_problem(environ.get(dest.token_var), dest.token_var)
+        if channel == "nightly" and args.nightly_version == "rewrite" and problem is None:
+            files = _nightly_copies(files, Path(tmp), environ, args.repo_dir)
+        result = upload(dest, files, environ, retry)
+    for path in result.uploaded:
+        log(f"uploaded {path.name}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +60,20 @@ def silent_server() -> Iterator[SilentServer]:
         yield server
 
 
+def make_sdist(path: Path) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        data = b"Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0.0\n"
+        info = tarfile.TarInfo("tinypkg-1.0.0/PKG-INFO")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def visible(directory: Path) -> list[str]:
+    """File names, without the manifest's lock file (.sha256sums.txt.lock)."""
+    return sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
+
+
 def quick() -> Http:
     return Http(timeout=2, attempts=3, backoff=0)
 
@@ -70,7 +86,7 @@ def release(tmp_path: Path) -> dict[str, bytes]:
         make_wheel(out, version="1.0.0", tag=tag)
     make_wheel(out, version="0.9.0", tag=TAGS[0])
     make_wheel(out, name="otherpkg", version="1.0.0", tag=TAGS[0])
-    (out / "tinypkg-1.0.0.tar.gz").write_bytes(b"sdist bytes")
+    make_sdist(out / "tinypkg-1.0.0.tar.gz")
     return {p.name: p.read_bytes() for p in out.iterdir()}
 
 
@@ -100,7 +116,7 @@ def test_download_verify_manifest_and_skip_present(
     files = list_files(quick(), channel.channel, "tinypkg", "1.0.0", source="anaconda")
     dest = tmp_path / "dl"
     outcomes = download_all(quick(), files, dest, jobs=3, progress=False)
-    assert sorted(p.name for p in dest.iterdir()) == sorted([*wanted(release), "sha256sums.txt"])
+    assert visible(dest) == sorted([*wanted(release), "sha256sums.txt"])
     for name in wanted(release):
         assert (dest / name).read_bytes() == release[name]
     assert read_manifest(dest) == {o.file.filename: sha256(o.path) for o in outcomes}
@@ -132,7 +148,7 @@ def test_5xx_forever_is_bounded(tmp_path: Path, channel: FileServer,
     path = f"/multibuild-wheels-staging/tinypkg/1.0.0/download/{name}"
     channel.always_fail.add(path)
     files = list_anaconda(quick(), channel.channel, "tinypkg", "1.0.0")
-    with pytest.raises(DownloadError, match=r"HTTP 503 .*gave up after 3 attempts"):
+    with pytest.raises(DownloadError, match=r"failed after 3 attempts: HTTP 503"):
         download_all(quick(), files, tmp_path, progress=False)
     assert channel.hits[path] == 3
     assert not (tmp_path / name).exists()
@@ -144,12 +160,12 @@ def test_5xx_forever_is_bounded(tmp_path: Path, channel: FileServer,
 def test_server_that_never_answers_times_out(tmp_path: Path,
                                              silent_server: SilentServer) -> None:
     http = Http(timeout=0.5, attempts=2, backoff=0)
-    with pytest.raises(DownloadError, match=r"no answer within 0.5s \(gave up after 2"):
+    with pytest.raises(DownloadError, match=r"failed after 2 attempts: no answer within 0.5s"):
         list_anaconda(http, silent_server.url + "org", "tinypkg", "1.0.0")
     file = RemoteFile("tinypkg-1.0.0-py3-none-any.whl", silent_server.url + "x.whl")
     with pytest.raises(DownloadError, match="no answer within"):
         download_all(http, [file], tmp_path, progress=False)
-    assert [p.name for p in tmp_path.iterdir()] == ["sha256sums.txt"]
+    assert visible(tmp_path) == ["sha256sums.txt"]
 
 
 def test_checksum_mismatch_rejected_nothing_left(tmp_path: Path, channel: FileServer,
@@ -161,7 +177,7 @@ def test_checksum_mismatch_rejected_nothing_left(tmp_path: Path, channel: FileSe
     with pytest.raises(DownloadError, match=f"{bad}: sha256 mismatch.*rejected"):
         download_all(quick(), files, tmp_path, progress=False)
     assert not (tmp_path / bad).exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
     assert bad not in read_manifest(tmp_path)
 
 

@@ -11,10 +11,12 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,6 +120,16 @@ def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
                              "application/octet-stream")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
+            if how == "trickle":
+                # 16 bytes a second: no socket timeout ever fires.
+                for start in range(0, len(data), 16):
+                    try:
+                        self.wfile.write(data[start:start + 16])
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(1)
+                return
             if how == "drop":
                 # Half the body, then the connection goes away.
                 self.wfile.write(data[: len(data) // 2])
@@ -375,3 +387,27 @@ def test_zip_symlink_escaping_is_refused(tmp_path: Path) -> None:
     with pytest.raises(MultibuildError, match="points outside the archive"):
         safe_extract_zip(archive, dest, "a.zip")
     assert list(dest.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_download_leaves_nothing(signum: int, server: Served, tmp_path: Path) -> None:
+    name = "openblas-v0.3.10-manylinux2014_x86_64.tar.gz"
+    data = good_unix()
+    server.files[f"/v0.3.10/{name}"] = (data, "trickle")
+    table = write_table(tmp_path, {name: sha(data)})
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENBLAS_", "NPY_", "PLAT", "MB_ML"))}
+    env.update({"MB_ML_VER": "2014", "OPENBLAS_CACHE_DIR": str(tmp_path / "cache")})
+    proc = subprocess.Popen(
+        [sys.executable, str(CLI), "--source", "tarball", "--base-url", server.base(),
+         "--sha256-table", str(table), "--openblas-version", "v0.3.10", "--plat", "x86_64",
+         "--lp64"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "cache").rglob("*.part")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list((tmp_path / "cache").rglob("*.part"))  # mid-download
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signum, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert leftovers(tmp_path) == []

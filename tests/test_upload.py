@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,21 +187,22 @@ def anaconda_dest(policy: str = "skip") -> Destination:
 
 def test_anaconda_command() -> None:
     files = [Path("w/a.whl"), Path("w/b.whl")]
-    assert anaconda_command("anaconda", "/tmp/t/token", anaconda_dest(), files) == [
-        "anaconda", "-t", "/tmp/t/token", "upload", "-u", "multibuild-wheels-staging",
+    assert anaconda_command("anaconda", anaconda_dest(), files) == [
+        "anaconda", "upload", "-u", "multibuild-wheels-staging",
         "-l", "main", "--no-progress", "--skip-existing", "w/a.whl", "w/b.whl"]
-    assert "--force" in anaconda_command("anaconda", "t", anaconda_dest("replace"), files)
+    assert "--force" in anaconda_command("anaconda", anaconda_dest("replace"), files)
 
 
 def fake_anaconda(tmp_path: Path, body: str) -> Path:
-    """An ``anaconda`` executable that logs its argv and the token it was given, then BODY."""
+    """An ``anaconda`` executable that logs its argv and echoes the token it was given (from
+    ANACONDA_API_TOKEN, the only place it gets it), then BODY."""
     exe = tmp_path / "bin" / "anaconda"
     exe.parent.mkdir(parents=True, exist_ok=True)
     exe.write_text(
         "#!/bin/bash\n"
         f'log={tmp_path}/calls\n'
         'echo "$*" >> "$log"\n'
-        'echo "token file content: $(cat "$2")"\n'
+        'echo "token from the environment: $ANACONDA_API_TOKEN"\n'
         'echo "pid $$" > ' + f"{tmp_path}/pid\n" + body
     )
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
@@ -215,12 +218,10 @@ def test_anaconda_fails_twice_then_succeeds(tmp_path: Path,
     assert result.uploaded == files
     calls = (tmp_path / "calls").read_text().splitlines()
     assert len(calls) == 3
-    assert calls[0].split()[0] == "-t" and calls[0].split()[2:6] == [
-        "upload", "-u", "multibuild-wheels-staging", "-l"]
+    assert calls[0].split()[:4] == ["upload", "-u", "multibuild-wheels-staging", "-l"]
     captured = capsys.readouterr()
-    assert "token file content: ***" in captured.out  # the tool echoed it: redacted
+    assert "token from the environment: ***" in captured.out  # the tool echoed it: redacted
     assert TOKEN not in captured.out + captured.err + "\n".join(calls)
-    assert not Path(calls[0].split()[1]).exists()  # the token file is gone
 
 
 def test_anaconda_bounded_retries_then_clear_error(tmp_path: Path) -> None:
@@ -289,4 +290,36 @@ def test_token_never_in_any_output(tmp_path: Path, pypiserver: PypiServer) -> No
     assert statuses == [0, 0, 1, 1, 0]
     assert "tinypkg-1.0.1.dev20250102030405-cp312" in output  # the nightly went up
     assert TOKEN not in output
-    assert "***" in output  # the fake client printed its argv with the token file: redacted
+    assert "***" in output  # the fake client echoed the token it was given: redacted
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_upload_kills_the_tool_and_leaves_no_secret(tmp_path: Path,
+                                                                  signum: int) -> None:
+    """A real signal to the upload step while anaconda-client hangs: the tool's process group
+    is killed, nothing holding the token is left in TMPDIR, the exit status says why."""
+    exe = fake_anaconda(tmp_path, "sleep 1000 & wait\n")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = loopback_env(**PUSH, STAGING_UPLOAD_TOKEN=TOKEN, MB_ANACONDA=str(exe),
+                       TMPDIR=str(tmp))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "multibuild.upload", "-w", str(wheelhouse(tmp_path)),
+         "--timeout", "600"], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    pid_file = tmp_path / "pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child = int(pid_file.read_text().split()[1])
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signum
+    assert "upload: interrupted" in err and "Traceback" not in err
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # the fake client (and its sleep) went with the group
+    assert not list(tmp.glob("mb-upload-*"))
+    for path in tmp.rglob("*"):
+        assert not path.is_file() or TOKEN not in path.read_text(errors="replace")
+    assert TOKEN not in out + err

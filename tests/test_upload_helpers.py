@@ -191,8 +191,14 @@ class FileServer:
     fail_first: dict[str, int] = field(default_factory=dict)  # path -> 503s before success
     always_fail: set[str] = field(default_factory=set)
     simple_hashes: dict[str, str] = field(default_factory=dict)  # filename -> sha256 to claim
+    api: bool = False  # serve the anaconda.org API's file list at /api/package/ORG/PKG/files
+    api_hashes: dict[str, str] = field(default_factory=dict)  # filename -> sha256 the API claims
+    no_length: set[str] = field(default_factory=set)  # names sent without Content-Length
+    short: dict[str, int] = field(default_factory=dict)  # name -> bytes sent before closing
+    trickle: set[str] = field(default_factory=set)  # names sent at 16 bytes a second
     hits: dict[str, int] = field(default_factory=dict)
     url: str = ""
+    stopped: bool = False
     _server: http.server.ThreadingHTTPServer | None = None
 
     @property
@@ -227,6 +233,24 @@ class FileServer:
             links.append(f'<a href="/files/{name}#sha256={digest}">{name}</a><br>')
         return ("<!DOCTYPE html><html><body>" + "\n".join(links) + "</body></html>").encode()
 
+    def api_files(self) -> bytes:
+        """The anaconda.org API's answer: a JSON list, one object per file."""
+        import json
+
+        entries = []
+        for name, data in sorted(self.files.items()):
+            version = name.split("-")[1].removesuffix(".tar.gz")
+            entries.append({
+                "basename": name, "version": version, "size": len(data), "type": "pypi",
+                "full_name": f"{self.org}/{self.package}/{version}/{name}",
+                "labels": ["main"], "ndownloads": 0, "attrs": {},
+                "md5": hashlib.md5(data).hexdigest(),
+                "sha256": self.api_hashes.get(name, hashlib.sha256(data).hexdigest()),
+                "download_url": f"//{self.url.split('//', 1)[1]}download/{self.org}/"
+                                f"{self.package}/{version}/{name}",
+            })
+        return json.dumps(entries).encode()
+
     def start(self) -> FileServer:
         owner = self
 
@@ -255,10 +279,36 @@ class FileServer:
                     return self.send(200, owner.page(int(params.get("page", "1")), version))
                 if path == f"/simple/{owner.package}/":
                     return self.send(200, owner.simple_page())
+                if owner.api and path == f"/api/package/{owner.org}/{owner.package}/files":
+                    return self.send(200, owner.api_files(), "application/json")
                 name = path.rsplit("/", 1)[-1]
                 if ("/download/" in path or path.startswith("/files/")) and name in owner.files:
-                    return self.send(200, owner.files[name], "application/octet-stream")
+                    return self.file(name, owner.files[name])
                 return self.send(404, b"not found")
+
+            def file(self, name: str, data: bytes) -> None:
+                if name in owner.trickle:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    for start in range(0, len(data), 16):
+                        if owner.stopped:
+                            return
+                        self.wfile.write(data[start:start + 16])
+                        self.wfile.flush()
+                        time.sleep(1)
+                    return
+                if name in owner.no_length or name in owner.short:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    if name not in owner.no_length:
+                        self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(data[: owner.short.get(name, len(data))])
+                    self.close_connection = True
+                    return
+                self.send(200, data, "application/octet-stream")
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -267,6 +317,7 @@ class FileServer:
         return self
 
     def stop(self) -> None:
+        self.stopped = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
