@@ -752,7 +752,7 @@ function mb_target_checkout {
     done
     if [ -f "$dest/.gitmodules" ]; then
         while read -r key path; do
-            entry=$(git -C "$dest" ls-files --stage -- "$path")
+            entry=$(git -C "$dest" ls-files --stage -- "$path") || continue
             [[ $entry == 160000\ * ]] && [ -e "$source/$path/.git" ] || continue
             name=${key#submodule.}
             name=${name%.path}
