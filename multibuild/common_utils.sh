@@ -389,6 +389,11 @@ function mb_redact_url {
     fi
 }
 
+function mb_redact_text {
+    # Standard input with every scheme://user:password@ reduced to scheme:// (git's messages).
+    sed -E 's#(://)[^/@[:space:]]*@#\1#g'
+}
+
 function mb_is_local_url {
     # Succeed when URL is a local path (not scheme://... nor scp-like host:path).
     case "$1" in
@@ -440,12 +445,12 @@ function mb_git_clone_local {
             return 1
         fi
     done
-    echo "clean_code: $src changed while being copied (${log:-a repack there});" \
+    echo "clean_code: $src changed while being copied (a repack there?);" \
         "cloning it over git's pack protocol instead" >&2
     rm -rf "$tmp"
     if ! log=$(mb_git clone --quiet --no-checkout --no-local -- "$src" "$tmp" 2>&1); then
         rm -rf "$tmp"
-        mb_error "cannot clone $src: $(echo "$log" | tail -n 1)"
+        mb_error "cannot clone $src: $(echo "$log" | tail -n 1 | mb_redact_text)"
         return 1
     fi
     mv "$tmp" "$dest"
@@ -468,7 +473,8 @@ function mb_clone_into {
     rm -rf "$tmp"
     if ! log=$(mb_git clone --quiet --no-checkout -- "$url" "$tmp" 2>&1); then
         rm -rf "$tmp"
-        echo "clean_code: git clone $(mb_redact_url "$url"): $(echo "$log" | tail -n 1)" >&2
+        echo "clean_code: git clone $(mb_redact_url "$url"):" \
+            "$(echo "$log" | tail -n 1 | mb_redact_text)" >&2
         return 1
     fi
     mv "$tmp" "$dir"
@@ -662,8 +668,7 @@ function clean_code {
             return 1
         fi
         if [ "$remote" == "repo-url" ]; then
-            mb_git -C "$repo_dir" remote remove repo-url > /dev/null 2>&1 || true
-            mb_git -C "$repo_dir" remote add repo-url "$repo_url" || return 1
+            :  # set below, on every run
         elif [ -n "$origin" ]; then
             mb_git -C "$repo_dir" remote set-url origin "$repo_url" || return 1
         else
@@ -673,6 +678,10 @@ function clean_code {
         mb_git -C "$repo_dir" config --unset mb.sdistmirror > /dev/null 2>&1 || true
         echo "clean_code: $repo_dir now fetches from $(mb_redact_url "$repo_url")" \
             "(was $(mb_redact_url "${previous:-no URL}"))"
+    fi
+    if [ "$remote" == "repo-url" ]; then
+        mb_git -C "$repo_dir" remote set-url repo-url "$repo_url" 2> /dev/null \
+            || mb_git -C "$repo_dir" remote add repo-url "$repo_url" || return 1
     fi
     if [ -n "$remote" ]; then
         local fetch=(fetch --quiet --force --prune)
@@ -756,12 +765,14 @@ function mb_target_checkout {
             [[ $entry == 160000\ * ]] && [ -e "$source/$path/.git" ] || continue
             name=${key#submodule.}
             name=${name%.path}
-            mb_target_checkout "$source/$path" "$dest/$path" > /dev/null || return 1
+            MB_CHECKOUT_INFO="" MB_WORK_DIR="" \
+                mb_target_checkout "$source/$path" "$dest/$path" > /dev/null || return 1
             mb_git -C "$dest" config "submodule.$name.url" "$source/$path" \
                 && mb_git -C "$dest" config "submodule.$name.active" true || return 1
         done < <(git -C "$dest" config -f .gitmodules --get-regexp '^submodule\..*\.path$')
     fi
     echo "clean_code: $dest: clone of $source at $sha"
+    mb_write_checkout_info "$dest"
 }
 
 function pip_wheel_cmd {

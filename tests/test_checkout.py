@@ -311,8 +311,11 @@ def test_target_copy_is_an_independent_git_work_tree_with_the_same_version(
     project = make_project_with_submodule(tmp_path)
     source, copy = tmp_path / "proj", tmp_path / "build" / "t1" / "src" / "proj"
     ok(f"clean_code {source} main", REPO_URL=str(project), **FILE_PROTOCOL)
-    out = ok(f"mb_target_checkout {source} {copy}")
+    out = ok(f"mb_target_checkout {source} {copy}", MB_WORK_DIR=str(tmp_path / "build" / "t1"))
     assert f"clean_code: {copy}: clone of {source} at {head(source)}" in out
+    recorded = json.loads((tmp_path / "build" / "t1" / "checkout.json").read_text())
+    assert recorded == {"url": str(project), "ref": "main", "sha": head(source),
+                        "sdist_mirror": None}  # the project's, not its submodule's
     describe = ("describe", "--tags", "--long", "--dirty")
     assert head(copy) == head(source) and git(copy, *describe) == git(source, *describe)
     assert git(copy, *describe).startswith("v1.1-1-g")

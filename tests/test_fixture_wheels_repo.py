@@ -137,6 +137,8 @@ def test_fresh_clone_with_submodule_project_builds_repairs_and_tests_a_wheel(
     info = json.loads((fresh / "build" / "source" / "checkout.json").read_text())
     assert info == {"url": str(repo_build.project), "ref": "main", "sha": sha,
                     "sdist_mirror": None}
+    (target,) = [p for p in (fresh / "build").glob("cp*") if p.is_dir()]
+    assert json.loads((target / "checkout.json").read_text()) == info
     (wheel,) = sorted((fresh / "wheelhouse").glob("*.whl"))
     # git describe in the target's copy: 1.2.1.dev1+g<hash>, not dirty (no .dYYYYMMDD).
     nodot = repo_build.python.replace(".", "")
