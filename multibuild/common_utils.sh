@@ -371,69 +371,408 @@ function mb_maybe_ccache {
     if [ -n "${USE_CCACHE:-}" ] && [ "${USE_CCACHE}" != 0 ]; then activate_ccache; fi
 }
 
-function mb_target_checkout {
-    # The target's own copy of the prepared checkout: mb_target_checkout SOURCE DEST
-    # SOURCE is REPO_DIR after clean_code (once per run); DEST is a stable path under the
-    # target's work dir, so parallel targets never share a build tree.
-    local source=$1 dest=$2
-    [ -d "$source/.git" ] || [ -f "$source/.git" ] || {
-        mb_error "mb_target_checkout: $source is not a prepared checkout"; return 1; }
-    rm -rf "$dest"
-    mkdir -p "$(dirname "$dest")"
-    if cp --reflink=auto --version > /dev/null 2>&1; then
-        cp -a --reflink=auto "$source" "$dest" || return 1  # GNU cp: copy-on-write if possible
+# --- the project checkout: clean_code, fill_submodule, per-target copies --------------------
+
+function mb_git {
+    # git with automatic housekeeping off: no gc/maintenance (least of all a detached one in
+    # the background) may repack a repository while this library reads or copies it.
+    git -c gc.auto=0 -c gc.autoDetach=false -c maintenance.auto=false "$@"
+}
+
+function mb_redact_url {
+    # Print URL without any user:password@ part, so tokens never reach a log.
+    local url=$1
+    if [[ $url =~ ^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@(.*)$ ]]; then
+        echo "${BASH_REMATCH[1]}${BASH_REMATCH[2]}"
     else
-        cp -a "$source" "$dest" || return 1
+        echo "$url"
     fi
-    echo "clean_code: $dest: copy of $source at $(git -C "$dest" rev-parse HEAD)"
+}
+
+function mb_redact_text {
+    # Standard input with every scheme://user:password@ reduced to scheme:// (git's messages).
+    sed -E 's#(://)[^/@[:space:]]*@#\1#g'
+}
+
+function mb_is_local_url {
+    # Succeed when URL is a local path (not scheme://... nor scp-like host:path).
+    case "$1" in
+        *://*) return 1 ;;
+        /*|./*|../*) return 0 ;;
+        *:*) [[ ${1%%:*} == */* ]] ;;  # a ':' after a '/' is part of a path
+        *) return 0 ;;
+    esac
+}
+
+function mb_normalize_url {
+    # A local-path URL made absolute (against $PWD), so it means the same from any directory;
+    # other URLs unchanged.
+    if mb_is_local_url "$1"; then abspath "$1"; else echo "$1"; fi
+}
+
+function mb_physical_dir {
+    # Print the symlink-free absolute path of existing directory DIR.
+    (cd "$1" 2> /dev/null && pwd -P)
+}
+
+function mb_is_own_repo {
+    # Succeed when DIR is the top of a git work tree with its own .git directory.
+    local dir=$1 top phys
+    [ -d "$dir/.git" ] || return 1
+    phys=$(mb_physical_dir "$dir") || return 1
+    top=$(git -C "$dir" rev-parse --show-toplevel 2> /dev/null) || return 1
+    [ "$top" == "$phys" ]
+}
+
+function mb_git_clone_local {
+    # Clone the local repository SRC into DEST (which must not exist), with objects of its own:
+    #   mb_git_clone_local SRC DEST
+    # Hardlinks first (instant), then a connectivity check, because a gc or repack running
+    # in SRC meanwhile can hide objects from any file-level copy; after three such races, git's
+    # pack protocol (--no-local), which reads SRC safely whatever runs there. The clone is
+    # made under a temporary name beside DEST and renamed when complete.
+    local src=$1 dest=$2 tmp attempt log
+    tmp="$(dirname "$dest")/.$(basename "$dest").clone-$$"
+    mkdir -p "$(dirname "$dest")" || return 1
+    for attempt in 1 2 3; do
+        rm -rf "$tmp"
+        if log=$(mb_git clone --quiet --no-checkout -- "$src" "$tmp" 2>&1) \
+            && mb_git -C "$tmp" fsck --connectivity-only --no-dangling --no-progress \
+                > /dev/null 2>&1; then
+            mv "$tmp" "$dest" && return 0
+            rm -rf "$tmp"
+            mb_error "cannot move the clone of $src to $dest"
+            return 1
+        fi
+    done
+    echo "clean_code: $src changed while being copied (a repack there?);" \
+        "cloning it over git's pack protocol instead" >&2
+    rm -rf "$tmp"
+    if ! log=$(mb_git clone --quiet --no-checkout --no-local -- "$src" "$tmp" 2>&1); then
+        rm -rf "$tmp"
+        mb_error "cannot clone $src: $(echo "$log" | tail -n 1 | mb_redact_text)"
+        return 1
+    fi
+    mv "$tmp" "$dest"
+}
+
+function mb_clone_into {
+    # Clone URL into DIR (missing or an empty directory), all or nothing:
+    #   mb_clone_into URL DIR
+    # Local paths through mb_git_clone_local; remote URLs with git clone.
+    local url=$1 dir=$2 tmp log
+    if [ -d "$dir" ]; then
+        rmdir "$dir" 2> /dev/null || { mb_error "clean_code: '$dir' is not empty"; return 1; }
+    fi
+    if mb_is_local_url "$url"; then
+        mb_git_clone_local "$url" "$dir"
+        return
+    fi
+    tmp="$(dirname "$dir")/.$(basename "$dir").clone-$$"
+    mkdir -p "$(dirname "$dir")" || return 1
+    rm -rf "$tmp"
+    if ! log=$(mb_git clone --quiet --no-checkout -- "$url" "$tmp" 2>&1); then
+        rm -rf "$tmp"
+        echo "clean_code: git clone $(mb_redact_url "$url"):" \
+            "$(echo "$log" | tail -n 1 | mb_redact_text)" >&2
+        return 1
+    fi
+    mv "$tmp" "$dir"
+}
+
+function mb_submodule_superproject {
+    # Print the top of the superproject when DIR is a submodule path registered there (a
+    # gitlink in its index); fail otherwise. DIR need not exist or be initialised.
+    local abs parent top rel entry
+    abs=$(abspath "$1")
+    parent=$(mb_physical_dir "$(dirname "$abs")") || return 1
+    top=$(git -C "$parent" rev-parse --show-toplevel 2> /dev/null) || return 1
+    rel="$parent/$(basename "$abs")"
+    rel=${rel#"$top"/}
+    entry=$(git -C "$top" ls-files --stage -- "$rel" 2> /dev/null) || return 1
+    [[ $entry == 160000\ * ]] || return 1
+    echo "$top"
+}
+
+function mb_submodule_name {
+    # Print the .gitmodules name of submodule path REL in superproject TOP.
+    local top=$1 rel=$2 key path
+    while read -r key path; do
+        if [ "$path" == "$rel" ]; then
+            key=${key#submodule.}
+            echo "${key%.path}"
+            return 0
+        fi
+    done < <(git -C "$top" config -f .gitmodules --get-regexp '^submodule\..*\.path$' 2> /dev/null)
+    return 1
+}
+
+function fill_submodule {
+    # Give REPO_DIR a .git directory of its own (multibuild's contract): fill_submodule REPO_DIR
+    # Nothing to do when REPO_DIR/.git is a directory. A submodule checkout (.git is a file
+    # naming the superproject's .git/modules/...) becomes a standalone clone at the same HEAD
+    # with the same origin, so copies of it stay valid git work trees (versioneer). A submodule
+    # registered in the superproject but not initialised (an empty directory, as in a fresh
+    # clone) is cloned from its URL in .gitmodules (relative URLs resolved by git).
+    local repo_dir=${1:-} abs top rel name url head origin tmp
+    [ -n "$repo_dir" ] || { mb_error "fill_submodule: no REPO_DIR given"; return 1; }
+    [ -d "$repo_dir/.git" ] && return 0
+    abs=$(abspath "$repo_dir")
+    if [ -f "$abs/.git" ]; then
+        head=$(git -C "$abs" rev-parse --verify --quiet HEAD) \
+            || { mb_error "fill_submodule: '$repo_dir' has no commit checked out"; return 1; }
+        origin=$(git -C "$abs" config --get remote.origin.url) || origin=""
+        tmp="$(dirname "$abs")/.$(basename "$abs").fill-$$"
+        rm -rf "$tmp"
+        mb_git_clone_local "$abs" "$tmp" || return 1
+        if [ -n "$origin" ]; then
+            mb_git -C "$tmp" remote set-url origin "$origin" || return 1
+        fi
+        mb_git -C "$tmp" checkout --quiet --force --detach "$head" || return 1
+        rm -rf "$abs" && mv "$tmp" "$abs" || return 1
+        echo "fill_submodule: $repo_dir is now a repository of its own at $head"
+        return 0
+    fi
+    if [ -e "$abs" ] && [ -n "$(ls -A "$abs" 2> /dev/null)" ]; then
+        mb_error "fill_submodule: '$repo_dir' exists but is not a git repository"
+        return 1
+    fi
+    top=$(mb_submodule_superproject "$abs") \
+        || { mb_error "fill_submodule: '$repo_dir' is neither a git repository nor a submodule"
+             return 1; }
+    rel="$(mb_physical_dir "$(dirname "$abs")")/$(basename "$abs")"
+    rel=${rel#"$top"/}
+    name=$(mb_submodule_name "$top" "$rel") \
+        || { mb_error "fill_submodule: submodule '$rel' has no entry in $top/.gitmodules"
+             return 1; }
+    if ! git -C "$top" config -f .gitmodules --get "submodule.$name.url" > /dev/null; then
+        mb_error "fill_submodule: submodule '$name' has no url in $top/.gitmodules"
+        return 1
+    fi
+    # git resolves a relative URL against the superproject's remote and records it.
+    mb_git -C "$top" submodule --quiet init -- "$rel" || return 1
+    url=$(git -C "$top" config --get "submodule.$name.url") || return 1
+    (cd "$top" && mb_clone_into "$url" "$rel") \
+        || { mb_error "fill_submodule: cannot clone submodule '$name' from $(mb_redact_url "$url")"
+             return 1; }
+    echo "fill_submodule: cloned submodule $rel from $(mb_redact_url "$url")"
 }
 
 function mb_clone_sdist_mirror {
     # Fallback of clean_code when a remote REPO_URL is out of reach and the commit is a release
-    # tag: clone a local mirror made from the release's sdist on the package index instead.
+    # tag: the project from a local mirror made of the release's sdist on the package index.
     #   mb_clone_sdist_mirror REPO_DIR COMMIT
-    # MB_SDIST_FALLBACK=0 refuses; MB_SDIST_NAME is the project's index name (default: REPO_DIR's).
+    # A missing REPO_DIR is cloned from the mirror; an existing one (an earlier fallback)
+    # fetches it. REPO_DIR's git config keeps mb.url=REPO_URL (what was asked for) and
+    # mb.sdistmirror=MIRROR (what stands in for it). MB_SDIST_FALLBACK=0 refuses;
+    # MB_SDIST_NAME is the project's index name (default: REPO_DIR's).
     local repo_dir=$1 build_commit=$2 mirror
     [ "${MB_SDIST_FALLBACK:-1}" == 0 ] && return 1
     case "${REPO_URL:-}" in *://*|git@*) ;; *) return 1 ;; esac
-    echo "clean_code: cannot clone $REPO_URL; trying the sdist of $build_commit on the index" >&2
-    mirror=$(mb_python mirror "${MB_SDIST_NAME:-$(basename "$repo_dir")}" "$build_commit") || return 1
-    git clone --quiet "$mirror" "$repo_dir"
+    echo "clean_code: cannot reach $(mb_redact_url "$REPO_URL"); trying the sdist of" \
+        "$build_commit on the index" >&2
+    mirror=$(mb_python mirror "${MB_SDIST_NAME:-$(basename "$repo_dir")}" "$build_commit") \
+        || return 1
+    mirror=$(echo "$mirror" | tail -n 1)
+    if [ -d "$repo_dir/.git" ]; then
+        mb_git -C "$repo_dir" remote set-url origin "$mirror" \
+            && mb_git -C "$repo_dir" fetch --quiet --force origin "+refs/tags/*:refs/tags/*" \
+            || return 1
+    else
+        mb_clone_into "$mirror" "$repo_dir" || return 1
+    fi
+    mb_git -C "$repo_dir" config mb.url "$REPO_URL" \
+        && mb_git -C "$repo_dir" config mb.sdistmirror "$mirror"
+}
+
+function mb_resolve_commit {
+    # Print the commit REF names in REPO, as fetched from REMOTE: mb_resolve_commit REPO REMOTE REF
+    # A branch of REMOTE first, then a tag, a commit hash, or any other revision; a local
+    # branch only when REPO has no remote (it may be stale, or from a previous REPO_URL).
+    local repo=$1 remote=$2 ref=$3
+    if [ -n "$remote" ]; then
+        git -C "$repo" rev-parse --verify --quiet "refs/remotes/$remote/$ref^{commit}" && return 0
+    fi
+    git -C "$repo" rev-parse --verify --quiet "refs/tags/$ref^{commit}" && return 0
+    if [ -n "$remote" ] && git -C "$repo" show-ref --verify --quiet "refs/heads/$ref"; then
+        return 1
+    fi
+    git -C "$repo" rev-parse --verify --quiet "$ref^{commit}"
+}
+
+function mb_write_checkout_info {
+    # Record what DIR holds as JSON (python -m multibuild.checkout) in MB_CHECKOUT_INFO, else
+    # $MB_WORK_DIR/checkout.json when MB_WORK_DIR is set (a ./wheels run); else nothing.
+    local dir=$1 info_file=${MB_CHECKOUT_INFO:-${MB_WORK_DIR:+$MB_WORK_DIR/checkout.json}}
+    [ -n "$info_file" ] || return 0
+    mb_python checkout describe "$dir" --output "$info_file"
 }
 
 function clean_code {
     # Check out BUILD_COMMIT of the project in REPO_DIR, clean: clean_code [REPO_DIR [COMMIT]]
-    # Clones REPO_URL when REPO_DIR is missing. Any ref: branch, tag, full or short hash.
+    # COMMIT: a branch, tag, full or short hash of the repository asked for: REPO_URL when set,
+    # else REPO_DIR's origin. REPO_DIR may be:
+    #  - a submodule of the wheels repository: filled first (fill_submodule; initialised from
+    #    its .gitmodules URL if needed). Its origin stays that URL; a different REPO_URL is
+    #    fetched as remote 'repo-url' and COMMIT resolved there.
+    #  - missing or empty: cloned from REPO_URL (a remote out of reach falls back to the
+    #    release's sdist, see mb_clone_sdist_mirror).
+    #  - a clone: a REPO_URL other than the one it was made from re-points origin (tags and
+    #    branches of the old URL are dropped), refused while REPO_DIR has local changes.
+    # Then: checkout --force, git clean -fxd, reset --hard, submodules. No automatic gc runs.
+    # The URL, ref and hash are kept in REPO_DIR's git config (mb.url, mb.ref; HEAD) and
+    # written as JSON by mb_write_checkout_info.
     local repo_dir=${1:-${REPO_DIR:-}}
     local build_commit=${2:-${BUILD_COMMIT:-}}
-    [ -z "$repo_dir" ] && { mb_error "clean_code: REPO_DIR is not set"; return 1; }
-    [ -z "$build_commit" ] && { mb_error "clean_code: BUILD_COMMIT is not set"; return 1; }
-    if [ ! -d "$repo_dir" ]; then
-        if [ -z "${REPO_URL:-}" ]; then
+    local repo_url="" submodule="" remote="" origin previous asked sha status
+    [ -n "$repo_dir" ] || { mb_error "clean_code: REPO_DIR is not set"; return 1; }
+    [ -n "$build_commit" ] || { mb_error "clean_code: BUILD_COMMIT is not set"; return 1; }
+    if [ -e "$repo_dir" ] && [ ! -d "$repo_dir" ]; then
+        mb_error "clean_code: REPO_DIR '$repo_dir' is not a directory"
+        return 1
+    fi
+    [ -n "${REPO_URL:-}" ] && repo_url=$(mb_normalize_url "$REPO_URL")
+    mb_submodule_superproject "$repo_dir" > /dev/null && submodule=1
+    if [ -f "$repo_dir/.git" ] || { [ -n "$submodule" ] && [ ! -d "$repo_dir/.git" ]; }; then
+        fill_submodule "$repo_dir" || return 1
+    elif [ ! -e "$repo_dir/.git" ]; then
+        if [ -n "$(ls -A "$repo_dir" 2> /dev/null)" ]; then
+            mb_error "clean_code: REPO_DIR '$repo_dir' exists but is not a git repository"
+            return 1
+        fi
+        if [ -z "$repo_url" ]; then
             mb_error "clean_code: project directory '$repo_dir' is missing and REPO_URL is not set"
             return 1
         fi
-        git clone --quiet "$REPO_URL" "$repo_dir" \
+        mb_clone_into "$repo_url" "$repo_dir" \
             || mb_clone_sdist_mirror "$repo_dir" "$build_commit" \
-            || { mb_error "clean_code: cannot clone $REPO_URL"; return 1; }
+            || { mb_error "clean_code: cannot clone $(mb_redact_url "$repo_url")"; return 1; }
+        mb_git -C "$repo_dir" config mb.url "$repo_url" || return 1
     fi
-    local where=${REPO_URL:-$repo_dir}
-    (
-        cd "$repo_dir" || exit 1
-        if git remote get-url origin > /dev/null 2>&1; then
-            git fetch --quiet --tags --force origin || { mb_error "clean_code: fetch from $where failed"; exit 1; }
+    if ! mb_is_own_repo "$repo_dir"; then
+        mb_error "clean_code: REPO_DIR '$repo_dir' is not the top of a git repository"
+        return 1
+    fi
+    origin=$(git -C "$repo_dir" config --get remote.origin.url) || origin=""
+    previous=$(git -C "$repo_dir" config --get mb.url) || previous=$origin
+    [ -n "$origin" ] && remote=origin
+    asked=${repo_url:-$previous}
+    if [ -n "$submodule" ] && [ -n "$repo_url" ] && [ "$repo_url" != "$origin" ]; then
+        remote="repo-url"  # origin is pinned by .gitmodules
+    fi
+    if [ -n "$repo_url" ] && [ "$repo_url" != "$previous" ]; then
+        if [ -n "$(git -C "$repo_dir" status --porcelain 2> /dev/null | head -n 1)" ]; then
+            mb_error "clean_code: REPO_DIR '$repo_dir' has local changes; refusing to switch it" \
+                "from $(mb_redact_url "${previous:-no URL}") to $(mb_redact_url "$repo_url")" \
+                "(commit or discard them, or use another REPO_DIR)"
+            return 1
         fi
-        # A remote branch is fresher than a stale local one; then tags, hashes, local branches.
-        local sha
-        sha=$(git rev-parse --verify --quiet "refs/remotes/origin/$build_commit^{commit}") \
-            || sha=$(git rev-parse --verify --quiet "$build_commit^{commit}") \
-            || { mb_error "clean_code: unknown ref '$build_commit' in repository $where"; exit 1; }
-        git checkout --quiet --force --detach "$sha" \
-            && git clean -fxdq \
-            && git reset --quiet --hard \
-            && git submodule --quiet update --init --recursive \
-            && echo "clean_code: $repo_dir at $build_commit ($sha)"
-    )
+        if [ "$remote" == "repo-url" ]; then
+            :  # set below, on every run
+        elif [ -n "$origin" ]; then
+            mb_git -C "$repo_dir" remote set-url origin "$repo_url" || return 1
+        else
+            mb_git -C "$repo_dir" remote add origin "$repo_url" || return 1
+            remote=origin
+        fi
+        mb_git -C "$repo_dir" config --unset mb.sdistmirror > /dev/null 2>&1 || true
+        echo "clean_code: $repo_dir now fetches from $(mb_redact_url "$repo_url")" \
+            "(was $(mb_redact_url "${previous:-no URL}"))"
+    fi
+    if [ "$remote" == "repo-url" ]; then
+        mb_git -C "$repo_dir" remote set-url repo-url "$repo_url" 2> /dev/null \
+            || mb_git -C "$repo_dir" remote add repo-url "$repo_url" || return 1
+    fi
+    if [ -n "$remote" ]; then
+        local fetch=(fetch --quiet --force --prune)
+        if [ "$(git -C "$repo_dir" rev-parse --is-shallow-repository)" == true ]; then
+            fetch+=(--unshallow)  # git describe needs the history (versioneer, setuptools_scm)
+        fi
+        if ! mb_git -C "$repo_dir" "${fetch[@]}" "$remote" \
+                "+refs/heads/*:refs/remotes/$remote/*" "+refs/tags/*:refs/tags/*"; then
+            mb_error "clean_code: cannot fetch from $(mb_redact_url "$asked") into $repo_dir"
+            return 1
+        fi
+    fi
+    if ! sha=$(mb_resolve_commit "$repo_dir" "$remote" "$build_commit"); then
+        if [ -n "$(git -C "$repo_dir" config --get mb.sdistmirror)" ] \
+            && mb_clone_sdist_mirror "$repo_dir" "$build_commit"; then
+            sha=$(mb_resolve_commit "$repo_dir" origin "$build_commit") || sha=""
+        fi
+        if [ -z "$sha" ]; then
+            mb_error "clean_code: unknown ref '$build_commit' in repository" \
+                "$(mb_redact_url "${asked:-$repo_dir}")"
+            return 1
+        fi
+    fi
+    status=0
+    mb_git -C "$repo_dir" checkout --quiet --force --detach "$sha" \
+        && mb_git -C "$repo_dir" clean -fxdq \
+        && mb_git -C "$repo_dir" reset --quiet --hard \
+        && mb_git -C "$repo_dir" submodule --quiet sync --recursive \
+        && mb_git -C "$repo_dir" submodule --quiet update --init --recursive --force \
+        || status=$?
+    if [ "$status" -ne 0 ]; then
+        mb_error "clean_code: checking out $build_commit ($sha) in $repo_dir failed"
+        return "$status"
+    fi
+    mb_git -C "$repo_dir" config mb.url "$asked" \
+        && mb_git -C "$repo_dir" config mb.ref "$build_commit" || return 1
+    echo "clean_code: $repo_dir at $build_commit ($sha) from $(mb_redact_url "${asked:-$repo_dir}")"
+    mb_write_checkout_info "$repo_dir"
+}
+
+function mb_target_checkout {
+    # The target's own checkout of the prepared source: mb_target_checkout SOURCE DEST
+    # SOURCE is REPO_DIR after clean_code (once per run); DEST a stable path in the target's
+    # work dir (build/<target>/src/<name>), so parallel targets never share a build tree.
+    # DEST is a git clone of SOURCE with objects of its own (mb_git_clone_local: never a file
+    # copy of a live .git, no dependence on SOURCE's gc), at SOURCE's HEAD with SOURCE's tags,
+    # so git describe (versioneer, setuptools_scm) gives the same version. An existing DEST is
+    # updated in place (fetch from SOURCE, checkout --force, git clean -ffdx, reset --hard).
+    # The project's submodules come the same way from SOURCE's, recursively.
+    local source=$1 dest=$2 sha key path name entry
+    if [ -z "$source" ] || [ -z "$dest" ]; then
+        mb_error "mb_target_checkout: usage: mb_target_checkout SOURCE DEST"
+        return 1
+    fi
+    if [ ! -e "$source/.git" ] || ! sha=$(git -C "$source" rev-parse --verify --quiet HEAD); then
+        mb_error "mb_target_checkout: $source is not a prepared checkout"
+        return 1
+    fi
+    source=$(mb_physical_dir "$source") || return 1
+    if ! { mb_is_own_repo "$dest" \
+            && mb_git -C "$dest" fetch --quiet --force --prune "$source" "+HEAD:refs/mb/source" \
+                "+refs/heads/*:refs/remotes/origin/*" "+refs/tags/*:refs/tags/*" 2> /dev/null; }
+    then
+        rm -rf "$dest"
+        mb_git_clone_local "$source" "$dest" || return 1
+    fi
+    if ! { mb_git -C "$dest" checkout --quiet --force --detach "$sha" \
+            && mb_git -C "$dest" clean -ffdxq \
+            && mb_git -C "$dest" reset --quiet --hard; }; then
+        mb_error "mb_target_checkout: checking out $sha in $dest failed"
+        return 1
+    fi
+    for key in url ref sdistmirror; do
+        if entry=$(git -C "$source" config --get "mb.$key"); then
+            mb_git -C "$dest" config "mb.$key" "$entry" || return 1
+        fi
+    done
+    if [ -f "$dest/.gitmodules" ]; then
+        while read -r key path; do
+            entry=$(git -C "$dest" ls-files --stage -- "$path") || continue
+            [[ $entry == 160000\ * ]] && [ -e "$source/$path/.git" ] || continue
+            name=${key#submodule.}
+            name=${name%.path}
+            MB_CHECKOUT_INFO="" MB_WORK_DIR="" \
+                mb_target_checkout "$source/$path" "$dest/$path" > /dev/null || return 1
+            mb_git -C "$dest" config "submodule.$name.url" "$source/$path" \
+                && mb_git -C "$dest" config "submodule.$name.active" true || return 1
+        done < <(git -C "$dest" config -f .gitmodules --get-regexp '^submodule\..*\.path$')
+    fi
+    echo "clean_code: $dest: clone of $source at $sha"
+    mb_write_checkout_info "$dest"
 }
 
 function pip_wheel_cmd {
