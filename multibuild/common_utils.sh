@@ -4,11 +4,33 @@
 # Source it first:  source multibuild/common_utils.sh; source multibuild/travis_steps.sh
 # Every function here may be overridden by config.sh, which is sourced last.
 # Logic beyond a few lines lives in the Python modules beside this file (see mb_python).
+#
+# As multibuild's, sourcing it turns on errexit (set -e) in the sourcing shell, and sourcing it
+# again in the same shell does nothing (so functions config.sh overrode stay overridden).
+
+if [ -n "${COMMON_UTILS_SOURCED:-}" ]; then
+    return 0
+fi
+COMMON_UTILS_SOURCED=1
+set -e
 
 MULTIBUILD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MB_ROOT=$(cd "$MULTIBUILD_DIR/.." && pwd)
 WHEEL_SDIR=${WHEEL_SDIR:-wheelhouse}
 export MULTIBUILD_DIR MB_ROOT
+
+# multibuild's variables for config.sh (set, not exported, as multibuild does): IS_MACOS and its
+# old name IS_OSX on macOS (MB_HOST_SYSTEM overrides uname -s, as in travis_steps.sh), IS_ALPINE
+# for musllinux builds, IS_X86 on x86_64 and i686, UNICODE_WIDTH for cpython_path (Python 2),
+# DOWNLOADS_SDIR for downloads. MB_ML_VER keeps its default in multibuild/platforms.py.
+# shellcheck disable=SC2034
+{
+    if [ "${MB_HOST_SYSTEM:-$(uname -s)}" == Darwin ]; then IS_MACOS=1; IS_OSX=1; fi
+    if [ "${MB_ML_LIBC:-}" == musllinux ]; then IS_ALPINE=1; fi
+    case "$(uname -m)" in x86_64|i686) IS_X86=1 ;; esac
+    UNICODE_WIDTH=${UNICODE_WIDTH:-32}
+    DOWNLOADS_SDIR=${DOWNLOADS_SDIR:-downloads}
+}
 
 # shellcheck source=multibuild/bootstrap.sh
 source "$MULTIBUILD_DIR/bootstrap.sh"
@@ -119,50 +141,138 @@ function mb_record_exit {
     return "$status"
 }
 
-function retry {
-    # Run a command, retrying on failure: retry COMMAND [ARGS...]
-    # MB_RETRIES (default 5) attempts in all; waits 1, 2, 4, ... seconds between them.
-    local attempts=${MB_RETRIES:-5} attempt=1 status
-    while true; do
-        "$@" && return 0
-        status=$?
-        if [ "$attempt" -ge "$attempts" ]; then
-            echo "retry: '$*' failed $attempt times (exit $status); giving up" >&2
-            return "$status"
+function shell_session_update {
+    # Nothing: a hook Travis's macOS image calls on cd; multibuild defines it empty too.
+    :
+}
+
+function start_spinner {
+    # Keep a quiet CI job alive: print "Building libraries..." to stderr, then "Still
+    # building..." every MB_SPINNER_INTERVAL (default 60) seconds until stop_spinner. The
+    # keep-alive process is MB_SPINNER_PID; it also ends by itself once this shell has exited.
+    if [ -n "${MB_SPINNER_PID:-}" ]; then return 0; fi
+    echo "Building libraries..." >&2
+    local shell_pid=$$ interval=${MB_SPINNER_INTERVAL:-60}
+    (
+        while sleep "$interval" > /dev/null 2>&1 && kill -0 "$shell_pid" 2>/dev/null
+        do
+            echo "Still building..." >&2
+        done
+    ) < /dev/null > /dev/null &
+    MB_SPINNER_PID=$!
+    disown "$MB_SPINNER_PID" 2>/dev/null || true
+}
+
+function stop_spinner {
+    # Stop the keep-alive process of start_spinner and say so on stderr; nothing if none runs.
+    if [ -z "${MB_SPINNER_PID:-}" ]; then return 0; fi
+    kill "$MB_SPINNER_PID" 2>/dev/null || true
+    unset MB_SPINNER_PID
+    echo "Building libraries finished." >&2
+}
+
+function any_python {
+    # Print the first Python there is: PYTHON_EXE, else python3, else python.
+    local cmd
+    for cmd in ${PYTHON_EXE:+"$PYTHON_EXE"} python3 python; do
+        if [ -n "$(type -t "$cmd")" ]; then
+            echo "$cmd"
+            return 0
         fi
-        echo "retry: '$*' failed (exit $status); attempt $((attempt + 1))/$attempts" >&2
-        sleep $((2 ** (attempt - 1)))
-        attempt=$((attempt + 1))
+    done
+    mb_error "any_python: no Python found (PYTHON_EXE, python3 and python are missing)"
+    return 1
+}
+
+function retry {
+    # Run a command until it succeeds, as multibuild does: retry COMMAND [ARGS...]
+    # Up to MB_RETRIES (default 5) attempts, MB_RETRY_WAIT (default 1) seconds apart; after the
+    # last failed attempt prints "Retry failed [N]: COMMAND ARGS" on stderr and returns 1.
+    if [ $# -eq 0 ]; then mb_error "retry: no command given"; return 1; fi
+    local attempts=${MB_RETRIES:-5} wait=${MB_RETRY_WAIT:-1} attempt
+    for (( attempt = 1; attempt <= attempts; attempt++ )); do
+        if "$@"; then return 0; fi
+        if (( attempt < attempts )); then sleep "$wait"; fi
+    done
+    echo "Retry failed [$attempts]: $*" >&2
+    return 1
+}
+
+function set_opts {
+    # Turn each of the shell options e, x, h, m, B, H on or off as OPTS (in $- form) has it:
+    #   saved=$-; set +e; ...; set_opts "$saved"
+    if [ $# -eq 0 ]; then mb_error "set_opts: no options string given (e.g. \"\$-\")"; return 1; fi
+    local opts=$1 flag
+    for flag in e x h m B H; do
+        if [[ "$opts" == *"$flag"* ]]; then set -"$flag"; else set +"$flag"; fi
     done
 }
 
 function suppress {
-    # Run a command quietly; show its output only if it fails.
-    local log status
-    log=$(mktemp)
-    "$@" > "$log" 2>&1
+    # Run a command quietly: print "Running COMMAND ARGS" on stdout, and only if the command
+    # fails its whole output (stdout and stderr, in order) on stdout too; return its status.
+    # With errexit on, the command runs with errexit as well (a failing step inside a function
+    # stops it), without ending this shell.
+    if [ $# -eq 0 ]; then mb_error "suppress: no command given"; return 1; fi
+    local log status flags=$-
+    log=$(mktemp "${TMPDIR:-/tmp}/mb-suppress.XXXXXX") || return 1
+    echo "Running $*"
+    set +e
+    ( if [[ $flags == *e* ]]; then set -e; fi; "$@" ) > "$log" 2>&1
     status=$?
-    [ "$status" -ne 0 ] && cat "$log" >&2
+    if [[ $flags == *e* ]]; then set -e; fi
+    if [ "$status" -ne 0 ]; then cat "$log"; fi
     rm -f "$log"
     return "$status"
 }
 
+function expect_return {
+    # Succeed only if COMMAND returns CODE: expect_return CODE COMMAND [ARGS...]
+    # Otherwise return the command's status (1 when it succeeded unexpectedly). The command
+    # runs in a subshell, so an exit in it cannot end this shell.
+    if [ $# -lt 2 ]; then
+        mb_error "expect_return: needs a return code and a command (got $# argument(s))"
+        return 1
+    fi
+    if [[ ! "$1" =~ ^[0-9]+$ ]]; then
+        mb_error "expect_return: return code '$1' is not a number"
+        return 1
+    fi
+    local expected=$1 status=0
+    shift
+    ( "$@" ) || status=$?
+    if [ "$status" -eq "$expected" ]; then return 0; fi
+    return $(( status == 0 ? 1 : status ))
+}
+
+function cmd_notexit {
+    # Run COMMAND in a subshell with errexit off and return its status, so it cannot end this
+    # shell (the caller's errexit setting is kept): cmd_notexit COMMAND [ARGS...] || status=$?
+    if [ $# -eq 0 ]; then mb_error "cmd_notexit: no command given"; return 1; fi
+    local flags=$- status
+    set +e
+    ( "$@" )
+    status=$?
+    if [[ $flags == *e* ]]; then set -e; fi
+    return "$status"
+}
+
 function rm_mkdir {
-    # Remove directory if present, then make it empty.
-    local path=$1
-    [ -z "$path" ] && { mb_error "rm_mkdir: no directory given"; return 1; }
+    # Remove directory if present, then make it empty: rm_mkdir DIR
+    local path=${1:-}
+    if [ -z "$path" ]; then mb_error "rm_mkdir: no directory given"; return 1; fi
     rm -rf "$path" && mkdir -p "$path"
 }
 
 function abspath {
     # Absolute form of a path (need not exist); '.' and '..' resolved, symlinks kept.
-    local path=$1 part out=()
-    [[ "$path" != /* ]] && path="$PWD/$path"
+    local path=${1:-} part out=()
+    if [[ "$path" != /* ]]; then path="$PWD/$path"; fi
     local IFS=/
     for part in $path; do
         case "$part" in
             ""|.) ;;
-            ..) [ "${#out[@]}" -gt 0 ] && unset 'out[${#out[@]}-1]' ;;
+            ..) if [ "${#out[@]}" -gt 0 ]; then unset 'out[${#out[@]}-1]'; fi ;;
             *) out+=("$part") ;;
         esac
     done
@@ -171,21 +281,251 @@ function abspath {
 
 function relpath {
     # Path of $1 relative to $2 (default: current directory).
-    local target base
+    if [ -z "${1:-}" ]; then mb_error "relpath: no path given"; return 1; fi
+    local target base python
     target=$(abspath "$1")
     base=$(abspath "${2:-$PWD}")
-    "${PYTHON_EXE:-python3}" -c 'import os.path, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' \
+    python=$(any_python) || return 1
+    "$python" -c 'import os.path, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' \
         "$target" "$base"
 }
 
+function realpath {
+    # Absolute path with symlinks resolved; it need not exist: realpath PATH
+    # (called with options or several paths, the system's realpath runs instead).
+    if [ $# -eq 0 ]; then mb_error "realpath: no path given"; return 1; fi
+    if [ $# -gt 1 ] || [[ "$1" == -* ]]; then
+        command realpath "$@"
+        return
+    fi
+    local python
+    python=$(any_python) || return 1
+    "$python" -c 'import os.path, sys; print(os.path.realpath(sys.argv[1]))' "$1"
+}
+
+function lex_ver {
+    # Sortable, zero-padded form of a dotted version; suffixes are dropped:
+    #   lex_ver 3.2.1 -> 003002001; lex_ver 3 -> 003000000; lex_ver 2.1.4rc1 -> 002001004
+    if [ -z "${1:-}" ]; then mb_error "lex_ver: no version given"; return 1; fi
+    local IFS=. part lexed="" index
+    local -a parts
+    read -r -a parts <<< "$1"
+    for index in 0 1 2; do
+        part=${parts[index]:-0}
+        part=${part%%[!0-9]*}
+        lexed+=$(printf '%03d' "$((10#${part:-0}))")
+    done
+    echo "$lexed"
+}
+
+function unlex_ver {
+    # The version of a lex_ver string: unlex_ver 003002001 -> 3.2.1 (beyond 9 digits ignored)
+    local lex=${1:-}
+    if [[ ! "$lex" =~ ^[0-9]{9} ]]; then
+        mb_error "unlex_ver: expected 9 digits as lex_ver prints them, got '$lex'"
+        return 1
+    fi
+    echo "$((10#${lex:0:3})).$((10#${lex:3:3})).$((10#${lex:6:3}))"
+}
+
+function strip_ver_suffix {
+    # MAJOR.MINOR.MICRO of a version, suffix dropped: strip_ver_suffix 3.4.0rc1 -> 3.4.0
+    if [ -z "${1:-}" ]; then mb_error "strip_ver_suffix: no version given"; return 1; fi
+    unlex_ver "$(lex_ver "$1")"
+}
+
 function is_function {
-    # Echo the name (and succeed) if it is a defined shell function: [ -n "$(is_function f)" ]
-    declare -Ff "$1"
+    # Print "true" and succeed if NAME is a shell function (it is not run); else print nothing
+    # and fail. Use: if [ -n "$(is_function pre_build)" ]; then pre_build; fi
+    if [ -n "${1:-}" ] && declare -Ff -- "$1" > /dev/null; then
+        echo true
+        return 0
+    fi
+    return 1
+}
+
+function gh_clone {
+    # Clone a GitHub repository into the current directory: gh_clone OWNER/NAME
+    if [[ ! "${1:-}" =~ ^[^/[:space:]]+/[^/[:space:]]+$ ]]; then
+        mb_error "gh_clone: expected OWNER/NAME, got '${1:-}'"
+        return 1
+    fi
+    git clone "https://github.com/$1"
+}
+
+function gh-clone {
+    # The old name of gh_clone, kept as multibuild keeps it.
+    gh_clone "$@"
+}
+
+function get_os {
+    # The operating system as Python's platform.system() names it: Linux, Darwin or Windows
+    # (MB_HOST_SYSTEM overrides uname -s).
+    local system=${MB_HOST_SYSTEM:-$(uname -s)}
+    case "$system" in
+        MINGW*|MSYS*|CYGWIN*|Windows*) echo Windows ;;
+        *) echo "$system" ;;
+    esac
 }
 
 function get_platform {
     # Machine architecture, as multibuild reports it (x86_64, i686, aarch64, arm64, ...).
     uname -m
+}
+
+function get_distutils_platform {
+    # With no argument: the platform tag PYTHON_EXE builds for (sysconfig.get_platform(), e.g.
+    # linux-x86_64, macosx-10.9-x86_64). With PLAT [UNAME] (the old _gfortran_utils.sh form):
+    # the tag of a library archive for PLAT, manylinux1_PLAT or macosx_TARGET_PLAT on Darwin.
+    if [ $# -eq 0 ]; then
+        check_python || return 1
+        "$PYTHON_EXE" -c 'import sysconfig; print(sysconfig.get_platform())'
+        return
+    fi
+    mb_python platforms --function get_distutils_platform archive-tag "$1" \
+        --system "${2:-$(get_os)}" --ml-ver 1
+}
+
+function get_distutils_platform_ex {
+    # The tag of a library archive for PLAT: get_distutils_platform_ex PLAT [UNAME]
+    #   manylinux${MB_ML_VER}_PLAT (MB_ML_VER's default is this library's), or on Darwin
+    #   macosx_${MACOSX_DEPLOYMENT_TARGET}_PLAT.
+    if [ -z "${1:-}" ]; then mb_error "get_distutils_platform_ex: no PLAT given"; return 1; fi
+    mb_python platforms --function get_distutils_platform_ex archive-tag "$1" \
+        --system "${2:-$(get_os)}" --ml-ver "${MB_ML_VER:-}"
+}
+
+function check_python {
+    # Fail, with a one-line error, unless PYTHON_EXE is set.
+    if [ -z "${PYTHON_EXE:-}" ]; then
+        mb_error "${FUNCNAME[1]:-check_python}: PYTHON_EXE variable not defined"
+        return 1
+    fi
+}
+
+function check_pip {
+    # Fail, with a one-line error, unless PIP_CMD is set.
+    if [ -z "${PIP_CMD:-}" ]; then
+        mb_error "${FUNCNAME[1]:-check_pip}: PIP_CMD variable not defined"
+        return 1
+    fi
+}
+
+function get_py_mm {
+    # MAJOR.MINOR of PYTHON_EXE: 3.12
+    check_python || return 1
+    "$PYTHON_EXE" -c 'import sys; print("%d.%d" % sys.version_info[:2])'
+}
+
+function install_pip {
+    # Make sure PYTHON_EXE has pip (ensurepip, which needs no network) and set PIP_CMD to it.
+    # multibuild marks it deprecated: its own steps no longer call it.
+    check_python || return 1
+    if ! "$PYTHON_EXE" -m pip --version > /dev/null 2>&1; then
+        "$PYTHON_EXE" -m ensurepip --upgrade > /dev/null \
+            || { mb_error "install_pip: ensurepip failed for $PYTHON_EXE"; return 1; }
+    fi
+    PIP_CMD="$PYTHON_EXE -m pip"
+    export PIP_CMD
+}
+
+function cpython_path {
+    # Prefix of CPython X.Y in a manylinux image: cpython_path X.Y [UNICODE_WIDTH]
+    #   3.12 -> /opt/python/cp312-cp312, 3.13t -> /opt/python/cp313-cp313t (free-threaded),
+    #   3.7 -> /opt/python/cp37-cp37m (the "m" ABI suffix before 3.8),
+    #   2.7 -> /opt/python/cp27-cp27mu (UNICODE_WIDTH 32, the default, or "u"; 16 -> cp27m).
+    local version=${1:-} width=${2:-${UNICODE_WIDTH:-32}}
+    if [[ ! "$version" =~ ^([23])\.([0-9]+)(\.[0-9]+)?(t?)$ ]]; then
+        mb_error "cpython_path: expected a CPython version X.Y (e.g. 3.12), got '$version'"
+        return 1
+    fi
+    local major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]} threading=${BASH_REMATCH[4]} abi=""
+    if [ -n "$threading" ] && (( major * 100 + minor < 313 )); then
+        mb_error "cpython_path: free-threaded CPython starts at 3.13, got '$version'"
+        return 1
+    fi
+    if (( major * 100 + minor < 308 )); then abi=m; fi
+    if (( major * 100 + minor < 304 )); then
+        case "$width" in
+            32|u) abi+=u ;;
+            16) ;;
+            *) mb_error "cpython_path: unicode width must be 16 or 32, got '$width'"; return 1 ;;
+        esac
+    fi
+    echo "/opt/python/cp$major$minor-cp$major$minor$abi$threading"
+}
+
+function install_rsync {
+    # Make sure rsync is on PATH: nothing to do on macOS or when it is there; else install it
+    # with the image's package manager (apk on musllinux, apt-get, yum).
+    if [ -n "${IS_MACOS:-}" ] || command -v rsync > /dev/null 2>&1; then return 0; fi
+    if [ -n "${IS_ALPINE:-}" ] && command -v apk > /dev/null 2>&1; then
+        apk add rsync
+    elif command -v apt-get > /dev/null 2>&1; then
+        apt-get install -y rsync
+    elif command -v yum > /dev/null 2>&1; then
+        yum install -y rsync && rpm -q rsync
+    else
+        mb_error "install_rsync: rsync is missing and there is no apk, apt-get or yum to install it"
+        return 1
+    fi
+}
+
+# The last PyPy release of each series, for fill_pypy_ver (multibuild's table, up to 7.2).
+# shellcheck disable=SC2034
+{
+    LATEST_PP_5p0=5.0.1; LATEST_PP_5p1=5.1.1; LATEST_PP_5p3=5.3.1; LATEST_PP_5p4=5.4.1
+    LATEST_PP_5p6=5.6.0; LATEST_PP_5p7=5.7.1; LATEST_PP_5p8=5.8.0; LATEST_PP_5p9=5.9.0
+    LATEST_PP_5p10=5.10.1; LATEST_PP_5=$LATEST_PP_5p10
+    LATEST_PP_6p0=6.0.0; LATEST_PP_6=$LATEST_PP_6p0
+    LATEST_PP_7p0=7.0.0; LATEST_PP_7p1=7.1.1; LATEST_PP_7p2=7.2.0
+}
+
+function unroll_version {
+    # Expand a version through a table of PREFIX_XpY variables, as far as it goes:
+    #   unroll_version LATEST_PP 5 -> $LATEST_PP_5 -> $LATEST_PP_5p10 ... -> 5.10.1
+    # A version the table does not know is printed as given.
+    if [ -z "${1:-}" ] || [ -z "${2:-}" ]; then
+        mb_error "unroll_version: needs a table prefix and a version (e.g. LATEST_PP 5)"
+        return 1
+    fi
+    local prefix=$1 version=$2 name seen=0
+    while (( seen++ < 10 )); do
+        name="${prefix}_${version//./p}"
+        if [[ ! "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ -z "${!name:-}" ]; then break; fi
+        version=${!name}
+    done
+    echo "$version"
+}
+
+function fill_pypy_ver {
+    # MAJOR.MINOR.MICRO of a PyPy version from multibuild's table: fill_pypy_ver 5 -> 5.10.1
+    if [ -z "${1:-}" ]; then mb_error "fill_pypy_ver: no version given"; return 1; fi
+    unroll_version LATEST_PP "$1"
+}
+
+function get_pypy_build_prefix {
+    # File name prefix of a PyPy download: pypy3.6-7.2 -> pypy3.6-v, 7.2 -> pypy2.7-v,
+    # 5.3 to 6.x -> pypy2-v, older -> pypy-
+    local version=${1:-}
+    if [[ "$version" =~ pypy([0-9]+)\.([0-9]+)-([0-9]+)\.([0-9]+) ]]; then
+        echo "pypy${BASH_REMATCH[1]}.${BASH_REMATCH[2]}-v"
+    elif [[ "$version" =~ ([0-9]+)\.([0-9]+) ]]; then
+        local major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
+        if (( major > 6 )); then echo "pypy2.7-v"
+        elif (( major > 5 || (major == 5 && minor >= 3) )); then echo "pypy2-v"
+        else echo "pypy-"
+        fi
+    else
+        mb_error "get_pypy_build_prefix: expected a version like pypy3.6-7.2 or 7.2, got '$version'"
+        return 1
+    fi
+}
+
+function install_pypy {
+    # Not available: this library builds with CPython only (multibuild downloaded PyPy here).
+    mb_error "install_pypy: PyPy is not supported by this library (CPython only), asked for '${1:-}'"
+    return 1
 }
 
 function untar {
@@ -199,8 +539,13 @@ function untar {
 }
 
 function check_sha256sum {
-    # Fail unless FILE has sha256 SHA: check_sha256sum FILE SHA
-    local file=$1 expected=$2 actual
+    # Fail unless FILE has sha256 SHA: check_sha256sum FILE SHA (prints "FILE: OK", as
+    # sha256sum -c does in multibuild's)
+    local file=${1:-} expected=${2:-} actual
+    if [ -z "$file" ] || [ -z "$expected" ]; then
+        mb_error "check_sha256sum: needs a file and its sha256"
+        return 1
+    fi
     [ -f "$file" ] || { mb_error "check_sha256sum: no file $file"; return 1; }
     actual=$(sha256sum "$file" 2>/dev/null || shasum -a 256 "$file")
     actual=${actual%% *}
@@ -208,6 +553,7 @@ function check_sha256sum {
         mb_error "sha256 mismatch for $file: expected $expected, got $actual"
         return 1
     fi
+    echo "$file: OK"
 }
 
 function fetch_unpack {
@@ -528,9 +874,11 @@ function fill_submodule {
         if [ -n "$origin" ]; then
             mb_git -C "$tmp" remote set-url origin "$origin" || return 1
         fi
-        mb_git -C "$tmp" checkout --quiet --force --detach "$head" || return 1
-        rm -rf "$abs" && mv "$tmp" "$abs" || return 1
-        echo "fill_submodule: $repo_dir is now a repository of its own at $head"
+        # Only the .git changes: the work tree, untracked and modified files included, stays.
+        mb_git -C "$tmp" update-ref --no-deref HEAD "$head" || return 1
+        rm -f "$abs/.git" && mv "$tmp/.git" "$abs/.git" && rm -rf "$tmp" || return 1
+        mb_git -C "$abs" reset --quiet || return 1
+        echo "fill_submodule: $repo_dir is now a repository of its own at $head" >&2
         return 0
     fi
     if [ -e "$abs" ] && [ -n "$(ls -A "$abs" 2> /dev/null)" ]; then
@@ -555,7 +903,7 @@ function fill_submodule {
     (cd "$top" && mb_clone_into "$url" "$rel") \
         || { mb_error "fill_submodule: cannot clone submodule '$name' from $(mb_redact_url "$url")"
              return 1; }
-    echo "fill_submodule: cloned submodule $rel from $(mb_redact_url "$url")"
+    echo "fill_submodule: cloned submodule $rel from $(mb_redact_url "$url")" >&2
 }
 
 function mb_clone_sdist_mirror {
@@ -791,24 +1139,54 @@ function bdist_wheel_cmd {
     cp dist/*.whl "$abs_wheelhouse"
 }
 
+function mb_run_pre_build {
+    # Run config.sh's pre_build, if defined, in this shell (its exports reach the build). With
+    # errexit on, a failing command inside it ends the step, as in multibuild.
+    if [ -z "$(is_function pre_build)" ]; then return 0; fi
+    local status=0
+    pre_build
+    status=$?  # reached only with errexit off
+    if [ "$status" -ne 0 ]; then mb_error "pre_build failed (exit $status)"; fi
+    return "$status"
+}
+
+function mb_in_errexit_subshell {
+    # Run a command in a subshell that keeps this shell's errexit setting (a failing command in
+    # a function stops it, as it would unwrapped) and return its status: mb_in_errexit_subshell
+    # CMD... (a plain `( CMD ) || ...` would turn errexit off inside).
+    local flags=$- status
+    set +e
+    ( if [[ $flags == *e* ]]; then set -e; fi; "$@" )
+    status=$?
+    if [[ $flags == *e* ]]; then set -e; fi
+    return "$status"
+}
+
+function mb_cd_run {
+    # cd DIR, then run COMMAND: mb_cd_run DIR COMMAND [ARGS...]
+    cd "$1" && shift && "$@"
+}
+
 function build_wheel_cmd {
     # Generic build: build_wheel_cmd [CMD [REPO_DIR]]
     # pre_build (if config.sh defines it), BUILD_DEPENDS, CMD WHEELHOUSE in REPO_DIR, repair.
     local cmd=${1:-pip_wheel_cmd}
     local repo_dir=${2:-${REPO_DIR:-}}
-    [ -z "$repo_dir" ] && { mb_error "build_wheel_cmd: REPO_DIR is not set"; return 1; }
+    if [ -z "$repo_dir" ]; then mb_error "build_wheel_cmd: REPO_DIR is not set"; return 1; fi
     local wheelhouse
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
     mb_maybe_ccache || return 1
-    if [ -n "$(is_function pre_build)" ]; then
-        pre_build || { mb_error "pre_build failed"; return 1; }
-    fi
+    local status=0
+    mb_run_pre_build  # a plain call: `|| return` would turn errexit off inside pre_build
+    status=$?
+    if [ "$status" -ne 0 ]; then return "$status"; fi
     if [ -n "${BUILD_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
         mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) $BUILD_DEPENDS || return 1
     fi
-    (cd "$repo_dir" && "$cmd" "$wheelhouse") || { mb_error "building $repo_dir with $cmd failed"; return 1; }
+    mb_in_errexit_subshell mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
+        || { mb_error "building $repo_dir with $cmd failed"; return 1; }
     repair_wheelhouse "$wheelhouse"
 }
 
@@ -834,29 +1212,43 @@ function wrap_wheel_builder {
 }
 
 function index_wheel_cmd {
-    # Build SPEC from the package index into WHEELHOUSE: index_wheel_cmd SPEC WHEELHOUSE
+    # Build SPEC from the package index into WHEELHOUSE: index_wheel_cmd SPEC WHEELHOUSE [PIP_ARGS]
     local spec=$1 abs_wheelhouse=$2
+    shift 2
     local name=${spec%%[=<>!~;[ ]*}
     # shellcheck disable=SC2046
-    ${PIP_CMD:-python -m pip} wheel $(pip_opts) -w "$abs_wheelhouse" --no-deps \
+    ${PIP_CMD:-python -m pip} wheel $(pip_opts) "$@" -w "$abs_wheelhouse" --no-deps \
         --no-binary "$name" "$spec"
 }
 
-function build_index_wheel {
-    # Build a wheel from a package index source release: build_index_wheel SPEC
-    local spec=$1
-    [ -z "$spec" ] && { mb_error "build_index_wheel: no project spec given"; return 1; }
+function build_index_wheel_cmd {
+    # Build a wheel of a source release on the package index, then repair it:
+    # build_index_wheel_cmd SPEC [PIP_ARGS...]  (SPEC: "tornado" or "tornado==4.4.1"; PIP_ARGS go
+    # to the pip install of BUILD_DEPENDS and to pip wheel). pre_build runs first if defined.
+    local spec=${1:-}
+    if [ -z "$spec" ]; then mb_error "build_index_wheel_cmd: no project spec given"; return 1; fi
+    shift
     local wheelhouse
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
     mb_maybe_ccache || return 1
-    if [ -n "$(is_function pre_build)" ]; then pre_build || return 1; fi
+    local status=0
+    mb_run_pre_build  # a plain call: `|| return` would turn errexit off inside pre_build
+    status=$?
+    if [ "$status" -ne 0 ]; then return "$status"; fi
     if [ -n "${BUILD_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
-        mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) $BUILD_DEPENDS || return 1
+        mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) "$@" $BUILD_DEPENDS || return 1
     fi
-    wrap_wheel_builder index_wheel_cmd "$spec" "$wheelhouse" || return 1
+    index_wheel_cmd "$spec" "$wheelhouse" "$@" || return 1
     repair_wheelhouse "$wheelhouse"
+}
+
+function build_index_wheel {
+    # Build a wheel from a package index source release with the platform's compiler settings:
+    # build_index_wheel SPEC [PIP_ARGS...]
+    if [ -z "${1:-}" ]; then mb_error "build_index_wheel: no project spec given"; return 1; fi
+    wrap_wheel_builder build_index_wheel_cmd "$@"
 }
 
 function repair_wheelhouse {
@@ -914,8 +1306,10 @@ function install_run {
 }
 
 function mb_source_project {
-    # Source ENV_VARS_PATH (default env_vars.sh), then CONFIG_PATH (default config.sh), last,
-    # so the project can override any library function. Syntax errors are named up front.
+    # Source ENV_VARS_PATH (default env_vars.sh), then configure_build.sh (BUILD_PREFIX, CFLAGS,
+    # CPPFLAGS, PKG_CONFIG_PATH, ...; not in the test environment, nor on Windows), then
+    # CONFIG_PATH (default config.sh), last, so the project can override any library function:
+    # multibuild's order. Syntax errors are named up front.
     local env_vars=${ENV_VARS_PATH:-env_vars.sh} config=${CONFIG_PATH:-config.sh} file problem
     if [ -n "${ENV_VARS_PATH:-}" ] && [ ! -r "$env_vars" ]; then
         mb_error "ENV_VARS_PATH file '$env_vars' not found (in $PWD)"
@@ -935,6 +1329,11 @@ function mb_source_project {
     if [ -r "$env_vars" ]; then
         # shellcheck disable=SC1090
         source "$env_vars" || { mb_error "sourcing $env_vars failed"; return 1; }
+    fi
+    if [ -z "${MB_IN_TEST_ENV:-}" ] && [ "$(get_os)" != Windows ]; then
+        # shellcheck source=multibuild/configure_build.sh
+        source "$MULTIBUILD_DIR/configure_build.sh" \
+            || { mb_error "sourcing configure_build.sh failed"; return 1; }
     fi
     # shellcheck disable=SC1090
     source "$config" || { mb_error "sourcing $config failed"; return 1; }

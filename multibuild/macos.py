@@ -2,8 +2,11 @@
 
 Called by ``multibuild/osx_utils.sh`` (``mb_python macos ...``):
 
-* ``installer VERSION`` - the python.org installer file name (``--url``: its address) of a
-  CPython ``X.Y`` (newest binary release, see :data:`PYTHON_ORG_RELEASES`) or ``X.Y.Z``;
+* ``installer VERSION [--macos X.Y] [--plat PLAT]`` - the python.org installer file name
+  (``--url``: its address) of a CPython ``X.Y`` (newest binary release, see
+  :data:`PYTHON_ORG_RELEASES`) or ``X.Y.Z``;
+* ``fill VERSION``, ``installer-ext VERSION``, ``sdks VERSION`` - multibuild's ``fill_pyver``,
+  ``pyinst_ext_for_version`` and ``macpython_sdk_list_for_version``;
 * ``find VERSION --plat PLAT`` - the CI's own interpreter (Azure/GitHub tool cache) or an
   installed python.org framework, else exit 1;
 * ``flags PLAT`` - ``export`` lines: ``MACOSX_DEPLOYMENT_TARGET``, ``ARCHFLAGS``, ``CFLAGS``,
@@ -58,6 +61,12 @@ PYTHON_ORG_RELEASES: dict[str, str] = {
     "3.9": "3.9.13", "3.10": "3.10.11", "3.11": "3.11.9", "3.12": "3.12.10",
     "3.13": "3.13.1", "3.14": "3.14.0",
 }
+# The last python.org macOS binary release of series it no longer builds installers for:
+# what multibuild's fill_pyver gives for them (they only make sense for old wheels).
+LEGACY_PYTHON_ORG_RELEASES: dict[str, str] = {
+    "2.6": "2.6.6", "2.7": "2.7.18", "3.2": "3.2.5", "3.3": "3.3.5", "3.4": "3.4.4",
+    "3.5": "3.5.4", "3.6": "3.6.8", "3.7": "3.7.9", "3.8": "3.8.10",
+}
 PYTHON_ORG_FTP = "https://www.python.org/ftp/python"
 # The tool cache directories of CI services: <dir>/Python/X.Y.Z/<x64|arm64>/bin/pythonX.Y
 TOOL_CACHE_VARIABLES: tuple[str, ...] = ("AGENT_TOOLSDIRECTORY", "RUNNER_TOOL_CACHE")
@@ -66,6 +75,9 @@ LLVM_TOOLS: dict[str, str] = {
 }
 _FULL_RE = re.compile(r"^3\.(\d+)\.(\d+)(t?)$")
 _TARGET_RE = re.compile(r"^\d+(\.\d+)?$")
+# Any X.Y.Z, with a pre-release suffix or not (3.9.1rc1): fill_pyver keeps it as given.
+_ANY_FULL_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)[0-9A-Za-z.+-]*$")
+_SERIES_RE = re.compile(r"^(\d+)(?:\.(\d+))?$")
 _TAG_ARCH_RE = re.compile(r"^macosx_\d+_\d+_(?P<arch>.+)$")
 
 
@@ -110,6 +122,96 @@ def installer_name(version: str, environ: Mapping[str, str] | None = None) -> st
 def installer_url(version: str, environ: Mapping[str, str] | None = None) -> str:
     full = full_version(version, environ).rstrip("t")
     return f"{PYTHON_ORG_FTP}/{full}/{installer_name(version, environ)}"
+
+
+def fill_version(version: str) -> str:
+    """multibuild's ``fill_pyver``: ``X.Y.Z`` (any suffix) as given; ``X.Y`` the newest
+    python.org macOS binary release of that series; ``X`` the newest of its newest series."""
+    spec = version.strip()
+    if _ANY_FULL_RE.match(spec):
+        return spec
+    releases = {**LEGACY_PYTHON_ORG_RELEASES, **PYTHON_ORG_RELEASES}
+    match = _SERIES_RE.match(spec)
+    if match and match.group(2) is None:
+        series = [s for s in releases if s.split(".")[0] == match.group(1)]
+        if series:
+            spec = max(series, key=lambda s: int(s.split(".")[1]))
+    if spec not in releases:
+        raise MultibuildError(f"cannot fill Python version {version!r}: expected X.Y.Z, or X or "
+                              f"X.Y of a python.org macOS release ({', '.join(releases)})")
+    return releases[spec]
+
+
+def _triple(full: str) -> tuple[int, int, int]:
+    match = _ANY_FULL_RE.match(full)
+    if not match:
+        raise MultibuildError(f"{full!r} is not an X.Y.Z version")
+    major, minor, micro = (int(g) for g in match.groups())
+    return major, minor, micro
+
+
+def installer_ext(version: str) -> str:
+    """``pkg``, or ``dmg`` for python.org installers older than 2.7.9 and 3.4.2."""
+    full = _triple(fill_version(version))
+    if full < (2, 7, 9) or (3, 0, 0) <= full < (3, 4, 2):
+        return "dmg"
+    return "pkg"
+
+
+def sdk_versions(version: str, plat: str = "") -> list[str]:
+    """multibuild's ``macpython_sdk_list_for_version``: the minimum macOS versions python.org
+    built CPython ``version`` for, oldest first (10.6: 64/32-bit; 10.9: 64-bit); 11.0 for
+    ``PLAT=arm64``. Newer installers are listed by their x86_64 build target, 10.9."""
+    if plat == "arm64":
+        return ["11.0"]
+    full = _triple(fill_version(version))
+    if full[0] not in (2, 3):
+        raise MultibuildError(f"Python {version!r}: expected a 2.x or 3.x version")
+    last_dual, first_64 = ((2, 7, 18), (2, 7, 15)) if full[0] == 2 else ((3, 8, 0), (3, 6, 5))
+    found = (["10.6"] if full < last_dual else []) + (["10.9"] if full >= first_64 else [])
+    return found
+
+
+def _has_universal2(full: tuple[int, int, int]) -> bool:
+    return full == (3, 8, 10) or full >= (3, 9, 1)
+
+
+def installer_file(version: str, macos: str = "", plat: str = "",
+                   environ: Mapping[str, str] | None = None) -> str:
+    """multibuild's ``pyinst_fname_for_version VERSION [MACOS]``: python.org's installer of
+    CPython ``version`` built for macOS ``macos`` (``10.6``, ``10.9``, ``11``).
+
+    PLAT arm64 or universal2, ``11``, and CPython 3.10+ (python.org builds nothing else) take the
+    universal2 installer; so does no ``macos`` where it exists (this library builds every PLAT
+    from it), else the newest ``macpython_sdk_for_version`` build."""
+    env = os.environ if environ is None else environ
+    spec = version.strip()
+    base = spec.rstrip("t")
+    if _FULL_RE.match(spec) or base in PYTHON_ORG_RELEASES:
+        full = full_version(spec, env).rstrip("t")  # MB_PYTHON_VERSION_FULL applies
+    else:
+        full = fill_version(spec)
+    triple = _triple(full)
+    if macos and not _TARGET_RE.match(macos):
+        raise MultibuildError(f"macOS version {macos!r} is not X or X.Y")
+    universal = (plat in ("arm64", "universal2") or triple >= (3, 10, 0)
+                 or macos.split(".")[0] == "11" or (not macos and _has_universal2(triple)))
+    if universal:
+        if not _has_universal2(triple):
+            raise MultibuildError(f"Python {full} has no universal2 (macOS 11) installer; "
+                                  "there is one for 3.8.10 and 3.9.1+")
+        return f"python-{full}-macos{'11.0' if full == '3.9.1' else '11'}.pkg"
+    target = macos or sdk_versions(full, plat)[-1]
+    return f"python-{full}-macosx{target}.{installer_ext(full)}"
+
+
+def installer_file_url(version: str, macos: str = "", plat: str = "",
+                       environ: Mapping[str, str] | None = None) -> str:
+    """Download address of :func:`installer_file` (directory: the numeric X.Y.Z)."""
+    name = installer_file(version, macos, plat, environ)
+    full = name.split("-")[1]
+    directory = ".".join(str(p) for p in _triple(full))
+    return f"{PYTHON_ORG_FTP}/{directory}/{name}"
 
 
 def framework_python(version: str) -> Path:
@@ -414,11 +516,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m multibuild.macos", description=__doc__
                                      .split("\n\n")[0])
+    parser.add_argument("--function", default="",
+                        help="shell function to name in error messages")
     sub = parser.add_subparsers(dest="command", required=True)
     inst = sub.add_parser("installer", help="python.org installer file name of VERSION")
     inst.add_argument("version")
     inst.add_argument("--url", action="store_true", help="print the download address")
     inst.add_argument("--full-version", action="store_true", help="print X.Y.Z")
+    inst.add_argument("--macos", default="", help="macOS version it is built for (10.9, 11)")
+    inst.add_argument("--plat", default="", help="PLAT (arm64 and universal2 need macOS 11)")
+    fill = sub.add_parser("fill", help="X.Y.Z of a Python version (fill_pyver)")
+    fill.add_argument("version")
+    ext = sub.add_parser("installer-ext", help="pkg or dmg (pyinst_ext_for_version)")
+    ext.add_argument("version")
+    sdks = sub.add_parser("sdks", help="macOS versions python.org built VERSION for")
+    sdks.add_argument("version")
+    sdks.add_argument("--plat", default="")
     find = sub.add_parser("find", help="path of an installed Python VERSION for PLAT")
     find.add_argument("version")
     find.add_argument("--plat", default="x86_64")
@@ -438,8 +551,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "installer":
             if args.full_version:
                 print(full_version(args.version))
+            elif args.url:
+                print(installer_file_url(args.version, args.macos, args.plat))
             else:
-                print(installer_url(args.version) if args.url else installer_name(args.version))
+                print(installer_file(args.version, args.macos, args.plat))
+        elif args.command == "fill":
+            print(fill_version(args.version))
+        elif args.command == "installer-ext":
+            print(installer_ext(args.version))
+        elif args.command == "sdks":
+            print(" ".join(sdk_versions(args.version, args.plat)))
         elif args.command == "find":
             found = find_interpreter(args.version, args.plat, os.environ)
             if found is None:
@@ -462,7 +583,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(write_shims(args.dir))
     except (MultibuildError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        where = f"{args.function}: " if args.function else ""
+        print(f"error: {where}{exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Helpers for manylinux containers (and the clean native test process).
+# Helpers for manylinux containers (and the clean native test process); multibuild's
+# manylinux_utils.sh. Sourcing it sources common_utils.sh first.
 _mb_ml_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "$(declare -Ff mb_python)" ]; then
     # shellcheck source=multibuild/common_utils.sh
@@ -7,11 +8,17 @@ if [ -z "$(declare -Ff mb_python)" ]; then
 fi
 unset _mb_ml_dir
 
-function cpython_path {
-    # Prefix of CPython X.Y in a manylinux image: cpython_path 3.12 -> /opt/python/cp312-cp312
-    local version=$1
-    local nodot=${version//./}
-    echo "/opt/python/cp${nodot}-cp${nodot}"
+# cpython_path, get_platform, repair_wheelhouse and activate_ccache come from common_utils.sh.
+
+function yum_install {
+    # Install packages with yum, and fail unless rpm then knows them (old CentOS yum returned 0
+    # for a package it could not find): yum_install PACKAGE...
+    if [ $# -eq 0 ]; then mb_error "yum_install: no package given"; return 1; fi
+    if ! command -v yum > /dev/null 2>&1; then
+        mb_error "yum_install: yum is not available here (a CentOS-based manylinux image has it)"
+        return 1
+    fi
+    yum install -y "$@" && rpm -q "$@"
 }
 
 function mb_container_tools {

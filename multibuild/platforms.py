@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import platform as _platform
+import re
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -110,3 +115,55 @@ CI_ENTRY_POINTS: dict[str, str] = {
     "windows": "windows_steps.sh: before_install=get_windows_python, "
                "build_wheel=build_pip_wheel+delvewheel repair --add-path, install_run",
 }
+
+
+# PLAT values a library archive may be built for (multibuild's get_distutils_platform PLAT): the
+# Linux and macOS platforms, and the old 64/32-bit macOS "intel".
+ARCHIVE_PLATS: tuple[str, ...] = (
+    *dict.fromkeys(p.plat for p in PLATFORMS if p.os != "windows"), "intel")
+
+
+def archive_platform_tag(plat: str, system: str, ml_ver: str = "", macos_target: str = "") -> str:
+    """The platform tag of a library archive built for ``plat`` (multibuild's
+    ``get_distutils_platform PLAT [UNAME]`` and ``get_distutils_platform_ex``):
+    ``manylinux{MB_ML_VER}_{plat}``, or on Darwin ``macosx_{target}_{plat}`` (i686 is i386)."""
+    if plat not in ARCHIVE_PLATS:
+        raise MultibuildError(f"unknown PLAT {plat!r}; expected one of {', '.join(ARCHIVE_PLATS)}")
+    if system != "Darwin":
+        if plat == "intel":
+            raise MultibuildError("PLAT 'intel' is a macOS platform, not a manylinux one")
+        return f"manylinux{ml_ver or DEFAULT_MB_ML_VER}_{plat}"
+    if not re.match(r"^\d+([.-]\d+)*$", macos_target):
+        raise MultibuildError(f"MACOSX_DEPLOYMENT_TARGET={macos_target!r} is not a macOS version")
+    arch = "i386" if plat == "i686" else plat
+    return f"macosx_{re.sub(r'[.-]', '_', macos_target)}_{arch}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m multibuild.platforms",
+                                     description="Platform decisions for the shell library.")
+    parser.add_argument("--function", default="",
+                        help="shell function to name in error messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tag = sub.add_parser("archive-tag", help="platform tag of a library archive for PLAT")
+    tag.add_argument("plat")
+    tag.add_argument("--system", default=_platform.system(), help="uname -s (Linux, Darwin)")
+    tag.add_argument("--ml-ver", default="", help=f"MB_ML_VER (default {DEFAULT_MB_ML_VER})")
+    plat = sub.add_parser("default-plat", help="PLAT when none is given, for OS")
+    plat.add_argument("os", choices=sorted(set(_HOST_OS.values())))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "archive-tag":
+            print(archive_platform_tag(args.plat, args.system, args.ml_ver,
+                                       os.environ.get("MACOSX_DEPLOYMENT_TARGET", "")))
+        else:
+            print(default_plat(args.os))
+    except MultibuildError as exc:
+        where = f"{args.function}: " if args.function else ""
+        print(f"error: {where}{exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -74,5 +74,9 @@ if [ -n "${ENV_VARS_PATH:-}" ] || [ -r env_vars.sh ]; then
     fi
 fi
 if [ "$MB_BUILD_MODE" == native ]; then
+    # Native mode builds here what docker mode builds in the manylinux container, whose shell
+    # has manylinux_utils.sh (yum_install, ...) before env_vars.sh and config.sh.
+    # shellcheck source=multibuild/manylinux_utils.sh
+    source "$MULTIBUILD_DIR/manylinux_utils.sh" || return 1
     mb_source_project || return 1
 fi

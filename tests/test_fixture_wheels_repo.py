@@ -166,8 +166,6 @@ def test_fetch_unpack_prints_the_unpacked_directory(repo_build: RepoBuild) -> No
     assert "pre_build: fetch_unpack printed [tinydata-1.0]" in repo_build.log
 
 
-@pytest.mark.xfail(strict=True, reason="suppress does not yet print 'Running CMD' "
-                   "(multibuild's suppress); issue 13 item 2")
 def test_suppress_announces_the_command(repo_build: RepoBuild) -> None:
     assert re.search(r"Running build_simple tiny 1\.0 http://127\.0\.0\.1:\d+",
                      repo_build.log)

@@ -17,46 +17,6 @@ def ok(script: str, **kw: object) -> str:
     return done.stdout
 
 
-def test_retry_succeeds_after_failures_and_gives_up_with_a_bound(tmp_path: Path) -> None:
-    counter = tmp_path / "n"
-    flaky = f'n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}; [ "$n" -ge 2 ]'
-    out = run_shell(f"MB_RETRIES=5 retry bash -c '{flaky}'; echo status=$?",
-                    env={"PATH": "/usr/bin:/bin"})
-    assert "status=0" in out.stdout and counter.read_text().strip() == "3"
-    counter.unlink()
-    never = run_shell(f"MB_RETRIES=2 retry bash -c 'echo x >> {counter}; exit 7'; echo status=$?")
-    assert "status=7" in never.stdout
-    assert counter.read_text().count("x") == 2
-    assert "giving up" in never.stderr
-
-
-def test_suppress_hides_output_unless_failure() -> None:
-    out = run_shell("suppress echo hidden; suppress bash -c 'echo shown; exit 3'; echo s=$?")
-    assert "hidden" not in out.stdout + out.stderr
-    assert "shown" in out.stderr and "s=3" in out.stdout
-
-
-def test_small_helpers(tmp_path: Path) -> None:
-    out = ok(f"""
-        cd {tmp_path}
-        mkdir -p d/sub && touch d/sub/f
-        rm_mkdir d && ls -A d | wc -l
-        abspath a/./b/../c
-        abspath /x/y/../z
-        relpath {tmp_path}/a/b {tmp_path}/c
-        function my_hook {{ :; }}
-        is_function my_hook; echo "[$(is_function no_such_hook)]"
-        get_platform
-    """)
-    lines = out.split()
-    assert lines[0] == "0"
-    assert lines[1] == f"{tmp_path}/a/c"
-    assert lines[2] == "/x/z"
-    assert lines[3] == "../a/b"
-    assert lines[4] == "my_hook" and lines[5] == "[]"
-    assert lines[6] in ("x86_64", "aarch64", "i686", "ppc64le", "s390x", "arm64")
-
-
 def test_check_sha256sum(tmp_path: Path) -> None:
     f = tmp_path / "f.txt"
     f.write_text("payload")
