@@ -167,12 +167,14 @@ function mb_steps_configure {
 }
 
 function mb_steps_cmake {
-    # CMake (in-tree, Unix Makefiles, libraries in PREFIX/lib), make, install into the stage:
+    # CMake (in-tree, Unix Makefiles, libraries in PREFIX/lib, given as an absolute path: a
+    # relative one is the build tree's for libjpeg-turbo), make, install into the stage:
     # mb_steps_cmake PREFIX STAGE [CMAKE_ARGS...]
     local prefix=$1 stage=$2 cmake; shift 2
     cmake=$(get_modern_cmake) || return 1
-    "$cmake" -G "Unix Makefiles" -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib \
-            -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release "$@" . \
+    "$cmake" -G "Unix Makefiles" -DCMAKE_INSTALL_PREFIX="$prefix" \
+            -DCMAKE_INSTALL_LIBDIR="$prefix/lib" -DCMAKE_PREFIX_PATH="$prefix" \
+            -DCMAKE_BUILD_TYPE=Release "$@" . \
         && make -j"${MB_JOBS:-4}" \
         && make install DESTDIR="$stage"
 }

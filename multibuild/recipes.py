@@ -27,7 +27,9 @@ import re
 import shlex
 import shutil
 import sys
+import tarfile
 import tempfile
+import time
 import urllib.parse
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -62,13 +64,34 @@ def download_verified(url: str, directory: Path, name: str, sha256: str | None,
 
 def extract_safely(archive: Path, dest: Path, label: str) -> None:
     """Extract a tar (any compression) or zip archive into the empty directory ``dest``,
-    refusing it on any member that would escape ``dest``."""
+    refusing it on any member that would escape ``dest``; members keep their archived
+    modification times."""
     from multibuild.openblas import safe_extract_tar, safe_extract_zip
 
     if zipfile.is_zipfile(archive):
         safe_extract_zip(archive, dest, label)
     else:
         safe_extract_tar(archive, dest, label)
+    _restore_mtimes(archive, dest)
+
+
+def _restore_mtimes(archive: Path, dest: Path) -> None:
+    # Autotools trees rely on them: a configure.ac newer than configure or aclocal.m4 makes
+    # `make` regenerate them with whatever automake the host has (or fail without one).
+    stamps: list[tuple[Path, float, bool]] = []
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                when = time.mktime((*info.date_time, 0, 0, -1))
+                stamps.append((dest / info.filename.rstrip("/"), when, info.is_dir()))
+    else:
+        with tarfile.open(archive, "r:*") as tar:
+            stamps.extend((dest / member.name, float(member.mtime), member.isdir())
+                          for member in tar)
+    # Files first, then directories from the deepest (writing a file touches its directory).
+    for path, when, _is_dir in sorted(stamps, key=lambda s: (s[2], -len(s[0].parts))):
+        if path.is_symlink() or path.exists():
+            os.utime(path, (when, when), follow_symlinks=False)
 
 
 def sha256_of(path: Path) -> str:

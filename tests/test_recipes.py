@@ -264,6 +264,21 @@ def test_escaping_archives_are_refused(work: Work, mirror: Mirror) -> None:
     assert code != 0 and not (work.dir.parent / "outside").exists()
 
 
+def test_unpacked_files_keep_their_archived_times(work: Work, mirror: Mirror) -> None:
+    # Autotools trees depend on it (configure older than configure.ac would be regenerated).
+    with tarfile.open(mirror.root / "times-1.0.tar.gz", "w:gz") as tar:
+        for name, when in (("times-1.0/configure.ac", 1_000_000_000),
+                           ("times-1.0/configure", 1_600_000_000)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = 1, when
+            tar.addfile(info, io.BytesIO(b"x"))
+    code, _out, err = script(work.env() + f"fetch_unpack {mirror.url}/times-1.0.tar.gz")
+    assert code == 0, err
+    tree = work.dir / "times-1.0"
+    assert (tree / "configure.ac").stat().st_mtime == 1_000_000_000
+    assert (tree / "configure").stat().st_mtime == 1_600_000_000
+
+
 def test_untar_contract(tmp_path: Path) -> None:
     archive = tmp_path / "pkg-2.0.tar.xz"
     with tarfile.open(archive, "w:xz") as tar:
