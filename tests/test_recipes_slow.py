@@ -125,7 +125,7 @@ def test_a_new_job_refills_build_prefix_from_the_library_cache(built: Built, ups
         shutil.copytree(prefix_copy, built.prefix, symlinks=True)
 
 
-def test_extension_linking_zlib_and_libpng_is_repaired_with_both_bundled(
+def test_extension_linking_zlib_and_libpng_is_repaired_and_runs_from_its_wheel(
         built: Built, tmp_path: Path) -> None:
     project = tmp_path / "pngz"
     shutil.copytree(FIXTURES / "pngz", project)
