@@ -529,13 +529,15 @@ function install_pypy {
 }
 
 function untar {
-    # Extract an archive into the current directory, choosing the tool by extension.
-    local archive=$1
-    case "$archive" in
-        *.tar.gz|*.tgz|*.tar.bz2|*.tbz|*.tar.xz|*.txz|*.tar) tar -xf "$archive" ;;
-        *.zip) unzip -qo "$archive" ;;
-        *) mb_error "untar: unknown archive type: $archive"; return 1 ;;
-    esac
+    # Extract an archive into the current directory: untar ARCHIVE
+    # The type comes from the name (.tar, .tar.gz/.tgz, .tar.bz2/.tbz, .tar.xz/.txz, .zip); an
+    # archive with members that would land outside the directory is refused, nothing extracted.
+    local archive=${1:-}
+    if [ -z "$archive" ]; then
+        mb_error "untar: ARCHIVE (argument 1) is empty"
+        return 1
+    fi
+    mb_python recipes untar "$archive" --dest .
 }
 
 function check_sha256sum {
@@ -557,76 +559,22 @@ function check_sha256sum {
 }
 
 function fetch_unpack {
-    # Download URL into ARCHIVE_SDIR (default 'archives', a cache) and unpack it here.
-    # fetch_unpack URL [ARCHIVE_NAME]; prints nothing, leaves the unpacked tree in $PWD.
-    local url=$1
-    local name=${2:-${url##*/}}
-    local cache=${ARCHIVE_SDIR:-archives}
-    [ -z "$url" ] && { mb_error "fetch_unpack: no URL given"; return 1; }
-    mkdir -p "$cache"
-    local archive="$cache/$name"
-    if [ ! -f "$archive" ]; then
-        retry curl -fsSL --max-time 600 -o "$archive.part" "$url" || {
-            rm -f "$archive.part"; mb_error "fetch_unpack: download failed: $url"; return 1; }
-        mv "$archive.part" "$archive"
+    # Fetch an archive and unpack it here; print the unpacked top-level names, one a line:
+    #   out=$(fetch_unpack URL [ARCHIVE_NAME [SHA256]])
+    # The archive is kept in ARCHIVE_SDIR (default archives/) as ARCHIVE_NAME (default: the
+    # URL's last part) and reused when present there (or in multibuild/archives/). Downloads
+    # are retried (MB_RETRIES attempts, MB_RETRY_BACKOFF seconds apart, growing) and checked
+    # against SHA256, else the recipe table's checksum of URL, else the one recorded at the
+    # first download (MB_REQUIRE_SHA256=1 refuses archives with no known checksum). Each
+    # unpacked entry replaces an older one of the same name; unsafe archives are refused.
+    local url=${1:-}
+    if [ -z "$url" ]; then
+        mb_error "fetch_unpack: URL (argument 1) is empty"
+        return 1
     fi
-    local scratch abs_archive
-    abs_archive=$(abspath "$archive")
-    scratch=$(mktemp -d "$PWD/.unpack-XXXXXX")
-    (cd "$scratch" && untar "$abs_archive") || { rm -rf "$scratch"; return 1; }
-    # Move the unpacked content beside us, replacing an older copy.
-    local entry
-    for entry in "$scratch"/* "$scratch"/.[!.]*; do
-        [ -e "$entry" ] || continue
-        rm -rf "./${entry##*/}"
-        mv "$entry" .
-    done
-    rmdir "$scratch"
-}
-
-function build_simple {
-    # Configure, make and install a source library into BUILD_PREFIX:
-    # build_simple NAME VERSION URL [EXT [CONFIGURE_ARGS...]]
-    # The installed files are kept in a library cache (MB_LIB_CACHE, default
-    # $(mb_cache_dir)/libs) under a hash of the recipe (this function, name, version, URL,
-    # arguments, prefix), the flags (CC, CXX, CFLAGS, CPPFLAGS, CXXFLAGS, FFLAGS, LDFLAGS) and
-    # the platform; a hit installs the cached files, anything else is a rebuild.
-    local name=$1 version=$2 url=$3 ext=${4:-tar.gz}
-    shift 4 2>/dev/null || shift $#
-    local prefix=${BUILD_PREFIX:-/usr/local}
-    local cache key entry stage
-    cache=${MB_LIB_CACHE:-$(mb_cache_dir)/libs} || return 1
-    key=$( { declare -f build_simple
-             printf '%s\n' "$name" "$version" "$url" "$ext" "$prefix" "$*" \
-                "CC=${CC:-}" "CXX=${CXX:-}" "CFLAGS=${CFLAGS:-}" "CPPFLAGS=${CPPFLAGS:-}" \
-                "CXXFLAGS=${CXXFLAGS:-}" "FFLAGS=${FFLAGS:-}" "LDFLAGS=${LDFLAGS:-}" \
-                "PLAT=${PLAT:-}" "MB_ML_VER=${MB_ML_VER:-}" "MB_ML_LIBC=${MB_ML_LIBC:-}" \
-                "MACOSX_DEPLOYMENT_TARGET=${MACOSX_DEPLOYMENT_TARGET:-}" \
-                "ARCHFLAGS=${ARCHFLAGS:-}" "$(uname -sm)"
-           } | mb_sha256_stdin | cut -c1-16 )
-    entry="$cache/$name-$version-$key"
-    if [ ! -d "$entry" ]; then
-        fetch_unpack "$url/$name-$version.$ext" || return 1
-        stage=$(abspath "$cache/.stage-$name-$key-$$")
-        rm -rf "$stage"
-        (cd "$name-$version" \
-            && ./configure --prefix="$prefix" "$@" \
-            && make -j"${MB_JOBS:-4}" \
-            && make install DESTDIR="$stage") || { rm -rf "$stage"; return 1; }
-        if [ ! -d "$stage$prefix" ]; then
-            # make install ignored DESTDIR and installed into the prefix: nothing to cache.
-            rm -rf "$stage"
-            echo "build_simple: $name $version built (its install ignores DESTDIR: not cached)"
-            return 0
-        fi
-        mkdir -p "$cache"
-        # Publish atomically; a parallel target may have published the same key first.
-        mv "$stage" "$entry" 2>/dev/null || rm -rf "$stage"
-        echo "build_simple: $name $version built, cached as $entry"
-    else
-        echo "build_simple: $name $version from the library cache ($entry)"
-    fi
-    mkdir -p "$prefix" && cp -a "$entry$prefix/." "$prefix/"
+    mb_python recipes fetch-unpack "$url" --name "${2:-}" --sha256 "${3:-}" --dest . \
+        --archive-dir "${ARCHIVE_SDIR:-archives}" --require-sha256 "${MB_REQUIRE_SHA256:-0}" \
+        --attempts "${MB_RETRIES:-5}" --backoff "${MB_RETRY_BACKOFF:-1}"
 }
 
 function mb_default_pip_opts {

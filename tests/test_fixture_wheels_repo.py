@@ -157,11 +157,8 @@ def test_fresh_clone_with_submodule_project_builds_repairs_and_tests_a_wheel(
     assert [t["passed"] for t in report["targets"]] == [True]
 
 
-# The contracts below belong to functions other branches are changing right now (issue 13
-# item 2); each assertion is multibuild's documented behaviour. Flip the xfail when it lands.
+# multibuild's documented contracts of the functions the fixture config.sh uses.
 
-@pytest.mark.xfail(strict=True, reason="fetch_unpack does not yet print the unpacked directory "
-                   "(multibuild: out=$(fetch_unpack URL)); issue 13 item 2")
 def test_fetch_unpack_prints_the_unpacked_directory(repo_build: RepoBuild) -> None:
     assert "pre_build: fetch_unpack printed [tinydata-1.0]" in repo_build.log
 
@@ -171,8 +168,6 @@ def test_suppress_announces_the_command(repo_build: RepoBuild) -> None:
                      repo_build.log)
 
 
-@pytest.mark.xfail(strict=True, reason="build_simple does not yet write its <name>-stamp "
-                   "(multibuild's build_simple); issue 13 item 2")
 def test_build_simple_writes_its_stamp(repo_build: RepoBuild) -> None:
     assert (repo_build.root / "tiny-stamp").exists()
 

@@ -1,5 +1,5 @@
-"""build_simple's library cache (keyed by recipe, version, flags and platform) and ccache wiring,
-run in real bash on real source tarballs."""
+"""build_simple's library cache (keyed by recipe, version, flags and platform) beside multibuild's
+stamp files, and ccache wiring, run in real bash on real source tarballs."""
 
 from __future__ import annotations
 
@@ -47,7 +47,13 @@ class Lib:
     def builds(self) -> int:
         return len(self.count.read_text().split()) if self.count.exists() else 0
 
-    def build(self, setup: str = "", version: str = "1.0", args: str = "") -> str:
+    def build(self, setup: str = "", version: str = "1.0", args: str = "",
+              keep_stamps: bool = False) -> str:
+        """build_simple in the work directory; by default as a new job would (no stamps left
+        by an earlier build: those skip a build whatever changed, as in multibuild)."""
+        if not keep_stamps:
+            for stamp in self.work.glob("*-stamp"):
+                stamp.unlink()
         script = (f"cd {self.work} && export BUILD_PREFIX={self.prefix} "
                   f"MB_CACHE_DIR={self.cache} BUILD_COUNT={self.count} && {setup}\n"
                   f"build_simple tiny {version} file://{self.sources} tar.gz {args}")
@@ -65,8 +71,8 @@ def test_cache_hit_reinstalls_without_rebuilding(tmp_path: Path) -> None:
     out = lib.build()
     assert lib.builds == 1 and "built, cached as" in out
     assert lib.installed.read_text().startswith("tiny")
-    # A fresh prefix (a new container, a wiped BUILD_PREFIX): restored from the cache, no
-    # rebuild, and not silently skipped as a stamp file would.
+    # A fresh prefix and no stamp (a new container, a wiped BUILD_PREFIX): restored from the
+    # cache, no rebuild.
     shutil.rmtree(lib.prefix)
     out = lib.build()
     assert lib.builds == 1 and "from the library cache" in out
@@ -105,6 +111,16 @@ def test_version_and_configure_arguments_are_part_of_the_recipe(tmp_path: Path) 
     assert lib.builds == 3
     assert "--enable-shared" in lib.installed.read_text()
     assert [e.split("-")[1] for e in lib.entries()] == sorted(["1.0", "1.0", "1.1"])
+
+
+def test_stamp_skips_the_build_and_is_written_after_it(tmp_path: Path) -> None:
+    lib = Lib(tmp_path)
+    lib.build()
+    assert (lib.work / "tiny-stamp").is_file()
+    # multibuild's contract: a present stamp skips the build, even with other flags.
+    out = lib.build("export CFLAGS=-O3", keep_stamps=True)
+    assert lib.builds == 1 and "tiny-stamp present" in out
+    assert "CFLAGS=-O3" not in lib.installed.read_text()
 
 
 def test_install_that_ignores_destdir_is_rebuilt_not_skipped(tmp_path: Path) -> None:

@@ -121,5 +121,4 @@ def test_every_multibuild_function_is_defined(way: str, tmp_path: Path) -> None:
 def test_library_builder_and_gfortran_names(source: str, tmp_path: Path) -> None:
     found = defined_functions(LINUX_STEPS, {}, _project(tmp_path))
     missing = [name for name in OTHER_FILES[source] if name not in found]
-    if missing:
-        pytest.xfail(f"{source} (another part of issue 13) does not define: {missing}")
+    assert not missing, f"{source}: not defined after `{LINUX_STEPS}`: {missing}"

@@ -50,33 +50,6 @@ def test_untar_and_fetch_unpack(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "unknown archive type" in bad.stderr
 
 
-CONFIGURE = """#!/bin/sh
-prefix=/usr/local
-for a in "$@"; do case $a in --prefix=*) prefix=${a#--prefix=};; esac; done
-printf 'install:\\n\\tmkdir -p %s/lib && echo built-$BUILD_FLAG > %s/lib/libtiny.txt\\nall:\\n' \
-  "$prefix" "$prefix" > Makefile
-"""
-
-
-def test_build_simple_configure_make_install_and_rebuild_on_new_flags(tmp_path: Path) -> None:
-    archive = tmp_path / "tiny-1.0.tar.gz"
-    make_tarball(archive, "tiny-1.0", {"configure": CONFIGURE})
-    prefix = tmp_path / "prefix"
-    installed = prefix / "lib" / "libtiny.txt"
-    build = f"cd {tmp_path} && export BUILD_PREFIX={prefix} && build_simple tiny 1.0 file://{tmp_path}"
-    ok(build)
-    assert installed.read_text().startswith("built-")
-    # A missing install is never silently skipped (multibuild's stamp files did that): this
-    # Makefile ignores DESTDIR, so nothing was cached and the recipe is rebuilt.
-    installed.unlink()
-    ok(build)
-    assert installed.exists()
-    # A changed flag is a different recipe: rebuilt too.
-    installed.unlink()
-    ok(f"export CFLAGS=-O3; {build}")
-    assert installed.exists()
-
-
 # --- clean_code --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("ref_kind", ["tag", "branch", "full", "short"])

@@ -1,0 +1,441 @@
+"""Library recipes: the table of source archives and the verified fetch behind the shell.
+
+``recipes.json`` holds, for each library builder of ``library_builders.sh``, its default version,
+archive file name and URL templates and the sha256 of every known version. The shell asks this
+module for a recipe's URL and checksum (``resolve``), and has it download, verify and unpack
+archives (``fetch-unpack`` behind ``fetch_unpack``; ``untar``):
+
+- downloads go through the project's download layer (bounded retries, Content-Length check,
+  written to a temporary name and renamed only once the sha256 matched);
+- an archive already in the archive directory is reused, checked against the same sha256;
+- an archive with no known checksum is refused by the recipes (unless ``MB_ALLOW_UNVERIFIED=1``)
+  and, for arbitrary ``fetch_unpack`` URLs, has its sha256 recorded on first download
+  (``sha256sums.txt``) so that a different file under the same name is refused later;
+- unpacking refuses members that would land outside the target (absolute paths, ``..``,
+  escaping links, special files) and replaces what an earlier unpack left.
+
+The two functions under "Download and extraction" are the only places that touch the download
+and extraction layers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.parse
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from multibuild import MultibuildError
+
+TABLE = Path(__file__).with_name("recipes.json")
+SEEDED_ARCHIVES = Path(__file__).with_name("archives")  # multibuild's pre-seeded archives
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*")
+_UNTAR_TYPES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz", ".zip")
+
+
+# --------------------------------------------------------------------------------------------
+# Download and extraction: the project's one download layer (multibuild.fetch) and safe
+# extractors (multibuild.extract). Imported lazily: most calls of this module need neither.
+
+
+def download_verified(url: str, directory: Path, name: str, sha256: str | None,
+                      attempts: int, backoff: float) -> Path:
+    """Fetch ``url`` as ``directory/name`` with bounded retries; with ``sha256``, a file that
+    does not match is refused and never lands under ``name``."""
+    from multibuild.fetch import Http, download
+
+    if "/" in name or name.startswith("."):
+        raise MultibuildError(f"refusing archive name {name!r}")
+    target = directory / name
+    download(Http(attempts=attempts, backoff=backoff), url, target, sha256=sha256)
+    return target
+
+
+def extract_safely(archive: Path, dest: Path, label: str) -> None:
+    """Extract a tar (any compression) or zip archive into the empty directory ``dest``,
+    refusing it on any member that would escape ``dest``; members keep their archived
+    modification times."""
+    from multibuild.extract import safe_extract_tar, safe_extract_zip
+
+    if zipfile.is_zipfile(archive):
+        safe_extract_zip(archive, dest, label)
+    else:
+        safe_extract_tar(archive, dest, label)
+    _restore_mtimes(archive, dest)
+
+
+def _restore_mtimes(archive: Path, dest: Path) -> None:
+    # Autotools trees rely on them: a configure.ac newer than configure or aclocal.m4 makes
+    # `make` regenerate them with whatever automake the host has (or fail without one).
+    stamps: list[tuple[Path, float, bool]] = []
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                when = time.mktime((*info.date_time, 0, 0, -1))
+                stamps.append((dest / info.filename.rstrip("/"), when, info.is_dir()))
+    else:
+        with tarfile.open(archive, "r:*") as tar:
+            stamps.extend((dest / member.name, float(member.mtime), member.isdir())
+                          for member in tar)
+    # Files first, then directories from the deepest (writing a file touches its directory).
+    for path, when, _is_dir in sorted(stamps, key=lambda s: (s[2], -len(s[0].parts))):
+        if path.is_symlink() or path.exists():
+            os.utime(path, (when, when), follow_symlinks=False)
+
+
+def sha256_of(path: Path) -> str:
+    from multibuild.fetch import sha256_file
+
+    return sha256_file(path)
+
+
+# --------------------------------------------------------------------------------------------
+# The table.
+
+
+@dataclass(frozen=True)
+class Known:
+    sha256: str | None
+    verified: bool
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Recipe:
+    key: str
+    function: str
+    var: str
+    version: str
+    file: str
+    url: str
+    known: Mapping[str, Known]
+    legacy: Mapping[str, str]
+
+    def _templates(self, version: str) -> tuple[str, str]:
+        file, url = self.file, self.url
+        legacy = self.legacy
+        if legacy:
+            applies = False
+            if "below" in legacy:
+                applies = _version_key(version) < _version_key(legacy["below"])
+            elif "match" in legacy:
+                applies = re.fullmatch(legacy["match"], version) is not None
+            if applies:
+                file = legacy.get("file", file)
+                url = legacy.get("url", url)
+        return file, url
+
+    def names(self, version: str) -> tuple[str, str]:
+        """(archive file name, upstream URL) of ``version``."""
+        file_t, url_t = self._templates(version)
+        short = ".".join(version.split(".")[:2])
+        fields = {"version": version, "short": short}
+        file = file_t.format(**fields)
+        return file, url_t.format(file=file, **fields)
+
+
+def _version_key(version: str) -> tuple[tuple[int, str], ...]:
+    return tuple((int(p), "") if p.isdigit() else (-1, p) for p in re.split(r"[.+~-]", version))
+
+
+def _recipe(key: str, data: Mapping[str, Any]) -> Recipe:
+    known: dict[str, Known] = {}
+    for version, entry in data["known"].items():
+        sha = entry.get("sha256")
+        if sha is not None and not _SHA256.fullmatch(sha):
+            raise MultibuildError(f"{TABLE.name}: {key} {version}: bad sha256 {sha!r}")
+        known[version] = Known(sha, bool(entry.get("verified")), str(entry.get("evidence", "")))
+    return Recipe(key=key, function=data["function"], var=data["var"], version=data["version"],
+                  file=data["file"], url=data["url"], known=known,
+                  legacy=dict(data.get("legacy", {})))
+
+
+def load_table(path: Path = TABLE) -> dict[str, Recipe]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {key: _recipe(key, entry) for key, entry in data["recipes"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MultibuildError(f"cannot read the recipe table {path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    version: str
+    file: str
+    url: str
+    sha256: str | None
+
+    def shell(self) -> str:
+        values = {"mb_recipe_version": self.version, "mb_recipe_file": self.file,
+                  "mb_recipe_url": self.url, "mb_recipe_sha256": self.sha256 or ""}
+        return "".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items())
+
+
+def resolve(recipe: Recipe, *, caller: str, version: str = "", sha256: str = "",
+            base_url: str = "", mirror: str = "", allow_unverified: bool = False) -> Resolved:
+    """The archive of ``recipe`` at ``version`` (default: the table's), its URL (``base_url``,
+    else ``mirror``, else upstream: both are directories holding the archive under its file
+    name) and the sha256 it must have (``sha256``, else the table's)."""
+    version = version or recipe.version
+    if not _VERSION.fullmatch(version):
+        raise MultibuildError(f"{caller}: {recipe.var}_VERSION={version!r} is not a version")
+    if sha256 and not _SHA256.fullmatch(sha256.lower()):
+        raise MultibuildError(f"{caller}: {recipe.var}_SHA256={sha256!r} is not a sha256 "
+                              "(64 hexadecimal digits)")
+    file, url = recipe.names(version)
+    known = recipe.known.get(version)
+    expected = sha256.lower() or (known.sha256 if known else None)
+    if expected is None and not allow_unverified:
+        raise MultibuildError(
+            f"{caller}: no known sha256 for {recipe.key} {version} ({file}); set "
+            f"{recipe.var}_SHA256 to the archive's sha256, or MB_ALLOW_UNVERIFIED=1 to skip "
+            "the check")
+    for name, base in (("download URL", base_url), ("MB_SOURCE_MIRROR", mirror)):
+        if base:
+            if not urllib.parse.urlsplit(base).scheme:
+                raise MultibuildError(f"{caller}: {name} {base!r} is not a URL")
+            url = base.rstrip("/") + "/" + file
+            break
+    return Resolved(version, file, url, expected)
+
+
+def known_sha256(url: str, table: Mapping[str, Recipe]) -> str | None:
+    """The table's sha256 of the upstream archive at ``url``, if it is one of them."""
+    for recipe in table.values():
+        for version, known in recipe.known.items():
+            if known.sha256 and recipe.names(version)[1] == url:
+                return known.sha256
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Archives.
+
+
+def _check_name(name: str, what: str) -> None:
+    if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        raise MultibuildError(f"{what}: bad archive name {name!r}")
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    attempts: int = 4
+    backoff: float = 1.0
+    require_sha256: bool = False
+
+
+def ensure_archive(url: str, name: str, sha256: str | None, archive_dir: Path, *,
+                   caller: str, policy: FetchPolicy, seeded: Path = SEEDED_ARCHIVES) -> Path:
+    """``archive_dir/name``, downloaded from ``url`` unless present (or pre-seeded in
+    ``seeded``), and checked against ``sha256`` or the sha256 recorded when it first came."""
+    from multibuild.download import read_manifest, write_manifest
+
+    _check_name(name, caller)
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    target = archive_dir / name
+    manifest = read_manifest(archive_dir)
+    expected = sha256 or manifest.get(name)
+    if expected is None and policy.require_sha256:
+        raise MultibuildError(f"{caller}: no sha256 known for {name} and MB_REQUIRE_SHA256=1; "
+                              "pass one (fetch_unpack URL NAME SHA256 or NAME_SHA256)")
+    if not target.is_file():
+        if (seeded / name).is_file():
+            from multibuild.files import atomic_path
+
+            with atomic_path(target) as tmp:
+                shutil.copyfile(seeded / name, tmp)
+        else:
+            try:
+                download_verified(url, archive_dir, name, expected, policy.attempts,
+                                  policy.backoff)
+            except MultibuildError as exc:
+                raise MultibuildError(f"{caller}: {exc}") from None
+    actual = sha256_of(target)
+    if expected is not None and actual != expected:
+        where = "expected" if sha256 else f"recorded in {archive_dir / 'sha256sums.txt'}"
+        raise MultibuildError(
+            f"{caller}: {target} has sha256 {actual}, {where} {expected}; remove it to "
+            "download it again")
+    if expected is None:
+        print(f"warning: {caller}: {name} is not checksum-verified (no sha256 known); its "
+              f"sha256 {actual} is recorded in {archive_dir / 'sha256sums.txt'}",
+              file=sys.stderr)
+    if manifest.get(name) != actual:
+        manifest[name] = actual
+        write_manifest(archive_dir, manifest)
+    return target
+
+
+def unpack_into(archive: Path, dest: Path) -> list[str]:
+    """Extract ``archive`` into ``dest``, each top-level entry replacing any older one of the
+    same name; the top-level names, sorted."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".mb-unpack-") as scratch:
+        extract_safely(archive, Path(scratch), archive.name)
+        entries = sorted(os.listdir(scratch))
+        if not entries:
+            raise MultibuildError(f"{archive.name}: the archive is empty")
+        for entry in entries:
+            target = dest / entry
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            os.rename(Path(scratch) / entry, target)
+    return entries
+
+
+def untar(archive: Path, dest: Path) -> list[str]:
+    """multibuild's ``untar``: the archive type comes from the file name."""
+    if not archive.name.endswith(_UNTAR_TYPES):
+        raise MultibuildError(f"untar: unknown archive type: {archive} (expected "
+                              + ", ".join(_UNTAR_TYPES) + ")")
+    if not archive.is_file():
+        raise MultibuildError(f"untar: no such file: {archive}")
+    return unpack_into(archive, dest)
+
+
+# --------------------------------------------------------------------------------------------
+# Documentation.
+
+
+def markdown_table(table: Mapping[str, Recipe]) -> str:
+    lines = ["| function | version (variable) | source archive | sha256 from |",
+             "|---|---|---|---|"]
+    for recipe in table.values():
+        _file, url = recipe.names(recipe.version)
+        known = recipe.known.get(recipe.version)
+        if known is None or known.sha256 is None:
+            origin = "none known: set the `_SHA256` variable"
+        elif known.verified:
+            origin = "the archive (verified here)"
+        else:
+            origin = "public build files (not verified here)"
+        variable = "OPENSSL_ROOT" if recipe.var == "OPENSSL" else f"{recipe.var}_VERSION"
+        lines.append(f"| `{recipe.function}` | {recipe.version} (`{variable}`) | {url} "
+                     f"| {origin} |")
+    return "\n".join(lines) + "\n"
+
+
+def shell_defaults(table: Mapping[str, Recipe]) -> str:
+    lines = [
+        "#!/usr/bin/env bash",
+        "# Default versions of the library recipes, multibuild's variable names (generated from",
+        "# recipes.json by `python -m multibuild.recipes shell`; do not edit). Set one before a",
+        "# build_* call to build another version; one without a known sha256 needs <NAME>_SHA256.",
+        "# shellcheck disable=SC2034",
+    ]
+    for recipe in table.values():
+        if recipe.var == "OPENSSL":  # multibuild names OpenSSL by its archive root
+            lines.append(f"OPENSSL_ROOT=${{OPENSSL_ROOT:-openssl-{recipe.version}}}")
+        else:
+            lines.append(f"{recipe.var}_VERSION=${{{recipe.var}_VERSION:-{recipe.version}}}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Command line (called by library_builders.sh and common_utils.sh through mb_python).
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() not in ("", "0", "no", "false", "off")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m multibuild.recipes", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    res = sub.add_parser("resolve", help="print a recipe's version, file, URL and sha256 "
+                         "as shell assignments")
+    res.add_argument("key")
+    res.add_argument("--caller", default="recipe")
+    res.add_argument("--var", default="", help="the shell's variable prefix (checked)")
+    res.add_argument("--version", default="")
+    res.add_argument("--sha256", default="")
+    res.add_argument("--base-url", default="")
+    res.add_argument("--mirror", default="")
+    res.add_argument("--allow-unverified", default="0")
+    fetch = sub.add_parser("fetch-unpack", help="download (verified) and unpack an archive; "
+                           "print the unpacked top-level names")
+    fetch.add_argument("url")
+    fetch.add_argument("--name", default="")
+    fetch.add_argument("--sha256", default="")
+    fetch.add_argument("--archive-dir", default="archives")
+    fetch.add_argument("--dest", default=".")
+    fetch.add_argument("--caller", default="fetch_unpack")
+    fetch.add_argument("--require-sha256", default="0")
+    fetch.add_argument("--attempts", default="4")
+    fetch.add_argument("--backoff", default="1")
+    unt = sub.add_parser("untar", help="extract an archive safely into --dest")
+    unt.add_argument("archive")
+    unt.add_argument("--dest", default=".")
+    sub.add_parser("table", help="the recipe table in Markdown (README)")
+    sub.add_parser("shell", help="the default versions as shell assignments (recipes.sh)")
+    return parser
+
+
+def _policy(args: argparse.Namespace) -> FetchPolicy:
+    try:
+        attempts = max(1, int(args.attempts))
+        backoff = max(0.0, float(args.backoff))
+    except ValueError:
+        raise MultibuildError(f"{args.caller}: MB_RETRIES={args.attempts!r} / "
+                              f"MB_RETRY_BACKOFF={args.backoff!r} must be numbers") from None
+    return FetchPolicy(attempts, backoff, _flag(args.require_sha256))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "resolve":
+            table = load_table()
+            if args.key not in table:
+                raise MultibuildError(f"{args.caller}: no recipe {args.key!r} in {TABLE.name}")
+            recipe = table[args.key]
+            if args.var and args.var != recipe.var:
+                raise MultibuildError(f"{args.caller}: recipe {args.key} uses {recipe.var}_*, "
+                                      f"not {args.var}_*")
+            resolved = resolve(recipe, caller=args.caller, version=args.version,
+                               sha256=args.sha256, base_url=args.base_url, mirror=args.mirror,
+                               allow_unverified=_flag(args.allow_unverified))
+            if resolved.sha256 is None:
+                print(f"warning: {args.caller}: {resolved.file} will not be checksum-verified "
+                      "(MB_ALLOW_UNVERIFIED=1)", file=sys.stderr)
+            sys.stdout.write(resolved.shell())
+        elif args.command == "fetch-unpack":
+            name = args.name or Path(urllib.parse.urlsplit(args.url).path).name
+            sha = args.sha256.lower()
+            if sha and not _SHA256.fullmatch(sha):
+                raise MultibuildError(f"{args.caller}: {args.sha256!r} is not a sha256")
+            archive = ensure_archive(args.url, name, sha or known_sha256(args.url, load_table()),
+                                     Path(args.archive_dir), caller=args.caller,
+                                     policy=_policy(args))
+            entries = unpack_into(archive, Path(args.dest))
+            sys.stdout.write("".join(f"{entry}\n" for entry in entries))
+        elif args.command == "untar":
+            untar(Path(args.archive), Path(args.dest))
+        elif args.command == "table":
+            sys.stdout.write(markdown_table(load_table()))
+        elif args.command == "shell":
+            sys.stdout.write(shell_defaults(load_table()))
+    except MultibuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
