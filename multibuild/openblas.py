@@ -51,6 +51,7 @@ from typing import IO, TYPE_CHECKING, Callable
 
 from multibuild import MultibuildError
 from multibuild.files import atomic_write
+from multibuild.licenses import copy_artifact_licence
 
 if TYPE_CHECKING:
     from multibuild.platforms import Platform
@@ -521,6 +522,7 @@ def lay_out_prefix(tree: Path, staged: Path, target: Target, label: str) -> None
     for name in ("lib", "include", "bin"):
         if (root / name).is_dir():
             os.rename(root / name, staged / name)
+    copy_artifact_licence(tree, staged)  # the OpenBLAS/GCC runtime text for bundled licences
     libs = library_files(staged, target.platform.os)
     if not libs:
         raise MultibuildError(f"{label}: no OpenBLAS library for {target.platform.os} in lib/")
@@ -800,7 +802,9 @@ def build_exports(prefix: Path, target: Target, environ: Mapping[str, str]) -> d
     lib = str(prefix / "lib")
     pcs = sorted(p.stem for p in (prefix / "lib" / "pkgconfig").glob("*.pc"))
     pc_name = "scipy-openblas" if "scipy-openblas" in pcs else (pcs[0] if pcs else "openblas")
-    settings = [f"-Dblas={pc_name}", f"-Dlapack={pc_name}", "-Dallow-noblas=false"]
+    # Only what any meson project with BLAS/LAPACK options understands (scipy's meson rejects
+    # unknown options): a project's own flags, e.g. numpy's -Dallow-noblas, live in its config.
+    settings = [f"-Dblas={pc_name}", f"-Dlapack={pc_name}"]
     if target.ilp64:
         settings.append("-Duse-ilp64=true")
     exports = {
@@ -856,12 +860,6 @@ def package_library(package: str) -> Path:
     except Exception as exc:
         raise MultibuildError(f"importing {package} failed: {exc}") from None
     loaded = [p for p in _loaded_openblas() if p not in before] or _loaded_openblas()
-    if len(loaded) > 1:
-        raise MultibuildError(
-            f"{package} loaded several OpenBLAS libraries: {', '.join(map(str, loaded))}"
-        )
-    if loaded:
-        return loaded[0]
     pkg_dir = Path(spec.origin).parent
     top = package.split(".")[0]
     dirs = [pkg_dir.parent / f"{top}.libs", pkg_dir / ".libs", pkg_dir / ".dylibs"]
@@ -869,6 +867,19 @@ def package_library(package: str) -> Path:
         p for d in dirs if d.is_dir() for p in d.iterdir()
         if "openblas" in p.name.lower() and _is_shared_lib(p)
     )
+    # scipy imports numpy, which loads numpy's own OpenBLAS: a package that bundles one is
+    # checked on its own copy, loaded or not.
+    own = [p for p in loaded if any(p.resolve().parent == d.resolve() for d in dirs)]
+    if libs and loaded and not own:
+        loaded = []
+    elif own:
+        loaded = own
+    if len(loaded) > 1:
+        raise MultibuildError(
+            f"{package} loaded several OpenBLAS libraries: {', '.join(map(str, loaded))}"
+        )
+    if loaded:
+        return loaded[0]
     if len(libs) != 1:
         where = ", ".join(str(d) for d in dirs)
         what = "no OpenBLAS library" if not libs else f"{len(libs)} OpenBLAS libraries"
