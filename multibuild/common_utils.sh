@@ -436,13 +436,67 @@ function clean_code {
     )
 }
 
+function mb_shell_state {
+    # Print this shell's options, functions and variables as bash code, for a fresh bash
+    # process to carry on from (bash's own and per-process variables left out).
+    local name
+    set +o
+    shopt -p
+    declare -f
+    for name in $(compgen -v); do
+        case "$name" in
+            BASH*|FUNCNAME|PIPESTATUS|GROUPS|DIRSTACK|LINENO|RANDOM|SRANDOM|SECONDS|EPOCH*|\
+            HIST*|COMP_*|OPTIND|OPTARG|OPTERR|PPID|SHLVL|SHELLOPTS|EUID|UID|PWD|OLDPWD|IFS|\
+            PS[0-9]|_|COLUMNS|LINES) continue ;;
+        esac
+        declare -p "$name" 2> /dev/null
+    done
+}
+
+function mb_print_exports {
+    # Print every exported variable as an 'export NAME=VALUE' line (shell-quoted).
+    local name
+    for name in $(compgen -e); do
+        case "$name" in BASH*|PWD|OLDPWD|SHLVL|_) continue ;; esac
+        printf 'export %s=%q\n' "$name" "${!name}"
+    done
+}
+
+function mb_run_pre_build {
+    # Run config.sh's pre_build with errexit on, as CI runs a step's commands: a failing
+    # command anywhere in it fails the build at once. It runs in a fresh bash process that
+    # gets this shell's functions and variables (mb_shell_state): in a subshell, errexit
+    # would be ignored whenever a caller tests the status (`||`, `&&`, `if`, as macOS's
+    # wrap_wheel_builder does). What pre_build exports (PKG_CONFIG_PATH, OPENBLAS, CFLAGS,
+    # PATH, ...) is exported here afterwards; plain variables it sets stay in its process.
+    local state exports status=0
+    state=$(mktemp) && exports=$(mktemp) || return 1
+    mb_shell_state > "$state"
+    # shellcheck disable=SC2016
+    "${BASH:-bash}" -c 'source "$1" 2> /dev/null; set -e; pre_build; mb_print_exports > "$2"' \
+        pre_build "$state" "$exports" || status=$?
+    if [ "$status" -eq 0 ]; then
+        # shellcheck disable=SC1090
+        source "$exports" 2> /dev/null
+    fi
+    rm -f "$state" "$exports"
+    if [ "$status" -ne 0 ]; then
+        mb_error "pre_build failed (exit $status)"
+        return "$status"
+    fi
+}
+
 function pip_wheel_cmd {
-    # Build the wheel of the current directory into WHEELHOUSE with pip.
-    local abs_wheelhouse=$1 opts
+    # Build the wheel of the current directory into WHEELHOUSE with pip. Verbose (pip shows
+    # the build backend's output only with -v): the build's progress, e.g. meson's ninja
+    # [n/m] lines, reaches build.log, and the terminal gets it condensed
+    # (multibuild/progress.py). MB_BUILD_VERBOSE=0 builds quietly.
+    local abs_wheelhouse=$1 opts verbose=-v
+    [ "${MB_BUILD_VERBOSE:-1}" == 0 ] && verbose=
     opts=$(pip_opts | tr '\n' ' ')
-    echo "pip_wheel_cmd: ${PIP_CMD:-python -m pip} wheel $opts-w $abs_wheelhouse --no-deps ."
+    echo "pip_wheel_cmd: ${PIP_CMD:-python -m pip} wheel $verbose${verbose:+ }$opts-w $abs_wheelhouse --no-deps ."
     # shellcheck disable=SC2086
-    ${PIP_CMD:-python -m pip} wheel $opts -w "$abs_wheelhouse" --no-deps .
+    ${PIP_CMD:-python -m pip} wheel $verbose $opts -w "$abs_wheelhouse" --no-deps .
 }
 
 function bdist_wheel_cmd {
@@ -463,7 +517,7 @@ function build_wheel_cmd {
     mkdir -p "$wheelhouse"
     mb_maybe_ccache || return 1
     if [ -n "$(is_function pre_build)" ]; then
-        pre_build || { mb_error "pre_build failed"; return 1; }
+        mb_run_pre_build || return 1
     fi
     if [ -n "${BUILD_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
@@ -511,7 +565,7 @@ function build_index_wheel {
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
     mb_maybe_ccache || return 1
-    if [ -n "$(is_function pre_build)" ]; then pre_build || return 1; fi
+    if [ -n "$(is_function pre_build)" ]; then mb_run_pre_build || return 1; fi
     if [ -n "${BUILD_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
         mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) $BUILD_DEPENDS || return 1
