@@ -1,0 +1,44 @@
+# scipy wheels: project hooks (./wheels build --config scipy), sourced after the multibuild
+# library and configs/scipy/env_vars.sh, so any library function may be overridden here.
+
+function pre_build {
+    # Runs in the build environment before the wheel is built, with errexit on: a Fortran
+    # compiler (found, installed with the OS package manager, or a one-line error), the
+    # verified LP64 OpenBLAS (PKG_CONFIG_PATH, OPENBLAS, OPENBLAS_CONFIG_SETTINGS) and the
+    # licences of what the wheel bundles.
+    install_gfortran
+    build_openblas
+    echo "pre_build: OpenBLAS ${OPENBLAS_VERSION:-} in $OPENBLAS ($OPENBLAS_PKG_CONFIG_NAME.pc)"
+    append_bundled_licenses "${REPO_DIR:-scipy}"
+}
+
+function pip_opts {
+    # The library's pip options and the OpenBLAS meson settings pre_build exported
+    # (-Dblas=scipy-openblas -Dlapack=scipy-openblas): scipy's own meson options need nothing
+    # more, and it rejects options it does not know.
+    mb_default_pip_opts
+    echo "${OPENBLAS_CONFIG_SETTINGS:-}"
+}
+
+function append_bundled_licenses {
+    # LICENSE.txt gains the OpenBLAS/GCC runtime licences (from the scipy-openblas wheel, kept
+    # in the OpenBLAS cache; else scipy's tools/wheels/LICENSE_<os>.txt) and
+    # LICENSES_bundled.txt. Once per checkout: clean_code restores LICENSE.txt.
+    mb_python licenses append "$1" --name SciPy --openblas "${OPENBLAS:-}"
+}
+
+function run_tests {
+    # Runs from an empty directory, with the repaired wheel installed in a fresh environment
+    # (TEST_DEPENDS). scipy's suite, then the OpenBLAS scipy loads (version, LP64) and the
+    # bundled licence text. scipy.datasets' tests are left out: they download data sets
+    # (pooch, network), which the build machines cannot reach.
+    python -c 'import scipy; scipy.show_config()'
+    python -c 'import scipy, sys
+print(scipy.__version__)
+jobs = int(sys.argv[2])
+sys.exit(not scipy.test(label=sys.argv[1], parallel=jobs if jobs > 1 else None,
+                        extra_argv=["--ignore-glob=*/scipy/datasets/tests/*"]))' \
+        "${SCIPY_TEST_LABEL:-fast}" "${SCIPY_TEST_JOBS:-1}"
+    python "$MB_ROOT/tools/openblas_support.py" --check_version "$OPENBLAS_VERSION" --package scipy
+    python "$MB_ROOT/tools/check_license.py" scipy --bundles OpenBLAS
+}
