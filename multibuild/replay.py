@@ -85,10 +85,12 @@ def build(options: RunOptions, environ: Mapping[str, str]) -> list[TargetResult]
           flush=True)
     results = run_all(options, environ=environ)
     # The upload step uploads only what this report lists as passed.
-    from multibuild.report import write_run_report
+    from multibuild.report import checkout_record, write_run_report
+    from multibuild.runner import source_dir
 
-    report = write_run_report(options.output_dir, results, options.build_commit,
-                              jobs=options.jobs)
+    report = write_run_report(
+        options.output_dir, results, options.build_commit, jobs=options.jobs,
+        repository=checkout_record(source_dir(options), options.build_commit, options.repo_url))
     print(f"wheels: report: {report} and {report.with_suffix('.html')}", flush=True)
     return results
 
