@@ -114,13 +114,15 @@ def _version(distribution: str) -> str | None:
 
 # What meson prints about itself and its compilers (pip wheel -v shows it).
 _LOG_TOOLS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("meson", re.compile(r"^The Meson build system\s*\n\s*Version: (\S+)", re.MULTILINE)),
-    ("meson-python", re.compile(r"\bmeson[-_]python-(\d[^\s,]*)", re.IGNORECASE)),
-    ("ninja", re.compile(r"^Found ninja-?(\S+) at", re.MULTILINE)),
-    ("c compiler", re.compile(r"^C compiler for the host machine: (.+)$", re.MULTILINE)),
-    ("c++ compiler", re.compile(r"^C\+\+ compiler for the host machine: (.+)$", re.MULTILINE)),
+    ("meson", re.compile(r"^[ \t]*The Meson build system\s*\n\s*Version: (\S+)",
+                       re.MULTILINE)),
+    ("meson-python", re.compile(r"\bmeson[-_]python-(\d+(?:\.\d+)*)", re.IGNORECASE)),
+    ("ninja", re.compile(r"^[ \t]*Found ninja-?(\S+) at", re.MULTILINE)),
+    ("c compiler", re.compile(r"^[ \t]*C compiler for the host machine: (.+)$", re.MULTILINE)),
+    ("c++ compiler", re.compile(r"^[ \t]*C\+\+ compiler for the host machine: (.+)$",
+                                re.MULTILINE)),
     ("fortran compiler",
-     re.compile(r"^Fortran compiler for the host machine: (.+)$", re.MULTILINE)),
+     re.compile(r"^[ \t]*Fortran compiler for the host machine: (.+)$", re.MULTILINE)),
 )
 
 

@@ -73,10 +73,11 @@ def test_scipy_release_with_config_scipy(tmp_path: Path, pythons: dict[str, Path
         "This binary distribution of SciPy also bundles the following software") == 1
     assert "Name: OpenBLAS" in licence_text and "GCC runtime library" in licence_text
 
-    # scipy's meson got the generic OpenBLAS settings only (LP64, no numpy flags).
+    # scipy's meson got scipy's flags only (LP64, no numpy flags) and found scipy-openblas.
     (build_line,) = [ln for ln in logs.splitlines() if ln.startswith("pip_wheel_cmd: ")]
-    assert "-Csetup-args=-Dblas=scipy-openblas -Csetup-args=-Dlapack=scipy-openblas" in build_line
+    assert "-Csetup-args=-Dblas=openblas -Csetup-args=-Dlapack=openblas" in build_line
     assert "allow-noblas" not in build_line and "use-ilp64" not in build_line
+    assert '"name": "scipy-openblas"' in logs  # scipy.show_config()
     assert "install_gfortran: " in logs
     checked = re.search(r"^.*scipy\.libs/libscipy_openblas[^ ]*: OpenBLAS 0\.3\.\S+ .*$", logs,
                         re.MULTILINE)

@@ -13,11 +13,13 @@ function pre_build {
 }
 
 function pip_opts {
-    # The library's pip options and the OpenBLAS meson settings pre_build exported
-    # (-Dblas=scipy-openblas -Dlapack=scipy-openblas): scipy's own meson options need nothing
-    # more, and it rejects options it does not know.
+    # The library's pip options and scipy's meson settings. Not OPENBLAS_CONFIG_SETTINGS:
+    # scipy's meson (1.17) looks for the scipy-openblas pkg-config file itself under
+    # -Dblas=openblas (its default) and fails on -Dblas=scipy-openblas ("Unknown variable name
+    # blas"); pre_build put that .pc first on PKG_CONFIG_PATH. scipy is LP64 only, and rejects
+    # options it does not know (numpy's -Dallow-noblas).
     mb_default_pip_opts
-    echo "${OPENBLAS_CONFIG_SETTINGS:-}"
+    echo "-Csetup-args=-Dblas=openblas -Csetup-args=-Dlapack=openblas"
 }
 
 function append_bundled_licenses {
