@@ -16,6 +16,7 @@ After the install, in the test environment, with only the standard library (like
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
@@ -77,6 +78,10 @@ def check_bundled(distribution: str, bundles: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- before the build
 
 
+def has_artifact_licence(prefix: Path) -> bool:
+    return (prefix / ARTIFACT_LICENCE).is_file()
+
+
 def copy_artifact_licence(tree: Path, prefix: Path) -> Path | None:
     """Keep the licence file of an unpacked OpenBLAS artifact (a scipy-openblas wheel's
     ``*.dist-info/licenses/LICENSE*``) as ``prefix/LICENSE.txt``; None when it has none."""
@@ -86,7 +91,9 @@ def copy_artifact_licence(tree: Path, prefix: Path) -> Path | None:
         for candidate in found:
             if candidate.is_file():
                 target = prefix / ARTIFACT_LICENCE
-                shutil.copyfile(candidate, target)
+                partial = prefix / f".{ARTIFACT_LICENCE}.{os.getpid()}"
+                shutil.copyfile(candidate, partial)
+                os.replace(partial, target)  # the prefix may be in use by a parallel build
                 return target
     return None
 

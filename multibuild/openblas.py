@@ -51,7 +51,7 @@ from typing import IO, TYPE_CHECKING, Callable
 
 from multibuild import MultibuildError
 from multibuild.files import atomic_write
-from multibuild.licenses import copy_artifact_licence
+from multibuild.licenses import copy_artifact_licence, has_artifact_licence
 
 if TYPE_CHECKING:
     from multibuild.platforms import Platform
@@ -734,7 +734,7 @@ def fetch_wheel(
     known = cache.lookup(key)
     if known:
         hit = cache.cached_prefix(known)
-        if hit:
+        if hit and (options.offline or has_artifact_licence(hit)):
             return hit
     if options.offline:
         raise MultibuildError(
@@ -759,6 +759,10 @@ def fetch_wheel(
             lay_out_prefix(package, staged, target, wheel.name)
             _write_origin(staged, target, wheel.name, sha, "package index")
             hit = cache.install(staged, sha)
+        elif not has_artifact_licence(hit):  # laid out before the licence file was kept
+            tree = work / "tree"
+            safe_extract_zip(wheel, tree, wheel.name)
+            copy_artifact_licence(tree / target.wheel_dist.replace("-", "_"), hit)
         cache.remember(key, sha, wheel.name)
         return hit
 

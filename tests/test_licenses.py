@@ -139,3 +139,21 @@ def test_no_licence_text_anywhere_is_a_one_line_error(tmp_path: Path) -> None:
     assert done.stderr.startswith("error: append_bundled_licenses: no licence text for the "
                                   "bundled OpenBLAS: neither ")
     assert (project / "LICENSE.txt").read_text() == "Copyright (c) 2005 NumPy Developers.\n"
+
+
+def test_openblas_cache_laid_out_before_licences_were_kept_gets_the_licence(
+    tmp_path: Path,
+) -> None:
+    """A prefix cached by an older version (no LICENSE.txt) is completed on the next fetch."""
+    env = {"OPENBLAS_CACHE_DIR": str(tmp_path / "cache"), "PLAT": "x86_64",
+           "NPY_USE_BLAS_ILP64": "1", "OPENBLAS_VERSION": "0.3.34.481.3"}
+    first = run_shell("openblas_get", env)
+    assert first.returncode == 0, first.stderr
+    prefix = Path(first.stdout.strip())
+    (prefix / "LICENSE.txt").unlink()
+    offline = run_shell("openblas_get", {**env, "OPENBLAS_OFFLINE": "1"})
+    assert offline.stdout.strip() == str(prefix)  # offline: the prefix as it is
+    again = run_shell("openblas_get", env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == str(prefix)
+    assert "GCC runtime library" in (prefix / "LICENSE.txt").read_text()
