@@ -28,6 +28,8 @@ _NINJA = re.compile(r"^\s*\[(\d+)/(\d+)\]\s")
 _NINJA_END = re.compile(r"^ninja: (build stopped|no work to do)")
 # Lines shown even in the middle of a build.
 _TROUBLE = re.compile(r"\berror\b|^FAILED:|fatal|Traceback|^ninja: ", re.IGNORECASE)
+# Lifecycle step lines and CI markers (log groups, folds, annotations): always shown.
+_ALWAYS = ("---- ", "##[", "##vso[", "::", "travis_fold:", "travis_time:")
 # pytest -q progress lines: ".....s..x..   [ 37%]".
 _TEST_DOTS = re.compile(r"^[.sxXFEp]+\s*\[\s*(\d+)%\]\s*$")
 
@@ -70,6 +72,9 @@ class Condenser:
         if self.interval == 0:
             return line
         text = line.rstrip("\r\n")
+        if text.startswith(_ALWAYS):  # a step's start or end, a CI log group or annotation
+            self.building = False
+            return line
         ninja = _NINJA.match(text)
         if ninja:
             done, total = int(ninja.group(1)), int(ninja.group(2))

@@ -111,6 +111,13 @@ def test_condenser_keeps_failures_and_trouble_visible() -> None:
     assert condenser.feed("FAILED: b.o\n")
     assert condenser.feed("ninja: build stopped: subcommand failed.\n")
     assert condenser.feed("after the build\n") == "after the build\n"
+    killed = Condenser(interval=3600, clock=Clock())
+    assert killed.feed("[1/50] Compiling a.o\n")
+    assert killed.feed("some chatter\n") is None
+    for marker in ("---- cp312-linux-x86_64: build_wheel: FAILED (exit 1) in 9.0s\n",
+                   "##[endgroup]\n", "::endgroup::\n"):
+        assert killed.feed(marker) == marker  # never hidden, and the build is over
+    assert killed.feed("later output\n") == "later output\n"
     tests = Condenser(interval=3600, clock=Clock())
     assert tests.feed("....... [  1%]\n")
     assert tests.feed("....... [  2%]\n") is None
