@@ -92,7 +92,8 @@ def env_vars_defaults(path: Path) -> dict[str, str]:
 def project_config(root: Path, name: str) -> ProjectConfig:
     """Configuration ``name``: configs/NAME/, or the default one at the top level."""
     directory = root / CONFIGS_DIR / name
-    if name and "/" not in name and (directory / "config.sh").is_file():
+    plain = name.replace("-", "").replace("_", "").isalnum()  # a directory name, no path
+    if plain and (directory / "config.sh").is_file():
         env_vars = directory / "env_vars.sh"
         return ProjectConfig(
             name, f"{CONFIGS_DIR}/{name}/config.sh",
