@@ -1,42 +1,35 @@
 # numpy wheels: project hooks, sourced after the multibuild library and env_vars.sh, so any
-# library function may be overridden here.
+# library function may be overridden here. The default configuration of ./wheels build;
+# configs/*/ hold others (./wheels build --config scipy).
 # REPO_DIR, BUILD_COMMIT and REPO_URL come from the CI files (or ./wheels build flags).
 
 function pre_build {
-    # Runs in the build environment before the wheel is built: fetch the verified OpenBLAS
-    # for PLAT (OPENBLAS_VERSION; ILP64 when NPY_USE_BLAS_ILP64 is set) and export PKG_CONFIG_PATH,
-    # OPENBLAS, OPENBLAS_CONFIG_SETTINGS (meson -Dblas/-Dlapack/-Duse-ilp64, read by pip_opts)
-    # and the library path the repair tool needs. See multibuild/library_builders.sh.
-    build_openblas || return 1
+    # Runs in the build environment before the wheel is built, with errexit on (any failing
+    # command fails the step): fetch the verified OpenBLAS for PLAT (OPENBLAS_VERSION; ILP64
+    # when NPY_USE_BLAS_ILP64 is set) and export PKG_CONFIG_PATH, OPENBLAS,
+    # OPENBLAS_CONFIG_SETTINGS (meson -Dblas/-Dlapack/-Duse-ilp64, read by pip_opts) and the
+    # library path the repair tool needs. See multibuild/library_builders.sh.
+    build_openblas
     echo "pre_build: OpenBLAS ${OPENBLAS_VERSION:-} in $OPENBLAS ($OPENBLAS_PKG_CONFIG_NAME.pc)"
     append_bundled_licenses "${REPO_DIR:-numpy}"
 }
 
 function pip_opts {
-    # The library's pip options, plus meson settings that make numpy's build use exactly the
-    # OpenBLAS pre_build fetched (-Dallow-noblas=false: no silent fallback to no BLAS).
+    # The library's pip options, the generic OpenBLAS meson settings pre_build exported, and
+    # numpy's own: -Dallow-noblas=false, so a build that cannot find that OpenBLAS fails
+    # instead of quietly building without BLAS.
     mb_default_pip_opts
-    echo "${OPENBLAS_CONFIG_SETTINGS:-}"
+    if [ -n "${OPENBLAS_CONFIG_SETTINGS:-}" ]; then
+        echo "$OPENBLAS_CONFIG_SETTINGS -Csetup-args=-Dallow-noblas=false"
+    fi
 }
 
 function append_bundled_licenses {
-    # A binary numpy carries the licences of what it bundles, as numpy's own release builds do:
-    # LICENSE.txt gains LICENSES_bundled.txt and tools/wheels/LICENSE_<os>.txt (OpenBLAS,
-    # gfortran runtime). Once per checkout: clean_code restores LICENSE.txt.
-    local repo_dir=$1 os_file
-    case "$(uname -s)" in
-        Darwin) os_file=LICENSE_osx.txt ;;
-        MINGW*|MSYS*|CYGWIN*) os_file=LICENSE_win32.txt ;;
-        *) os_file=LICENSE_linux.txt ;;
-    esac
-    if grep -q "This binary distribution of NumPy also bundles" "$repo_dir/LICENSE.txt"; then
-        return 0
-    fi
-    {
-        printf '\n----\n\n'
-        cat "$repo_dir/LICENSES_bundled.txt"
-        if [ -r "$repo_dir/tools/wheels/$os_file" ]; then cat "$repo_dir/tools/wheels/$os_file"; fi
-    } >> "$repo_dir/LICENSE.txt"
+    # A binary numpy carries the licences of what it bundles, as numpy's release builds do:
+    # LICENSE.txt gains the OpenBLAS/GCC runtime text of the scipy-openblas wheel (kept in the
+    # OpenBLAS cache; else numpy's tools/wheels/LICENSE_<os>.txt, numpy < 2.3) and
+    # LICENSES_bundled.txt where numpy has it. Once per checkout: clean_code restores LICENSE.txt.
+    mb_python licenses append "$1" --name NumPy --openblas "${OPENBLAS:-}"
 }
 
 function run_tests {

@@ -27,7 +27,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         options = RunOptions.resolve(
             ROOT, os.environ, pythons=args.python, plat=args.plat, build_commit=args.commit,
             repo_url=args.repo_url, repo_dir=args.repo_dir, output_dir=args.output,
-            work_dir=args.work_dir, jobs=args.jobs,
+            work_dir=args.work_dir, jobs=args.jobs, config=args.config,
         )
         if groups.interrupted:
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the project at BUILD_COMMIT for local interpreters, repair the "
         "wheels, test each in a fresh environment and stage passing ones in wheelhouse/.",
     )
+    build.add_argument("--config", metavar="NAME",
+                       help="project configuration: configs/NAME/config.sh + env_vars.sh and "
+                       "its REPO_URL, REPO_DIR, BUILD_COMMIT defaults (e.g. scipy; default: "
+                       "config.sh, env_vars.sh at the top level)")
     build.add_argument("--python", help="Python versions, e.g. 3.10,3.12, or all (every "
                        "CPython >= 3.9 found; default: this one)")
     build.add_argument("--plat", help="architecture (default: this machine's)")

@@ -1071,13 +1071,68 @@ function mb_target_checkout {
     mb_write_checkout_info "$dest"
 }
 
+function mb_shell_state {
+    # Print this shell's options, functions and variables as bash code, for a fresh bash
+    # process to carry on from (bash's own and per-process variables left out).
+    local name
+    set +o
+    shopt -p
+    declare -f
+    for name in $(compgen -v); do
+        case "$name" in
+            BASH*|FUNCNAME|PIPESTATUS|GROUPS|DIRSTACK|LINENO|RANDOM|SRANDOM|SECONDS|EPOCH*|\
+            HIST*|COMP_*|OPTIND|OPTARG|OPTERR|PPID|SHLVL|SHELLOPTS|EUID|UID|PWD|OLDPWD|IFS|\
+            PS[0-9]|_|COLUMNS|LINES) continue ;;
+        esac
+        declare -p "$name" 2> /dev/null
+    done
+}
+
+function mb_print_exports {
+    # Print every exported variable as an 'export NAME=VALUE' line (shell-quoted).
+    local name
+    for name in $(compgen -e); do
+        case "$name" in BASH*|PWD|OLDPWD|SHLVL|_) continue ;; esac
+        printf 'export %s=%q\n' "$name" "${!name}"
+    done
+}
+
+function mb_run_pre_build {
+    # Run config.sh's pre_build with errexit on, as CI runs a step's commands: a failing
+    # command anywhere in it fails the build at once. It runs in a fresh bash process that
+    # gets this shell's functions and variables (mb_shell_state): in a subshell, errexit
+    # would be ignored whenever a caller tests the status (`||`, `&&`, `if`, as macOS's
+    # wrap_wheel_builder does). What pre_build exports (PKG_CONFIG_PATH, OPENBLAS, CFLAGS,
+    # PATH, ...) is exported here afterwards; plain variables it sets stay in its process.
+    local state exports status=0
+    if [ -z "$(is_function pre_build)" ]; then return 0; fi
+    state=$(mktemp) && exports=$(mktemp) || return 1
+    mb_shell_state > "$state"
+    # shellcheck disable=SC2016
+    "${BASH:-bash}" -c 'source "$1" 2> /dev/null; set -e; pre_build; mb_print_exports > "$2"' \
+        pre_build "$state" "$exports" || status=$?
+    if [ "$status" -eq 0 ]; then
+        # shellcheck disable=SC1090
+        source "$exports" 2> /dev/null
+    fi
+    rm -f "$state" "$exports"
+    if [ "$status" -ne 0 ]; then
+        mb_error "pre_build failed (exit $status)"
+        return "$status"
+    fi
+}
+
 function pip_wheel_cmd {
-    # Build the wheel of the current directory into WHEELHOUSE with pip.
-    local abs_wheelhouse=$1 opts
+    # Build the wheel of the current directory into WHEELHOUSE with pip. Verbose (pip shows
+    # the build backend's output only with -v): the build's progress, e.g. meson's ninja
+    # [n/m] lines, reaches build.log, and the terminal gets it condensed
+    # (multibuild/progress.py). MB_BUILD_VERBOSE=0 builds quietly.
+    local abs_wheelhouse=$1 opts verbose=-v
+    [ "${MB_BUILD_VERBOSE:-1}" == 0 ] && verbose=
     opts=$(pip_opts | tr '\n' ' ')
-    echo "pip_wheel_cmd: ${PIP_CMD:-python -m pip} wheel $opts-w $abs_wheelhouse --no-deps ."
+    echo "pip_wheel_cmd: ${PIP_CMD:-python -m pip} wheel $verbose${verbose:+ }$opts-w $abs_wheelhouse --no-deps ."
     # shellcheck disable=SC2086
-    ${PIP_CMD:-python -m pip} wheel $opts -w "$abs_wheelhouse" --no-deps .
+    ${PIP_CMD:-python -m pip} wheel $verbose $opts -w "$abs_wheelhouse" --no-deps .
 }
 
 function bdist_wheel_cmd {
@@ -1085,17 +1140,6 @@ function bdist_wheel_cmd {
     local abs_wheelhouse=$1
     "${PYTHON_EXE:-python}" setup.py bdist_wheel || return 1
     cp dist/*.whl "$abs_wheelhouse"
-}
-
-function mb_run_pre_build {
-    # Run config.sh's pre_build, if defined, in this shell (its exports reach the build). With
-    # errexit on, a failing command inside it ends the step, as in multibuild.
-    if [ -z "$(is_function pre_build)" ]; then return 0; fi
-    local status=0
-    pre_build
-    status=$?  # reached only with errexit off
-    if [ "$status" -ne 0 ]; then mb_error "pre_build failed (exit $status)"; fi
-    return "$status"
 }
 
 function mb_in_errexit_subshell {
@@ -1125,10 +1169,7 @@ function build_wheel_cmd {
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
     mb_maybe_ccache || return 1
-    local status=0
-    mb_run_pre_build  # a plain call: `|| return` would turn errexit off inside pre_build
-    status=$?
-    if [ "$status" -ne 0 ]; then return "$status"; fi
+    mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
     if [ -n "${BUILD_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
         mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) $BUILD_DEPENDS || return 1
@@ -1180,10 +1221,7 @@ function build_index_wheel_cmd {
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
     mb_maybe_ccache || return 1
-    local status=0
-    mb_run_pre_build  # a plain call: `|| return` would turn errexit off inside pre_build
-    status=$?
-    if [ "$status" -ne 0 ]; then return "$status"; fi
+    mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
     if [ -n "${BUILD_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
         mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) "$@" $BUILD_DEPENDS || return 1

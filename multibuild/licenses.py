@@ -1,6 +1,14 @@
-"""Check that an installed binary distribution carries the licences of what it bundles.
+"""The licences of what a binary distribution bundles: appended before the build, checked after.
 
-Runs in the test environment with only the standard library (like ``--check_version``):
+Before the build (``pre_build``), the project's licence file gains the bundled-software text:
+the OpenBLAS and GCC runtime licences from the scipy-openblas wheel's own licence file (kept in
+the OpenBLAS cache prefix as ``LICENSE.txt``), else the project's ``tools/wheels/LICENSE_<os>.txt``,
+plus the project's ``LICENSES_bundled.txt`` where it has one:
+
+  python -m multibuild.licenses append REPO_DIR --name NumPy --openblas "$OPENBLAS"
+
+After the install, in the test environment, with only the standard library (like
+``--check_version``):
 
   python tools/check_license.py numpy --bundles OpenBLAS
 """
@@ -8,10 +16,13 @@ Runs in the test environment with only the standard library (like ``--check_vers
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 
 from multibuild import MultibuildError
 
@@ -19,6 +30,13 @@ from multibuild import MultibuildError
 _BUNDLES_HEADING = re.compile(
     r"This binary distribution of \w+ also bundles the following software"
 )
+# The same heading as projects and artifacts write it (scipy: "can also bundle ...").
+_ANY_HEADING = re.compile(
+    r"^This binary distribution of \S+ (?:can )?also bundles? the following software[^\n]*\n"
+    r"(?:\(depending on the build\):\n)?", re.MULTILINE)
+# Where an OpenBLAS cache prefix keeps the licence file of the artifact it came from.
+ARTIFACT_LICENCE = "LICENSE.txt"
+_SEPARATOR = "\n----\n\n"
 
 
 def license_texts(distribution: str) -> dict[str, str]:
@@ -57,6 +75,105 @@ def check_bundled(distribution: str, bundles: Sequence[str]) -> str:
     )
 
 
+# --------------------------------------------------------------------------- before the build
+
+
+def has_artifact_licence(prefix: Path) -> bool:
+    return (prefix / ARTIFACT_LICENCE).is_file()
+
+
+def copy_artifact_licence(tree: Path, prefix: Path) -> Path | None:
+    """Keep the licence file of an unpacked OpenBLAS artifact (a scipy-openblas wheel's
+    ``*.dist-info/licenses/LICENSE*``) as ``prefix/LICENSE.txt``; None when it has none."""
+    for root in (tree, tree.parent):
+        found = sorted(root.glob("*.dist-info/licenses/LICEN[CS]E*"))
+        found += sorted(root.glob("*.dist-info/LICEN[CS]E*"))
+        for candidate in found:
+            if candidate.is_file():
+                target = prefix / ARTIFACT_LICENCE
+                partial = prefix / f".{ARTIFACT_LICENCE}.{os.getpid()}"
+                shutil.copyfile(candidate, partial)
+                os.replace(partial, target)  # the prefix may be in use by a parallel build
+                return target
+    return None
+
+
+def bundled_section(text: str, project: str) -> str:
+    """The bundled-software part of a licence text, headed for ``project``: from the
+    "This binary distribution of X also bundles" line on, else the whole text under that
+    heading."""
+    heading = f"This binary distribution of {project} also bundles the following software:\n"
+    match = _ANY_HEADING.search(text)
+    body = text[match.end():] if match else "\n" + text
+    return heading + body.rstrip("\n") + "\n"
+
+
+def _os_file() -> str:
+    if sys.platform == "darwin":
+        return "LICENSE_osx.txt"
+    if sys.platform.startswith(("win", "cygwin", "msys")):
+        return "LICENSE_win32.txt"
+    return "LICENSE_linux.txt"
+
+
+def licence_file(project_dir: Path) -> Path:
+    for name in ("LICENSE.txt", "LICENSE", "LICENSE.rst", "COPYING"):
+        if (project_dir / name).is_file():
+            return project_dir / name
+    raise MultibuildError(f"{project_dir}: no LICENSE.txt (or LICENSE) to add bundled licences to")
+
+
+def append_bundled(project_dir: Path, project: str, openblas: Path | None) -> str:
+    """Append the licences of what the binary bundles to the project's licence file, once
+    (``clean_code`` restores the file for the next build); return what was done."""
+    target = licence_file(project_dir)
+    text = target.read_text(encoding="utf-8")
+    if _BUNDLES_HEADING.search(text):
+        return f"{target}: bundled licences already appended"
+    artifact = openblas / ARTIFACT_LICENCE if openblas else None
+    project_os_file = project_dir / "tools" / "wheels" / _os_file()
+    if artifact is not None and artifact.is_file():
+        runtime, origin = artifact.read_text(encoding="utf-8"), artifact
+    elif project_os_file.is_file():
+        runtime, origin = project_os_file.read_text(encoding="utf-8"), project_os_file
+    else:
+        where = f"{artifact} nor " if artifact is not None else ""
+        raise MultibuildError(
+            f"no licence text for the bundled OpenBLAS: neither {where}{project_os_file} exists"
+        )
+    parts = [bundled_section(runtime, project)]
+    source_bundled = project_dir / "LICENSES_bundled.txt"
+    if source_bundled.is_file():
+        parts.append(source_bundled.read_text(encoding="utf-8").strip("\n") + "\n")
+    with target.open("a", encoding="utf-8") as handle:
+        handle.write(_SEPARATOR + _SEPARATOR.join(parts))
+    used = [str(origin)] + ([str(source_bundled)] if source_bundled.is_file() else [])
+    return f"{target}: appended bundled licences from {', '.join(used)}"
+
+
+def append_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m multibuild.licenses append",
+        description="Append the licences of what a binary wheel bundles (OpenBLAS, the GCC "
+        "runtime) to the project's licence file, once.")
+    parser.add_argument("project_dir", type=Path)
+    parser.add_argument("--name", required=True, help="the project's name in the heading, "
+                        "e.g. NumPy, SciPy")
+    parser.add_argument("--openblas", default="",
+                        help="the OpenBLAS prefix build_openblas exported (OPENBLAS)")
+    args = parser.parse_args(argv)
+    try:
+        openblas = Path(args.openblas) if args.openblas else None
+        print(append_bundled(args.project_dir, args.name, openblas))
+    except (MultibuildError, OSError) as exc:
+        print(f"error: append_bundled_licenses: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- after install
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog, description="Check an installed distribution's licence text names the "
@@ -75,4 +192,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["append"]:
+        sys.exit(append_main(sys.argv[2:]))
     sys.exit(main())

@@ -45,6 +45,7 @@ from multibuild.extract import verify_wheel_record as verify_wheel_record
 from multibuild.fetch import Http, Interrupted, exit_status, raise_on_sigterm, url_problem
 from multibuild.fetch import download as fetch_download
 from multibuild.files import atomic_write
+from multibuild.licenses import copy_artifact_licence, has_artifact_licence
 
 if TYPE_CHECKING:
     from multibuild.platforms import Platform
@@ -350,6 +351,7 @@ def lay_out_prefix(tree: Path, staged: Path, target: Target, label: str) -> None
         source = root / name
         if source.is_dir() and not source.is_symlink():
             os.rename(source, staged / name)
+    copy_artifact_licence(tree, staged)  # the OpenBLAS/GCC runtime text for bundled licences
     libs = library_files(staged, target.platform.os)
     if not libs:
         raise MultibuildError(f"{label}: no OpenBLAS library for {target.platform.os} in lib/")
@@ -558,7 +560,7 @@ def fetch_wheel(
     known = cache.lookup(key)
     if known:
         hit = cache.cached_prefix(known)
-        if hit:
+        if hit and (options.offline or has_artifact_licence(hit)):
             return hit
     if options.offline:
         raise MultibuildError(
@@ -583,6 +585,10 @@ def fetch_wheel(
             lay_out_prefix(package, staged, target, wheel.name)
             _write_origin(staged, target, wheel.name, sha, "package index")
             hit = cache.install(staged, sha)
+        elif not has_artifact_licence(hit):  # laid out before the licence file was kept
+            tree = work / "tree"
+            safe_extract_zip(wheel, tree, wheel.name)
+            copy_artifact_licence(tree / target.wheel_dist.replace("-", "_"), hit)
         cache.remember(key, sha, wheel.name)
         return hit
 
@@ -626,7 +632,9 @@ def build_exports(prefix: Path, target: Target, environ: Mapping[str, str]) -> d
     lib = str(prefix / "lib")
     pcs = sorted(p.stem for p in (prefix / "lib" / "pkgconfig").glob("*.pc"))
     pc_name = "scipy-openblas" if "scipy-openblas" in pcs else (pcs[0] if pcs else "openblas")
-    settings = [f"-Dblas={pc_name}", f"-Dlapack={pc_name}", "-Dallow-noblas=false"]
+    # Only what any meson project with BLAS/LAPACK options understands (scipy's meson rejects
+    # unknown options): a project's own flags, e.g. numpy's -Dallow-noblas, live in its config.
+    settings = [f"-Dblas={pc_name}", f"-Dlapack={pc_name}"]
     if target.ilp64:
         settings.append("-Duse-ilp64=true")
     exports = {
@@ -682,12 +690,6 @@ def package_library(package: str) -> Path:
     except Exception as exc:
         raise MultibuildError(f"importing {package} failed: {exc}") from None
     loaded = [p for p in _loaded_openblas() if p not in before] or _loaded_openblas()
-    if len(loaded) > 1:
-        raise MultibuildError(
-            f"{package} loaded several OpenBLAS libraries: {', '.join(map(str, loaded))}"
-        )
-    if loaded:
-        return loaded[0]
     pkg_dir = Path(spec.origin).parent
     top = package.split(".")[0]
     dirs = [pkg_dir.parent / f"{top}.libs", pkg_dir / ".libs", pkg_dir / ".dylibs"]
@@ -695,6 +697,19 @@ def package_library(package: str) -> Path:
         p for d in dirs if d.is_dir() for p in d.iterdir()
         if "openblas" in p.name.lower() and _is_shared_lib(p)
     )
+    # scipy imports numpy, which loads numpy's own OpenBLAS: a package that bundles one is
+    # checked on its own copy, loaded or not.
+    own = [p for p in loaded if any(p.resolve().parent == d.resolve() for d in dirs)]
+    if libs and loaded and not own:
+        loaded = []
+    elif own:
+        loaded = own
+    if len(loaded) > 1:
+        raise MultibuildError(
+            f"{package} loaded several OpenBLAS libraries: {', '.join(map(str, loaded))}"
+        )
+    if loaded:
+        return loaded[0]
     if len(libs) != 1:
         where = ", ".join(str(d) for d in dirs)
         what = "no OpenBLAS library" if not libs else f"{len(libs)} OpenBLAS libraries"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -87,6 +88,65 @@ def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], sou
             raise MultibuildError(f"cannot build {target.id} on this machine: {reason}")
 
 
+# Project configurations beside the default one (config.sh, env_vars.sh at the top level):
+# configs/NAME/config.sh + configs/NAME/env_vars.sh, chosen with ./wheels build --config NAME.
+CONFIGS_DIR = "configs"
+# What a configuration's env_vars.sh may default for ./wheels build --config NAME.
+PROJECT_VARIABLES = ("REPO_URL", "REPO_DIR", "BUILD_COMMIT")
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """A shipped project configuration: its hooks, its environment and its project defaults
+    (REPO_URL, REPO_DIR, BUILD_COMMIT assigned by its env_vars.sh; the default configuration
+    takes them from the CI files)."""
+
+    name: str
+    config_path: str  # relative to the repository root, as CONFIG_PATH
+    env_vars_path: str | None
+    defaults: Mapping[str, str]
+
+
+def default_config_name(root: Path) -> str:
+    """The default configuration's name: its project, REPO_DIR of the CI files."""
+    return Path(azure_variables(root).get("REPO_DIR") or "default").name
+
+
+def known_configs(root: Path) -> list[str]:
+    names = [default_config_name(root)]
+    configs = root / CONFIGS_DIR
+    if configs.is_dir():
+        names += sorted(p.parent.name for p in configs.glob("*/config.sh"))
+    return list(dict.fromkeys(names))
+
+
+def env_vars_defaults(path: Path) -> dict[str, str]:
+    """The PROJECT_VARIABLES that sourcing ``path`` assigns, in a clean bash."""
+    script = ('unset ' + " ".join(PROJECT_VARIABLES) + '; source "$1" >/dev/null 2>&1; '
+              + " ".join(f'printf "%s\\0" "${{{n}:-}}";' for n in PROJECT_VARIABLES))
+    out = subprocess.run(["bash", "-c", script, "bash", str(path)],
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                         capture_output=True, text=True, check=False, cwd=path.parent)
+    values = out.stdout.split("\0")
+    return {n: v for n, v in zip(PROJECT_VARIABLES, values) if v}
+
+
+def project_config(root: Path, name: str) -> ProjectConfig:
+    """Configuration ``name``: configs/NAME/, or the default one at the top level."""
+    directory = root / CONFIGS_DIR / name
+    plain = name.replace("-", "").replace("_", "").isalnum()  # a directory name, no path
+    if plain and (directory / "config.sh").is_file():
+        env_vars = directory / "env_vars.sh"
+        return ProjectConfig(
+            name, f"{CONFIGS_DIR}/{name}/config.sh",
+            f"{CONFIGS_DIR}/{name}/env_vars.sh" if env_vars.is_file() else None,
+            env_vars_defaults(env_vars) if env_vars.is_file() else {})
+    if name == default_config_name(root):
+        return ProjectConfig(name, "config.sh", None, {})
+    raise MultibuildError(
+        f"--config {name}: unknown configuration; known: {', '.join(known_configs(root))}")
+
+
 @dataclass(frozen=True)
 class RunOptions:
     root: Path
@@ -99,6 +159,7 @@ class RunOptions:
     output_dir: Path
     work_dir: Path
     jobs: int = 1  # targets built at the same time (-j); resolve() defaults to the cores
+    config: str = ""  # --config NAME; empty: CONFIG_PATH / ENV_VARS_PATH as set, or the default
 
     @classmethod
     def resolve(
@@ -115,11 +176,15 @@ class RunOptions:
         work_dir: Path | str | None = None,
         jobs: int | None = None,
         check_host: bool = True,
+        config: str | None = None,
     ) -> RunOptions:
         """Every option from flags over environment over the CI files, checked before any
         work: a bad one is a one-line ``MultibuildError`` naming the flag or variable.
         ``check_host``: also refuse targets this machine cannot build (interpreters, PLAT)."""
         ci = azure_variables(root)
+        chosen = project_config(root, config) if config else None
+        # --config NAME: that configuration's project defaults come before the CI files'.
+        defaults = chosen.defaults if chosen else {}
 
         def pick(flag: str | None, flag_name: str, name: str,
                  default: str = "") -> tuple[str, str]:
@@ -131,6 +196,8 @@ class RunOptions:
                 return flag.strip(), flag_name
             if environ.get(name):
                 return environ[name], name
+            if defaults.get(name):
+                return defaults[name], f"{name} of --config {config}"
             if ci.get(name):
                 return ci[name], name
             return default, name
@@ -211,9 +278,12 @@ class RunOptions:
             build_commit=commit,
             repo_dir=repo,
             repo_url=url,
-            config_path=pick(None, "", "CONFIG_PATH", "config.sh")[0],
-            env_vars_path=pick(None, "", "ENV_VARS_PATH")[0] or None,
+            config_path=(chosen.config_path if chosen
+                         else pick(None, "", "CONFIG_PATH", "config.sh")[0]),
+            env_vars_path=((chosen and chosen.env_vars_path)
+                           or pick(None, "", "ENV_VARS_PATH")[0] or None),
             output_dir=output,
             work_dir=work,
             jobs=jobs or os.cpu_count() or 1,
+            config=chosen.name if chosen else "",
         )

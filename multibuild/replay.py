@@ -106,12 +106,22 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
             staging.discard()
         raise
     if publish:
-        publish_run(staging, results, options.build_commit, groups, jobs=options.jobs)
+        publish_run(staging, results, options.build_commit, groups, jobs=options.jobs,
+                    repository=repository_record(options))
     return results
 
 
+def repository_record(options: RunOptions) -> dict[str, object]:
+    """What the run's clean_code checked out, for the report."""
+    from multibuild.report import checkout_record
+    from multibuild.runner import source_dir
+
+    return checkout_record(source_dir(options), options.build_commit, options.repo_url)
+
+
 def publish_run(staging: Staging, results: list[TargetResult], build_commit: str,
-                groups: ProcessGroups, *, jobs: int | None = None) -> None:
+                groups: ProcessGroups, *, jobs: int | None = None,
+                repository: dict[str, object] | None = None) -> None:
     """Write the run's report into its staged wheelhouse and swap that in for the output.
     The upload step uploads only what this report lists as passed."""
     from multibuild.report import REPORT, write_run_report
@@ -119,7 +129,8 @@ def publish_run(staging: Staging, results: list[TargetResult], build_commit: str
 
     groups.finish()  # nothing the run started outlives it
     write_run_report(staging.output, results, build_commit, jobs=jobs,
-                     interrupted_by=groups.signal_name, into=staging.path)
+                     interrupted_by=groups.signal_name, into=staging.path,
+                     repository=repository)
     previous = staging.publish()
     report = staging.output / REPORT
     print(f"wheels: report: {report} and {report.with_suffix('.html')}", flush=True)

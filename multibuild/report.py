@@ -4,9 +4,11 @@
 version 1, ``targets`` with ``id``, ``passed`` and ``wheels`` (``file``, ``sha256``) of the
 staged wheels of passing targets. A run adds, per target, each step's start, end and
 duration, the result and failed step, each wheel's size, tags and bundled libraries, the path
-of the target's log and the tail of a failure. ``report.schema.json`` beside this module is
-its JSON schema. Both files are written atomically (temporary name, then rename), with the
-user's umask.
+of the target's log and the tail of a failure; what was built (``repository``: URL, the ref as
+written, the resolved commit hash) and with what (per target: project version, Python version,
+the tools: auditwheel, uv, pip, meson, ninja, compilers; per wheel the bundled compiler runtimes
+such as libgfortran). ``report.schema.json`` beside this module is its JSON schema. Both files
+are written atomically (temporary name, then rename), with the user's umask.
 
 A run stopped by a signal is marked ``interrupted`` (with the signal), and so is each target
 it stopped or never started: such a target is never ``passed`` and lists no wheels.
@@ -17,12 +19,19 @@ from __future__ import annotations
 import html
 import json
 import os
+import platform as host_platform
+import re
+import subprocess
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from multibuild.download import sha256_file
+from packaging.utils import parse_wheel_filename
+
+from multibuild import MultibuildError
+from multibuild.download import redact_url, sha256_file
 from multibuild.files import atomic_write
 from multibuild.runner import StepResult, TargetResult
 from multibuild.wheelinfo import WheelInfo
@@ -67,6 +76,98 @@ def write_report(output_dir: Path, targets: Iterable[tuple[str, bool, Sequence[P
     return path
 
 
+# --------------------------------------------------------------------------- provenance
+
+# Compiler runtime libraries a repair tool grafts (GCC runtime library exception, except MSVC).
+_RUNTIME = re.compile(r"^(lib)?(gfortran|quadmath|gcc_s|stdc\+\+|gomp|winpthread|vcruntime|"
+                      r"msvcp)[-_.0-9a-f]*", re.IGNORECASE)
+
+
+def compiler_runtimes(bundled: Iterable[str]) -> list[str]:
+    """The compiler runtime libraries among a wheel's bundled ones (libgfortran, ...)."""
+    return [name for name in bundled if _RUNTIME.match(name)]
+
+
+def checkout_record(source: Path, ref: str, repo_url: str = "") -> dict[str, Any]:
+    """What clean_code checked out in ``source`` (``multibuild.checkout.describe``): the
+    repository it came from, the URL asked for, the ref as written and the full commit hash;
+    an sdist stand-in names its local mirror."""
+    from multibuild.checkout import describe
+
+    requested = redact_url(repo_url) if repo_url else None
+    try:
+        found = describe(source)
+    except MultibuildError:
+        return {"url": requested, "requested_url": requested, "ref": ref, "commit": None,
+                "sdist_mirror": None}
+    return {"url": found.url or requested, "requested_url": requested,
+            "ref": found.ref or ref, "commit": found.sha, "sdist_mirror": found.sdist_mirror}
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+# What meson prints about itself and its compilers (pip wheel -v shows it).
+_LOG_TOOLS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("meson", re.compile(r"^[ \t]*The Meson build system\s*\n\s*Version: (\S+)",
+                       re.MULTILINE)),
+    ("meson-python", re.compile(r"\bmeson[-_]python-(\d+(?:\.\d+)*)", re.IGNORECASE)),
+    ("ninja", re.compile(r"^[ \t]*Found ninja-?(\S+) at", re.MULTILINE)),
+    ("c compiler", re.compile(r"^[ \t]*C compiler for the host machine: (.+)$", re.MULTILINE)),
+    ("c++ compiler", re.compile(r"^[ \t]*C\+\+ compiler for the host machine: (.+)$",
+                                re.MULTILINE)),
+    ("fortran compiler",
+     re.compile(r"^[ \t]*Fortran compiler for the host machine: (.+)$", re.MULTILINE)),
+)
+
+
+def _venv_versions(venv: Path) -> tuple[str | None, str | None]:
+    """(Python version, pip version) of the target's build environment, if it has one."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        return None, None
+    try:
+        done = subprocess.run(
+            [str(python), "-c", "import platform; print(platform.python_version())"],
+            capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+    pips = sorted(venv.glob("lib/python*/site-packages/pip-*.dist-info"))
+    pip = pips[-1].name[len("pip-"):-len(".dist-info")] if pips else None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None, pip
+
+
+def target_provenance(result: TargetResult) -> dict[str, Any]:
+    """Project version (from the built wheel's name), Python version and tool versions."""
+    project = version = None
+    if result.wheels:
+        name, wheel_version, _build, _tags = parse_wheel_filename(result.wheels[0].path.name)
+        project, version = str(name), str(wheel_version)
+    python, pip = _venv_versions(result.log.parent / "venv")
+    tools: dict[str, str | None] = {
+        "auditwheel": _version("auditwheel"), "uv": _version("uv"), "pip": pip,
+    }
+    try:
+        log = result.log.read_text(errors="replace")
+    except OSError:
+        log = ""
+    for tool, pattern in _LOG_TOOLS:
+        match = pattern.search(log)
+        if match:
+            tools[tool] = match.group(1).strip()
+    return {
+        "project": project,
+        "project_version": version,
+        "python_version": python or result.target.python,
+        "tools": {k: v for k, v in tools.items() if v},
+        "tool_python": host_platform.python_version(),
+    }
+
+
 def wheel_entry(wheel: WheelInfo) -> dict[str, Any]:
     return {
         "file": wheel.path.name,
@@ -75,6 +176,7 @@ def wheel_entry(wheel: WheelInfo) -> dict[str, Any]:
         "tags": list(wheel.tags),
         "platform_tags": list(wheel.platform_tags),
         "bundled": list(wheel.bundled),
+        "compiler_runtimes": compiler_runtimes(wheel.bundled),
     }
 
 
@@ -117,12 +219,15 @@ def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
         "log": str(log),
         "log_href": Path(os.path.relpath(log, output_dir.resolve())).as_posix(),
         "failure_tail": "" if result.passed else result.tail,
+        **target_provenance(result),
     }
 
 
 def run_report(results: Sequence[TargetResult], output_dir: Path, build_commit: str,
-               *, jobs: int | None = None, interrupted_by: str | None = None) -> dict[str, Any]:
-    """The report of a run; ``interrupted_by``: the signal that stopped it (e.g. SIGINT)."""
+               *, jobs: int | None = None, interrupted_by: str | None = None,
+               repository: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report of a run; ``interrupted_by``: the signal that stopped it (e.g. SIGINT);
+    ``repository``: what was checked out (``checkout_record``)."""
     started = min((r.started for r in results if r.started), default=0.0)
     ended = max((r.ended for r in results), default=0.0)
     passed = sum(r.passed for r in results)
@@ -130,6 +235,7 @@ def run_report(results: Sequence[TargetResult], output_dir: Path, build_commit: 
     return {
         "version": VERSION,
         "build_commit": build_commit,
+        "repository": repository,
         "written": datetime.now().astimezone().isoformat(),
         "started": _when(started),
         "ended": _when(ended),
@@ -146,12 +252,13 @@ def run_report(results: Sequence[TargetResult], output_dir: Path, build_commit: 
 
 def write_run_report(output_dir: Path, results: Sequence[TargetResult], build_commit: str,
                      *, jobs: int | None = None, interrupted_by: str | None = None,
-                     into: Path | None = None) -> Path:
+                     into: Path | None = None,
+                     repository: dict[str, Any] | None = None) -> Path:
     """Write ``report.json`` and ``report.html`` of a run whose wheelhouse is ``output_dir``
     (links are relative to it) into ``into`` (default: ``output_dir``; a staging directory
-    beside it, swapped in afterwards)."""
+    beside it, swapped in afterwards); ``repository``: what was checked out."""
     data = run_report(results, output_dir, build_commit, jobs=jobs,
-                      interrupted_by=interrupted_by)
+                      interrupted_by=interrupted_by, repository=repository)
     directory = into if into is not None else output_dir
     path = directory / REPORT
     _write(path, json.dumps(data, indent=2) + "\n")
@@ -237,6 +344,7 @@ def _target_section(target: dict[str, Any]) -> list[str]:
            f'{_e(verdict)} in {_dur(target.get("duration"))}</h2>']
     if link:
         out.append(f'<p class="small">log: <a href="{_e(link)}">{_e(target.get("log"))}</a></p>')
+    out += _provenance_html(target)
     steps = target.get("steps") or []
     if steps:
         out += ["<table>", "<tr><th>step</th><th>result</th><th>duration</th></tr>"]
@@ -266,6 +374,32 @@ def _target_section(target: dict[str, Any]) -> list[str]:
     return out
 
 
+def _provenance_html(target: dict[str, Any]) -> list[str]:
+    facts = []
+    if target.get("project_version"):
+        facts.append(f"{target.get('project') or 'project'} {target['project_version']}")
+    if target.get("python_version"):
+        facts.append(f"Python {target['python_version']}")
+    facts += [f"{tool} {version}" for tool, version in (target.get("tools") or {}).items()]
+    runtimes = sorted({lib for w in [*(target.get("wheels") or []),
+                                     *(target.get("rejected_wheels") or [])]
+                       for lib in w.get("compiler_runtimes") or []})
+    out = [f'<p class="small">built: {_e("; ".join(facts))}</p>'] if facts else []
+    if runtimes:
+        out.append(f"<p>compiler runtimes bundled: {_e(', '.join(runtimes))}</p>")
+    return out
+
+
+def _repository_html(repository: dict[str, Any] | None) -> list[str]:
+    if not repository:
+        return []
+    url = repository.get("url") or "-"
+    asked = repository.get("requested_url")
+    via = f" (asked for {asked})" if asked and asked != url else ""
+    return [f"<p>source: {_e(url)}{_e(via)} at {_e(repository.get('ref') or '-')} = "
+            f"<code>{_e(repository.get('commit') or 'unknown')}</code></p>"]
+
+
 def render_html(data: dict[str, Any]) -> str:
     """A static, self-contained page (inline CSS, relative links to the logs)."""
     targets: list[dict[str, Any]] = list(data.get("targets", []))
@@ -280,6 +414,7 @@ def render_html(data: dict[str, Any]) -> str:
     body += [
         f'<p>{passed} of {len(targets)} targets passed; run took {_dur(data.get("duration"))}'
         f'{jobs}; written {_e(data.get("written", ""))}.</p>',
+        *_repository_html(data.get("repository")),
         *_matrix(targets),
     ]
     for target in targets:

@@ -31,6 +31,7 @@ from rich.table import Table
 from multibuild.files import atomic_path
 from multibuild.interrupts import ProcessGroups
 from multibuild.options import RunOptions, Target
+from multibuild.progress import Condenser, interval_from
 from multibuild.wheelinfo import WheelInfo, inspect
 
 # The steps every CI job runs for each target, in order: (name, shell command). CI files reach
@@ -173,8 +174,13 @@ class Output:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
         self.lock = threading.Lock()
+        self.interval = interval_from(os.environ)
+        self.condensers: dict[str, Condenser] = {}  # progress lines condensed per target
 
     def line(self, prefix: str, text: str) -> None:
+        condenser = self.condensers.setdefault(prefix, Condenser(self.interval))
+        if condenser.feed(text) is None:
+            return  # in build.log only
         with self.lock:
             raw = text.startswith(_CI_MARKERS)
             self.stream.write(text if raw else f"[{prefix}] {text}")
@@ -183,8 +189,9 @@ class Output:
     def block(self, title: str, path: Path) -> None:
         """A finished target's whole log at once, so parallel targets never interleave."""
         with self.lock:
-            self.stream.write(f"==== {title}: {path}\n")
-            self.stream.write(path.read_text(errors="replace"))
+            self.stream.write(f"==== {title}: {path} (progress condensed; all of it there)\n")
+            lines = path.read_text(errors="replace").splitlines(keepends=True)
+            self.stream.writelines(Condenser(self.interval, clock=None).lines(lines))
             self.stream.write(f"==== end of {title}\n")
             self.stream.flush()
 

@@ -38,6 +38,14 @@ def print_summary(results: list[TargetResult], console: Console | None = None) -
                 _size(wheel.size), ", ".join(wheel.bundled) or "none", took, verdict,
             )
     console.print(table)
+    from multibuild.report import compiler_runtimes
+
+    for result in results:  # GCC runtime libraries bundled: their licence comes along
+        for wheel in result.wheels:
+            runtimes = compiler_runtimes(wheel.bundled)
+            if runtimes:
+                console.print(f"{result.target.id}: compiler runtimes bundled in "
+                              f"{wheel.path.name}: {', '.join(runtimes)}", highlight=False)
     steps: dict[str, float] = {}
     for result in results:
         for step in result.steps:

@@ -66,3 +66,94 @@ def test_append_bundled_licenses_appends_once(tmp_path: Path) -> None:
     text = (project / "LICENSE.txt").read_text()
     assert text.count(BUNDLES) == 1 and text.count("The NumPy repository bundles") == 1
     assert text.startswith("Copyright (c) 2005 NumPy Developers.\n\n----\n")
+
+
+def openblas_prefix(tmp: Path, dist: str = "scipy-openblas64") -> Path:
+    """An OpenBLAS cache prefix as lay_out_prefix leaves it: the licence file of the real
+    scipy-openblas wheel installed in the tool environment, kept as LICENSE.txt."""
+    from importlib import metadata
+
+    from multibuild.licenses import copy_artifact_licence
+
+    files = metadata.distribution(dist).files or []
+    info = next(f for f in files if f.parts[0].endswith(".dist-info")).parts[0]
+    site = Path(str(metadata.distribution(dist).locate_file(info))).parent
+    tree = tmp / "unpacked" / dist.replace("-", "_")
+    tree.mkdir(parents=True)
+    (tree.parent / info).symlink_to(site / info)
+    prefix = tmp / "prefix"
+    prefix.mkdir()
+    assert copy_artifact_licence(tree, prefix) == prefix / "LICENSE.txt"
+    return prefix
+
+
+def append(config: Path, project: Path, prefix: Path | None) -> subprocess.CompletedProcess[str]:
+    env = {"OPENBLAS": str(prefix) if prefix else ""}
+    return run_shell(f'source "{config}"; append_bundled_licenses "{project}"', env)
+
+
+def test_numpy_2_3_and_newer_take_the_text_from_the_openblas_wheel(tmp_path: Path) -> None:
+    """numpy >= 2.3 has neither LICENSES_bundled.txt nor tools/wheels/LICENSE_<os>.txt."""
+    project = tmp_path / "numpy"
+    project.mkdir()
+    (project / "LICENSE.txt").write_text("Copyright (c) 2005 NumPy Developers.\n")
+    prefix = openblas_prefix(tmp_path)
+    first = append(REPO_ROOT / "config.sh", project, prefix)
+    assert first.returncode == 0, first.stderr
+    assert f"appended bundled licences from {prefix}/LICENSE.txt" in first.stdout
+    assert append(REPO_ROOT / "config.sh", project, prefix).returncode == 0  # once only
+    text = (project / "LICENSE.txt").read_text()
+    assert text.count(BUNDLES) == 1
+    assert "Name: OpenBLAS" in text and "Name: GCC runtime library" in text
+    assert text.startswith("Copyright (c) 2005 NumPy Developers.\n\n----\n\n" + BUNDLES)
+    install_dist(tmp_path / "site", text)
+    assert check(tmp_path / "site", "demo", "--bundles", "OpenBLAS").returncode == 0
+
+
+def test_scipy_config_heads_the_text_for_scipy(tmp_path: Path) -> None:
+    project = tmp_path / "scipy"
+    project.mkdir()
+    (project / "LICENSE.txt").write_text("Copyright (c) 2001-2002 Enthought, Inc. 2003, SciPy "
+                                         "Developers.\n")
+    (project / "LICENSES_bundled.txt").write_text("The SciPy repository and source "
+                                                  "distributions bundle:\n")
+    prefix = openblas_prefix(tmp_path, "scipy-openblas32")
+    done = append(REPO_ROOT / "configs" / "scipy" / "config.sh", project, prefix)
+    assert done.returncode == 0, done.stderr
+    text = (project / "LICENSE.txt").read_text()
+    assert text.count("This binary distribution of SciPy also bundles the following "
+                      "software:\n") == 1
+    assert "NumPy" not in text.split("----", 1)[1].split("Name:", 1)[0]
+    assert text.rstrip().endswith("The SciPy repository and source distributions bundle:")
+
+
+def test_no_licence_text_anywhere_is_a_one_line_error(tmp_path: Path) -> None:
+    project = tmp_path / "numpy"
+    project.mkdir()
+    (project / "LICENSE.txt").write_text("Copyright (c) 2005 NumPy Developers.\n")
+    empty_prefix = tmp_path / "prefix"
+    empty_prefix.mkdir()  # an OpenBLAS from a tarball: no licence file of its own
+    done = append(REPO_ROOT / "config.sh", project, empty_prefix)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: append_bundled_licenses: no licence text for the "
+                                  "bundled OpenBLAS: neither ")
+    assert (project / "LICENSE.txt").read_text() == "Copyright (c) 2005 NumPy Developers.\n"
+
+
+def test_openblas_cache_laid_out_before_licences_were_kept_gets_the_licence(
+    tmp_path: Path,
+) -> None:
+    """A prefix cached by an older version (no LICENSE.txt) is completed on the next fetch."""
+    env = {"OPENBLAS_CACHE_DIR": str(tmp_path / "cache"), "PLAT": "x86_64",
+           "NPY_USE_BLAS_ILP64": "1", "OPENBLAS_VERSION": "0.3.34.481.3"}
+    first = run_shell("openblas_get", env)
+    assert first.returncode == 0, first.stderr
+    prefix = Path(first.stdout.strip())
+    (prefix / "LICENSE.txt").unlink()
+    offline = run_shell("openblas_get", {**env, "OPENBLAS_OFFLINE": "1"})
+    assert offline.stdout.strip() == str(prefix)  # offline: the prefix as it is
+    again = run_shell("openblas_get", env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == str(prefix)
+    assert "GCC runtime library" in (prefix / "LICENSE.txt").read_text()

@@ -12,6 +12,7 @@ SHELL_FILES = [
     *sorted(str(p) for p in (REPO_ROOT / "multibuild").glob("*.sh")),
     *(str(REPO_ROOT / f) for f in ("wheels", ".ci/run", "config.sh", "env_vars.sh",
                                     "env_vars32.sh")),
+    *sorted(str(p) for p in (REPO_ROOT / "configs").glob("*/*.sh")),
 ]
 
 

@@ -7,6 +7,7 @@ cache shared by this module's tests; everything else is offline.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,9 @@ def test_linux_prefix_is_usable(
     with pytest.raises(MultibuildError, match="integers, expected"):
         openblas.check_version(VERSION, not ilp64, library=prefix / "lib" / libname)
 
+    exports = run_cli(["--exports"], cache_dir, **env).stdout
+    assert "allow-noblas" not in exports and ("use-ilp64" in exports) is ilp64
+    assert "This binary distribution of" in (prefix / "LICENSE.txt").read_text()
     # Warm run: offline by contract, same prefix, no download.
     warm = run_cli([], cache_dir, OPENBLAS_OFFLINE="1", **env)
     assert warm.returncode == 0, warm.stderr
@@ -95,6 +99,7 @@ def test_macos_arm64_artifact_from_linux(cache_dir: Path) -> None:
         "lib/cmake/openblas/OpenBLASConfig.cmake",
         "lib/cmake/openblas/OpenBLASConfigVersion.cmake",
         "openblas-origin.json",
+        "LICENSE.txt",  # the wheel's licence file: bundled-licence text for the project
     }
 
 
@@ -113,10 +118,15 @@ def test_windows_ilp64_artifact_from_linux(cache_dir: Path) -> None:
         "lib/cmake/openblas/OpenBLASConfig.cmake",
         "lib/cmake/openblas/OpenBLASConfigVersion.cmake",
         "openblas-origin.json",
+        "LICENSE.txt",  # the wheel's licence file: bundled-licence text for the project
     }
     assert exports["MB_DLL_PATH"] == str(prefix / "lib")
     assert exports["PKG_CONFIG_PATH"].split(os.pathsep)[0] == str(prefix / "lib" / "pkgconfig")
-    assert "-Duse-ilp64=true" in exports["OPENBLAS_CONFIG_SETTINGS"]
+    # Only what any meson project with BLAS options understands; numpy's flags are numpy's.
+    assert shlex.split(exports["OPENBLAS_CONFIG_SETTINGS"])[0].split() == [
+        "-Csetup-args=-Dblas=scipy-openblas", "-Csetup-args=-Dlapack=scipy-openblas",
+        "-Csetup-args=-Duse-ilp64=true"]
+    assert "GCC runtime library" in (prefix / "LICENSE.txt").read_text()
     assert exports["OPENBLAS_PKG_CONFIG_NAME"] == "scipy-openblas"
 
 

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Fortran compiler utilities of the multibuild library (multibuild's names and contracts),
+# sourced by library_builders.sh. A project that compiles Fortran (scipy) calls
+# install_gfortran in pre_build: it finds gfortran, installs it with the OS package manager
+# where it can (apt-get as root or with passwordless sudo on Debian/Ubuntu, brew on macOS),
+# or fails at once with one line saying what to install. manylinux images already have it.
+# On Windows install it yourself (MSYS2: pacman -S mingw-w64-x86_64-gcc-fortran; or
+# choco install mingw) and put it on PATH before the build.
+
+ARCHIVE_SDIR=${ARCHIVE_SDIR:-archives}
+
+function get_distutils_platform {
+    # The platform tag distutils would give PLAT: get_distutils_platform PLAT [UNAME]
+    # manylinux1_PLAT on Linux, macosx_<MACOSX_DEPLOYMENT_TARGET>_PLAT on macOS.
+    MB_ML_VER=1 get_distutils_platform_ex "$@"
+}
+
+function get_distutils_platform_ex {
+    # As get_distutils_platform, with the manylinux version MB_ML_VER (default 1).
+    local plat=$1 uname=${2:-$(uname)} target
+    case "$plat" in
+        i686|x86_64|intel|aarch64|arm64|universal2|s390x|ppc64le) ;;
+        *) mb_error "get_distutils_platform: unknown PLAT '$plat'"; return 1 ;;
+    esac
+    if [ "$uname" != Darwin ]; then
+        case "$plat" in
+            intel|arm64|universal2)
+                mb_error "get_distutils_platform: PLAT=$plat is a macOS platform"; return 1 ;;
+        esac
+        echo "manylinux${MB_ML_VER:-1}_$plat"
+        return 0
+    fi
+    [ "$plat" == i686 ] && plat=i386
+    target=${MACOSX_DEPLOYMENT_TARGET:-$(get_macosx_target)} || return 1
+    echo "macosx_${target//[.-]/_}_$plat"
+}
+
+function get_macosx_target {
+    # MACOSX_DEPLOYMENT_TARGET as the build Python reports it (sysconfig).
+    "${PYTHON_EXE:-python3}" -c \
+        'import sysconfig; print(sysconfig.get_config_var("MACOSX_DEPLOYMENT_TARGET") or "")'
+}
+
+function mb_gfortran_hint {
+    # What to install for gfortran on this OS, as one phrase.
+    case "$(uname -s)" in
+        Darwin) echo "brew install gcc (it provides gfortran)" ;;
+        MINGW*|MSYS*|CYGWIN*) echo "MSYS2's mingw-w64-x86_64-gcc-fortran (pacman -S) or choco install mingw, on PATH" ;;
+        *) echo "the gfortran package (Debian/Ubuntu: apt-get install gfortran; Fedora/RHEL: dnf install gcc-gfortran; Alpine: apk add gfortran)" ;;
+    esac
+}
+
+function check_gfortran {
+    # Succeed when gfortran is on PATH; else one line saying what to install, and fail.
+    if ! command -v gfortran > /dev/null 2>&1; then
+        mb_error "gfortran not found on PATH; install $(mb_gfortran_hint)"
+        return 1
+    fi
+}
+
+function mb_is_root {
+    # Succeed when this process runs as root (MB_EUID overrides the check, for tests).
+    [ "${MB_EUID:-$(id -u)}" == 0 ]
+}
+
+function mb_apt_install {
+    # Install Debian/Ubuntu packages non-interactively (as root, else with passwordless sudo),
+    # updating the package lists once if the first attempt fails: mb_apt_install PKG...
+    local sudo=()
+    mb_is_root || sudo=(sudo -n)
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q)
+    "${apt[@]}" install --no-install-recommends "$@" \
+        || { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends "$@"; }
+}
+
+function install_gfortran {
+    # Make gfortran available to the build: found on PATH, else installed with the OS package
+    # manager where possible, else a one-line error naming what to install. Exports FC
+    # (unless set) and prints the compiler found.
+    if ! command -v gfortran > /dev/null 2>&1; then
+        case "$(uname -s)" in
+            Linux)
+                if command -v apt-get > /dev/null 2>&1 \
+                        && { mb_is_root || sudo -n true > /dev/null 2>&1; }; then
+                    echo "install_gfortran: gfortran not on PATH; installing it with apt-get"
+                    mb_apt_install gfortran >&2 \
+                        || { mb_error "install_gfortran: apt-get install gfortran failed"; return 1; }
+                fi ;;
+            Darwin)
+                if command -v brew > /dev/null 2>&1; then
+                    echo "install_gfortran: gfortran not on PATH; installing gcc with brew"
+                    brew install gcc >&2 \
+                        || { mb_error "install_gfortran: brew install gcc failed"; return 1; }
+                fi ;;
+        esac
+    fi
+    check_gfortran || return 1
+    export FC=${FC:-$(command -v gfortran)}
+    echo "install_gfortran: $FC ($("$FC" --version | head -n 1))"
+}
+
+function install_arm64_cross_gfortran {
+    # macOS: a gfortran for arm64 objects; exports FC_ARM64, FC_ARM64_LDFLAGS (and FC when
+    # PLAT is arm64). On an arm64 Mac that is the native gfortran; from an x86_64 Mac give a
+    # cross compiler in FC_ARM64. Fails on other systems.
+    if [ "$(uname -s)" != Darwin ]; then
+        mb_error "install_arm64_cross_gfortran: macOS only (this is $(uname -s))"
+        return 1
+    fi
+    if [ -z "${FC_ARM64:-}" ]; then
+        if [ "$(uname -m)" != arm64 ]; then
+            mb_error "install_arm64_cross_gfortran: no arm64 cross gfortran; set FC_ARM64 to one"
+            return 1
+        fi
+        install_gfortran || return 1
+        FC_ARM64=$(command -v gfortran)
+    fi
+    local libdir
+    libdir=$(dirname "$("$FC_ARM64" -print-file-name=libgfortran.dylib)")
+    export FC_ARM64 FC_ARM64_LDFLAGS="-L$libdir -Wl,-rpath,$libdir"
+    if [ "${PLAT:-}" == arm64 ]; then export FC=$FC_ARM64; fi
+}
+
+function get_gf_lib_for_suf {
+    # Print the path of a prebuilt library archive in ARCHIVE_SDIR, downloading it from
+    # GF_LIB_URL when missing: get_gf_lib_for_suf SUFFIX PREFIX [PLAT [UNAME]]
+    # The name is PREFIX-<distutils platform>[-SUFFIX].tar.gz.
+    local suffix=$1 prefix=$2 plat=${3:-${PLAT:-}} uname=${4:-$(uname)} tag
+    [ -z "$prefix" ] && { mb_error "get_gf_lib_for_suf: no library prefix given"; return 1; }
+    tag=$(get_distutils_platform_ex "$plat" "$uname") || return 1
+    local fname="$prefix-$tag${suffix:+-$suffix}.tar.gz"
+    local out="$ARCHIVE_SDIR/$fname"
+    if [ ! -s "$out" ]; then
+        if [ -z "${GF_LIB_URL:-}" ]; then
+            mb_error "get_gf_lib_for_suf: $out is missing and GF_LIB_URL is not set"
+            return 1
+        fi
+        mkdir -p "$ARCHIVE_SDIR"
+        retry curl -fsSL --max-time 600 -o "$out.part" "$GF_LIB_URL/$fname" \
+            || { rm -f "$out.part"; mb_error "get_gf_lib_for_suf: download failed: $GF_LIB_URL/$fname"; return 1; }
+        mv "$out.part" "$out"
+    fi
+    echo "$out"
+}
+
+function get_gf_lib {
+    # get_gf_lib_for_suf with this OS's suffix: get_gf_lib PREFIX [PLAT [UNAME]]
+    # On macOS the archives carry gf_<first 7 of GFORTRAN_SHA>; elsewhere no suffix.
+    if [ "${3:-$(uname)}" == Darwin ] && [ -n "${GFORTRAN_SHA:-}" ]; then
+        get_gf_lib_for_suf "gf_${GFORTRAN_SHA:0:7}" "$@"
+    else
+        get_gf_lib_for_suf "" "$@"
+    fi
+}
+
+function _mb_get_gf_lib_for_suf {
+    # Newer multibuild's name for get_gf_lib_for_suf.
+    get_gf_lib_for_suf "$@"
+}
+
+function _mb_get_gf_lib {
+    # Newer multibuild's name for get_gf_lib.
+    get_gf_lib "$@"
+}
