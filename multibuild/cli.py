@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import NoReturn, cast
 
 from multibuild import MultibuildError
 from multibuild.options import RunOptions
+from multibuild.provision import SystemPackage, ensure
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,37 +48,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-# System packages some tests need, and the command that proves each is there.
-TEST_SYSTEM_PACKAGES: dict[str, str] = {
-    "llvm-16": "/usr/lib/llvm-16/bin/llvm-lipo",  # llvm-otool/-lipo/-install-name-tool: delocate
+# System packages some tests need (llvm-otool/-lipo/-install-name-tool: delocate from Linux).
+TEST_SYSTEM_PACKAGES = {
+    "llvm-16": SystemPackage("/usr/lib/llvm-16/bin/llvm-lipo", apt="llvm-16"),
 }
 
 
 def provision_test_packages() -> None:
-    """Install the missing TEST_SYSTEM_PACKAGES with apt when this is root on Debian/Ubuntu;
-    otherwise the tests that need them skip, naming the package."""
-    missing = [pkg for pkg, probe in TEST_SYSTEM_PACKAGES.items() if not Path(probe).exists()]
-    apt = shutil.which("apt-get")
-    if not missing or apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return
-    print(f"wheels: installing {', '.join(missing)} for the tests (apt-get)", flush=True)
-    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        done = subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends", *missing],
-                              env=quiet, capture_output=True, text=True, timeout=600, check=False)
-        if done.returncode != 0:
-            subprocess.run([apt, "update", "-q"], env=quiet, capture_output=True, timeout=300,
-                           check=False)
-            done = subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends",
-                                   *missing], env=quiet, capture_output=True, text=True,
-                                  timeout=600, check=False)
-    except subprocess.TimeoutExpired:
-        print("wheels: apt-get timed out; tests needing it will skip", file=sys.stderr)
-        return
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        print(f"wheels: could not install {', '.join(missing)} ({last}); tests needing it "
-              "will skip", file=sys.stderr)
+    """Install the missing TEST_SYSTEM_PACKAGES (multibuild.provision: apt-get as root on
+    Debian/Ubuntu); otherwise the tests that need them skip, naming the package."""
+    if sys.platform == "darwin":
+        return  # the macOS tools are the real ones there
+    still = ensure(list(TEST_SYSTEM_PACKAGES.values()), who="wheels")
+    if still:
+        names = [n for n, p in TEST_SYSTEM_PACKAGES.items() if p in still]
+        print(f"wheels: {', '.join(names)} missing; tests needing it will skip",
+              file=sys.stderr)
 
 
 def test_parser() -> argparse.ArgumentParser:
