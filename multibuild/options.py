@@ -74,10 +74,12 @@ def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], sou
 
     if host_os() != "linux":
         return
-    host = Host.detect(environ)
+    host = Host.detect(environ, only=[t.python for t in targets])
     for target in targets:
         if host.mode == "native" and target.python not in host.pythons:
-            usable = [v for v in host.pythons if _version_key(v) >= OLDEST_PYTHON]
+            from multibuild.interpreters import discover
+
+            usable = [v for v in discover() if _version_key(v) >= OLDEST_PYTHON]
             found = ", ".join(sorted(usable, key=_version_key)) or "none"
             raise MultibuildError(
                 f"{source} {target.python}: no CPython {target.python} found on this machine "
