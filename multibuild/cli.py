@@ -27,7 +27,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         options = RunOptions.resolve(
             ROOT, os.environ, pythons=args.python, plat=args.plat, build_commit=args.commit,
             repo_url=args.repo_url, repo_dir=args.repo_dir, output_dir=args.output,
-            work_dir=args.work_dir, jobs=args.jobs, config=args.config,
+            work_dir=args.work_dir, jobs=args.jobs, config=args.config, fresh=args.fresh,
         )
         if groups.interrupted:
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--work-dir", help="per-target build directories (default: build/)")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="targets built at the same time (default: the number of cores)")
+    build.add_argument("--fresh", action="store_true",
+                       help="start every target from scratch: new checkout copy, environments "
+                       "and build directory (default: reuse what did not change; also "
+                       "MB_FRESH=1)")
     build.set_defaults(func=cmd_build)
     # Every argument goes to test_parser: pytest's options (-k, -x, ...) must pass through.
     test = sub.add_parser("test", help="run the test suite (any pytest arguments may follow)",

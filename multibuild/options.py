@@ -162,6 +162,7 @@ class RunOptions:
     work_dir: Path
     jobs: int = 1  # targets built at the same time (-j); resolve() defaults to the cores
     config: str = ""  # --config NAME; empty: CONFIG_PATH / ENV_VARS_PATH as set, or the default
+    fresh: bool = False  # --fresh / MB_FRESH=1: every target starts from an empty work dir
 
     @classmethod
     def resolve(
@@ -179,6 +180,7 @@ class RunOptions:
         jobs: int | None = None,
         check_host: bool = True,
         config: str | None = None,
+        fresh: bool | None = None,
     ) -> RunOptions:
         """Every option from flags over environment over the CI files, checked before any
         work: a bad one is a one-line ``MultibuildError`` naming the flag or variable.
@@ -288,4 +290,5 @@ class RunOptions:
             work_dir=work,
             jobs=jobs or os.cpu_count() or 1,
             config=chosen.name if chosen else "",
+            fresh=bool(fresh) or environ.get("MB_FRESH", "0") not in ("", "0"),
         )
