@@ -9,31 +9,8 @@
 
 ARCHIVE_SDIR=${ARCHIVE_SDIR:-archives}
 
-function get_distutils_platform {
-    # The platform tag distutils would give PLAT: get_distutils_platform PLAT [UNAME]
-    # manylinux1_PLAT on Linux, macosx_<MACOSX_DEPLOYMENT_TARGET>_PLAT on macOS.
-    MB_ML_VER=1 get_distutils_platform_ex "$@"
-}
-
-function get_distutils_platform_ex {
-    # As get_distutils_platform, with the manylinux version MB_ML_VER (default 1).
-    local plat=$1 uname=${2:-$(uname)} target
-    case "$plat" in
-        i686|x86_64|intel|aarch64|arm64|universal2|s390x|ppc64le) ;;
-        *) mb_error "get_distutils_platform: unknown PLAT '$plat'"; return 1 ;;
-    esac
-    if [ "$uname" != Darwin ]; then
-        case "$plat" in
-            intel|arm64|universal2)
-                mb_error "get_distutils_platform: PLAT=$plat is a macOS platform"; return 1 ;;
-        esac
-        echo "manylinux${MB_ML_VER:-1}_$plat"
-        return 0
-    fi
-    [ "$plat" == i686 ] && plat=i386
-    target=${MACOSX_DEPLOYMENT_TARGET:-$(get_macosx_target)} || return 1
-    echo "macosx_${target//[.-]/_}_$plat"
-}
+# get_distutils_platform[_ex] (the PLAT [UNAME] forms this file had in multibuild) are in
+# common_utils.sh, which accepts both forms.
 
 function get_macosx_target {
     # MACOSX_DEPLOYMENT_TARGET as the build Python reports it (sysconfig).

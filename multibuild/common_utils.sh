@@ -1224,22 +1224,22 @@ function mb_run_pre_build {
     # would be ignored whenever a caller tests the status (`||`, `&&`, `if`, as macOS's
     # wrap_wheel_builder does). What pre_build exports (PKG_CONFIG_PATH, OPENBLAS, CFLAGS,
     # PATH, ...) is exported here afterwards; plain variables it sets stay in its process.
-    local state exports status=0
+    # The state goes in through a pipe and the exports come back through fd 3, so no file
+    # ever holds the environment (which may carry secrets) to be left behind by a kill.
+    local exports status=0
     if [ -z "$(is_function pre_build)" ]; then return 0; fi
-    state=$(mktemp) && exports=$(mktemp) || return 1
-    mb_shell_state > "$state"
-    # shellcheck disable=SC2016
-    "${BASH:-bash}" -c 'source "$1" 2> /dev/null; set -e; pre_build; mb_print_exports > "$2"' \
-        pre_build "$state" "$exports" || status=$?
-    if [ "$status" -eq 0 ]; then
-        # shellcheck disable=SC1090
-        source "$exports" 2> /dev/null
-    fi
-    rm -f "$state" "$exports"
+    {
+        # shellcheck disable=SC2016
+        exports=$("${BASH:-bash}" -c \
+            'source "$1" 2> /dev/null; set -e; pre_build; mb_print_exports >&3' \
+            pre_build <(mb_shell_state) 3>&1 1>&4) || status=$?
+    } 4>&1
     if [ "$status" -ne 0 ]; then
         mb_error "pre_build failed (exit $status)"
         return "$status"
     fi
+    # shellcheck disable=SC1090
+    source <(printf '%s\n' "$exports") 2> /dev/null
 }
 
 function pip_wheel_cmd {

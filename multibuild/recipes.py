@@ -60,8 +60,27 @@ def download_verified(url: str, directory: Path, name: str, sha256: str | None,
     if "/" in name or name.startswith("."):
         raise MultibuildError(f"refusing archive name {name!r}")
     target = directory / name
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":  # a local archive (curl's file://, as multibuild's took it)
+        copy_verified(Path(urllib.parse.unquote(parts.path)), target, sha256)
+        return target
     download(Http(attempts=attempts, backoff=backoff), url, target, sha256=sha256)
     return target
+
+
+def copy_verified(source: Path, target: Path, sha256: str | None) -> None:
+    """Copy the local archive ``source`` to ``target`` atomically, refusing a sha256 mismatch."""
+    from multibuild.fetch import sha256_file
+    from multibuild.files import atomic_path
+
+    if not source.is_file():
+        raise MultibuildError(f"{source}: no such archive")
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+        actual = sha256_file(tmp)
+        if sha256 and actual != sha256.lower():
+            raise MultibuildError(f"{target.name}: sha256 mismatch: expected {sha256}, "
+                                  f"the file has {actual}; file rejected")
 
 
 def extract_safely(archive: Path, dest: Path, label: str) -> None:

@@ -213,12 +213,12 @@ def test_shipped_project_with_a_missing_python_fetches_nothing(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("args,collected,deselected", [
-    (["-k", "python_all"], "test_options.py::test_python_all_is_every_supported", False),
+    (["-k", "python_all"], "test_options.py::test_python_all_is_every_supported", None),
     (["--slow", "-k", "numpy"], "test_numpy_acceptance.py::", False),
     (["-k", "numpy"], "", True),  # without --slow the acceptance run is deselected
 ])
 def test_wheels_test_passes_pytest_arguments_through(args: list[str], collected: str,
-                                                     deselected: bool) -> None:
+                                                     deselected: bool | None) -> None:
     """`./wheels test -k lifecycle` and `./wheels test --slow -k numpy`, as in the README."""
     module = "tests/test_numpy_acceptance.py" if "numpy" in args else "tests/test_options.py"
     done = run_wheels(["test", "--no-provision", *args, "--collect-only", "-q", module],
@@ -226,4 +226,5 @@ def test_wheels_test_passes_pytest_arguments_through(args: list[str], collected:
     assert done.returncode in (0, 5), done.stdout + done.stderr  # 5: nothing selected
     assert "unrecognized arguments" not in done.stderr
     assert collected in done.stdout
-    assert ("deselected" in done.stdout) == deselected
+    if deselected is not None:  # None: other tests of the module may be deselected by -k
+        assert ("deselected" in done.stdout) == deselected

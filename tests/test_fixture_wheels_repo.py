@@ -4,10 +4,10 @@ The temporary repository holds this library (``multibuild/``, ``wheels``, ``pypr
 the fixture's ``config.sh``, ``env_vars.sh`` and ``azure-pipelines.yml`` (REPO_DIR, BUILD_COMMIT),
 and the project as a git submodule, uninitialised in the fresh clone that is built (as CI or a
 release manager would clone it). ``config.sh`` uses multibuild's idioms: an ``IS_OSX`` branch,
-``fetch_unpack`` and ``suppress build_simple`` of archives served on 127.0.0.1, a C library
-built into ``BUILD_PREFIX`` that the wheel links and the repair bundles. The project's version
-comes from ``git describe`` (setuptools_scm), so it is right only if the per-target copy is a
-valid git work tree at the checked-out commit.
+``build_zlib``, ``fetch_unpack`` and ``suppress build_simple`` of archives served on 127.0.0.1,
+a C library built into ``BUILD_PREFIX`` that the wheel links and the repair bundles. The
+project's version comes from ``git describe`` (setuptools_scm), so it is right only if the
+per-target copy is a valid git work tree at the checked-out commit.
 """
 
 from __future__ import annotations
@@ -170,4 +170,9 @@ def test_suppress_announces_the_command(repo_build: RepoBuild) -> None:
 
 def test_build_simple_writes_its_stamp(repo_build: RepoBuild) -> None:
     assert (repo_build.root / "tiny-stamp").exists()
+
+
+def test_build_zlib_is_satisfied_and_stamped(repo_build: RepoBuild) -> None:
+    assert "pre_build: build_zlib done" in repo_build.log
+    assert (repo_build.root / "zlib-stamp").exists()
 

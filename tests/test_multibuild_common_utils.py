@@ -174,11 +174,15 @@ CASES = [
          "[ \"$pid\" = \"$MB_SPINNER_PID\" ] && echo one; sleep 1; stop_spinner; sleep 0.3; "
          "kill -0 $pid 2>/dev/null || echo stopped; echo \"[${MB_SPINNER_PID:-}]\"",
          "one\nstopped\n[]", stderr="Still building..."),
-    # pre_build runs in this shell, under errexit when it is on
+    # pre_build runs under errexit (in its own bash, so even a caller's `||` keeps it on);
+    # what it exports comes back
     Case("pre_build() { echo one; return 3; }; mb_run_pre_build; echo \"after $?\"",
          "one\nafter 3", stderr="error: pre_build failed (exit 3)", errexit=False),
     Case("set -e; pre_build() { echo one; false; echo two; }; mb_run_pre_build; echo after",
-         "one", 1),
+         "one", 1, stderr="error: pre_build failed (exit 1)", errexit=False,
+         one_line_error=False),
+    Case("pre_build() { echo one; false; echo two; }; mb_run_pre_build || echo failed",
+         "one\nfailed", stderr="error: pre_build failed (exit 1)", errexit=False),
     Case("pre_build() { export FROM_PRE_BUILD=yes; }; mb_run_pre_build; echo $FROM_PRE_BUILD",
          "yes"),
     Case("mb_run_pre_build"),  # no pre_build: nothing to do

@@ -54,7 +54,7 @@ def test_report_records_source_versions_and_compiler_runtimes(
     repository = checkout_record(checkout, "v0.1.0", "https://example.invalid/purepy.git")
     assert repository == {
         "url": str(purepy_repo.path), "requested_url": "https://example.invalid/purepy.git",
-        "ref": "v0.1.0", "commit": purepy_repo.rev("v0.1.0"),
+        "ref": "v0.1.0", "commit": purepy_repo.rev("v0.1.0"), "sdist_mirror": None,
     }
     out = tmp_path / "wheelhouse"
     path = write_run_report(out, [scipy_like_result(tmp_path)], "v0.1.0",
@@ -86,4 +86,5 @@ def test_summary_calls_out_the_bundled_gcc_runtime(tmp_path: Path) -> None:
 
 def test_checkout_record_of_a_directory_that_is_no_checkout(tmp_path: Path) -> None:
     assert checkout_record(tmp_path, "main") == {
-        "url": None, "requested_url": None, "ref": "main", "commit": None}
+        "url": None, "requested_url": None, "ref": "main", "commit": None,
+        "sdist_mirror": None}
