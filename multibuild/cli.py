@@ -104,7 +104,13 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands whose modules every run imports; any other command loads the CI, upload and
+# mirror modules for its parser (tens of milliseconds a build need not pay).
+_CORE_COMMANDS = ("build", "test", "interpreters")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ./wheels parser; with ``command`` one of _CORE_COMMANDS, only the core commands."""
     parser = OneLineErrors(
         prog="./wheels",
         description="Build, repair, test and stage wheels of the configured project.",
@@ -146,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(func=cmd_test)
     interp = sub.add_parser("interpreters", help="list the Pythons found on this machine")
     interp.set_defaults(func=cmd_interpreters)
+    if command in _CORE_COMMANDS:
+        return parser
     from multibuild import cicheck, cimatrix, replay  # CI files: jobs, replay, check
 
     for ci_module in (cimatrix, replay, cicheck):
@@ -166,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(words[0] if words else None).parse_args(words)
     try:
         return int(args.func(args))
     except MultibuildError as exc:

@@ -292,7 +292,7 @@ def prepare_build(src: Path, python: str, pip_opts: str, environ: Mapping[str, s
     out = log if log is not None else sys.stderr
     cache = work_dir / "dynamic-requires.json" if work_dir is not None else None
     packages = complete_build_env(src, python, pip_opts, environ, cache)
-    options = ["--no-build-isolation"]
+    options = [] if "--no-build-isolation" in shlex.split(pip_opts) else ["--no-build-isolation"]
     name = backend(src)
     setting = BUILD_DIR_SETTINGS.get(name or "")
     if setting is None or work_dir is None:

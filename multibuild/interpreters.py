@@ -6,6 +6,7 @@ Looks where multibuild users keep them: pyenv versions, ``pythonX.Y`` on PATH, a
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -98,6 +99,7 @@ def _named_for(path: Path, version: str) -> bool:
         and path.parent.parent.name.endswith("t") == version.endswith("t"))
 
 
+@functools.cache
 def locate(version: str) -> Interpreter | None:
     """The interpreter for ``version`` (X.Y) found quickly, or None: the places ``discover``
     searches, in its order, but only candidates named for ``version`` are probed (each probe

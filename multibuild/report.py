@@ -23,7 +23,6 @@ import json
 import os
 import platform as host_platform
 import re
-import subprocess
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from importlib import metadata
@@ -128,19 +127,17 @@ _LOG_TOOLS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 
 def _venv_versions(venv: Path) -> tuple[str | None, str | None]:
-    """(Python version, pip version) of the target's build environment, if it has one."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        return None, None
+    """(Python version, pip version) of the target's build environment, if it has one: from
+    its pyvenv.cfg (``version`` of the venv module, ``version_info`` of uv), no interpreter
+    started."""
     try:
-        done = subprocess.run(
-            [str(python), "-c", "import platform; print(platform.python_version())"],
-            capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        config = (venv / "pyvenv.cfg").read_text(errors="replace")
+    except OSError:
         return None, None
+    found = re.search(r"^\s*version(?:_info)?\s*=\s*(\d+\.\d+\.\d+)", config, re.MULTILINE)
     pips = sorted(venv.glob("lib/python*/site-packages/pip-*.dist-info"))
     pip = pips[-1].name[len("pip-"):-len(".dist-info")] if pips else None
-    return (done.stdout.strip() or None) if done.returncode == 0 else None, pip
+    return (found.group(1) if found else None), pip
 
 
 def target_provenance(result: TargetResult) -> dict[str, Any]:

@@ -73,3 +73,19 @@ def test_absolute_probe_paths(tmp_path: Path) -> None:
         SystemPackage(str(probe))]
     probe.write_text("")
     assert ensure([SystemPackage(str(probe))], {"PATH": os.defpath}) == []
+
+
+def test_a_build_without_ccache_says_so_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """./wheels build's ccache: no installer reachable (no apt-get on PATH) -> one line, and
+    the build goes on; USE_CCACHE=0 -> nothing tried, nothing said."""
+    from multibuild.incremental import provision_ccache
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {"PATH": str(empty), "MB_EUID": "0", "MB_BUILD_MODE": "native"}
+    assert provision_ccache({**env, "USE_CCACHE": "1"}) is False
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "building without it" in err and "USE_CCACHE=0" in err
+    assert provision_ccache({**env, "USE_CCACHE": "0"}) is False
+    assert capsys.readouterr() == ("", "")
