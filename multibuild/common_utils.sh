@@ -1164,6 +1164,10 @@ function mb_target_checkout {
         rm -rf "$dest"
         mb_git_clone_local "$source" "$dest" || return 1
     fi
+    # Refresh the index first: files whose inode changed but not their content (a backup, a
+    # hardlink copy, a container mount) would otherwise be rewritten by checkout --force, and
+    # their new timestamps would make the build recompile them.
+    mb_git -C "$dest" update-index -q --refresh > /dev/null 2>&1 || true
     if ! { mb_git -C "$dest" checkout --quiet --force --detach "$sha" \
             && mb_git -C "$dest" clean -ffdxq \
             && mb_git -C "$dest" reset --quiet --hard; }; then
@@ -1248,10 +1252,19 @@ function pip_wheel_cmd {
     # directory (mb_incremental_wheel_opts). Verbose (pip shows the build backend's output
     # only with -v): the build's progress, e.g. meson's ninja [n/m] lines, reaches build.log,
     # and the terminal gets it condensed (multibuild/progress.py). MB_BUILD_VERBOSE=0 builds
-    # quietly.
-    local abs_wheelhouse=$1 opts verbose=-v incremental
+    # quietly. In a prepared build environment the same no-deps, no-isolation build runs
+    # through pypa/build instead (multibuild/incremental.py build-wheel: pip -v logs the
+    # backend's output a line at a time, a minute for a build with half a million lines of
+    # compiler warnings), unless pip_opts hold options only pip understands.
+    local abs_wheelhouse=$1 opts verbose=-v incremental status=0
     [ "${MB_BUILD_VERBOSE:-1}" == 0 ] && verbose=
     opts=$(pip_opts | tr '\n' ' ')
+    if [ -n "${MB_BUILD_ENV_READY:-}" ] && [ -n "$verbose" ]; then
+        mb_python incremental build-wheel . --python "${PYTHON_EXE:-python}" --pip-opts "$opts" \
+            --out "$abs_wheelhouse" ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"} \
+            || status=$?
+        [ "$status" -eq 3 ] || return "$status"
+    fi
     incremental=$(mb_incremental_wheel_opts "$opts") || return 1
     opts+=${incremental:+$incremental }
     echo "pip_wheel_cmd: ${PIP_CMD:-python -m pip} wheel $verbose${verbose:+ }$opts-w $abs_wheelhouse --no-deps ."

@@ -27,6 +27,7 @@ afresh the build directory and prints the pip wheel options.
   python -m multibuild.incremental requires SRC
   python -m multibuild.incremental build-env SRC
   python -m multibuild.incremental prepare-build SRC --python PY [--work-dir W] [--pip-opts O]
+  python -m multibuild.incremental build-wheel SRC --python PY --out DIR [--work-dir W] [...]
 """
 
 from __future__ import annotations
@@ -314,6 +315,77 @@ def prepare_build(src: Path, python: str, pip_opts: str, environ: Mapping[str, s
     return [*options, f"-C{setting}={build_dir}"]
 
 
+# pip options that change nothing in a no-deps build without isolation (they choose where
+# dependencies come from), with whether each takes a value; the config settings are handled.
+_INERT_PIP_OPTIONS: dict[str, bool] = {
+    "--no-build-isolation": False, "--no-deps": False, "--no-index": False, "--pre": False,
+    "--prefer-binary": False, "--no-cache-dir": False, "--disable-pip-version-check": False,
+    "--use-pep517": False, "-v": False, "--verbose": False, "-q": False, "--quiet": False,
+    "-f": True, "--find-links": True, "-i": True, "--index-url": True,
+    "--extra-index-url": True, "--only-binary": True, "--no-binary": True,
+    "--trusted-host": True, "--timeout": True, "--retries": True,
+}
+# build_wheel's exit status when the pip options need pip itself.
+NEEDS_PIP = 3
+
+
+def pip_only_options(pip_opts: str) -> list[str]:
+    """The options of ``pip_opts`` a build with pypa/build cannot honour (empty: it can)."""
+    words, odd = shlex.split(pip_opts), []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        name = word.split("=", 1)[0]
+        if word in ("-C", "--config-settings"):
+            i += 2
+            continue
+        if name == "--config-settings" or (word.startswith("-C") and len(word) > 2):
+            i += 1
+            continue
+        if name in _INERT_PIP_OPTIONS:
+            takes_value = _INERT_PIP_OPTIONS[name] and "=" not in word
+            i += 2 if takes_value else 1
+            continue
+        if word.startswith("-") and len(word) > 2 and word[1] != "-" \
+                and word[:2] in _INERT_PIP_OPTIONS and _INERT_PIP_OPTIONS[word[:2]]:
+            i += 1  # -fURL, -iURL
+            continue
+        odd.append(word)
+        i += 1
+    return odd
+
+
+def build_wheel(src: Path, python: str, pip_opts: str, out_dir: Path,
+                environ: Mapping[str, str], work_dir: Path | None = None) -> Path:
+    """Build ``src``'s wheel into ``out_dir`` as ``pip wheel --no-build-isolation --no-deps``
+    would, in the prepared build environment of ``python`` (``prepare_build``), but with
+    pypa/build: the backend's output goes straight through. pip -v logs each line of it
+    through its console handler, about 10,000 lines a second: a build that prints half a
+    million lines of compiler warnings (numpy's AVX-512 sort kernels on GCC 12, replayed by
+    ccache even when nothing compiles) spends a minute there."""
+    from build import BuildBackendException, ProjectBuilder
+
+    options = prepare_build(src, python, pip_opts, environ, work_dir, log=sys.stdout)
+    settings: dict[str, str | list[str]] = config_settings(" ".join([pip_opts, *options]))
+    shown = " ".join(f"-C{k}={v}" for k, values in settings.items()
+                     for v in ([values] if isinstance(values, str) else values))
+    print(f"pip_wheel_cmd: {python} -m build --wheel --no-isolation --skip-dependency-check "
+          f"{shown}{' ' if shown else ''}--outdir {out_dir} . (pip wheel --no-build-isolation "
+          "--no-deps, without pip's per-line logging)", flush=True)
+
+    def runner(cmd: Sequence[str], cwd: str | None = None,
+               extra_environ: Mapping[str, str] | None = None) -> None:
+        subprocess.run(list(cmd), cwd=cwd, env={**_hook_environment(), **(extra_environ or {})},
+                       check=True)
+
+    builder = ProjectBuilder(src, python_executable=python, runner=runner)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(builder.build("wheel", out_dir, settings or None))
+    except BuildBackendException as exc:
+        raise MultibuildError(f"{src}: the build backend failed ({exc})") from None
+
+
 def build_env_assignments(src: Path) -> str:
     """Shell assignments for build_wheel_cmd: SOURCE_DATE_EPOCH (the commit date of
     ``src``'s HEAD, when it is a git checkout) and MB_BUILD_REQUIRES (an array)."""
@@ -430,18 +502,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "MB_BUILD_REQUIRES)")
     prep = sub.add_parser("prepare-build", help="install what the backend asks for, keep or "
                           "start afresh the build directory; print the pip wheel options")
-    for cmd in (req, env, prep):
+    wheel = sub.add_parser("build-wheel", help="prepare-build, then build the wheel with "
+                           f"pypa/build into --out (exit {NEEDS_PIP}: pip_opts need pip)")
+    for cmd in (req, env, prep, wheel):
         cmd.add_argument("src", type=Path)
-    prep.add_argument("--python", required=True, help="the build environment's python")
-    prep.add_argument("--pip-opts", default="", help="pip_opts' output")
-    prep.add_argument("--work-dir", type=Path, help="the target's work dir (MB_WORK_DIR): "
-                      "build-dir/ and the backend's last answer live there")
+    for cmd in (prep, wheel):
+        cmd.add_argument("--python", required=True, help="the build environment's python")
+        cmd.add_argument("--pip-opts", default="", help="pip_opts' output")
+        cmd.add_argument("--work-dir", type=Path, help="the target's work dir (MB_WORK_DIR): "
+                         "build-dir/ and the backend's last answer live there")
+    wheel.add_argument("--out", type=Path, required=True, help="the wheelhouse")
     args = parser.parse_args(argv)
     try:
         if args.command == "requires":
             text = "\n".join(static_requires(args.src))
         elif args.command == "build-env":
             text = build_env_assignments(args.src)
+        elif args.command == "build-wheel":
+            odd = pip_only_options(args.pip_opts)
+            if odd:
+                print(f"pip_wheel_cmd: pip_opts {' '.join(odd)} need pip wheel itself",
+                      file=sys.stderr)
+                return NEEDS_PIP
+            work = args.work_dir.absolute() if args.work_dir else None
+            built = build_wheel(args.src, args.python, args.pip_opts, args.out.absolute(),
+                                os.environ, work)
+            text = f"incremental: built {built.name}"
         else:
             work = args.work_dir.absolute() if args.work_dir else None
             text = " ".join(prepare_build(args.src, args.python, args.pip_opts, os.environ,

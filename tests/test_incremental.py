@@ -127,7 +127,7 @@ def test_first_build_compiles_both_files_in_the_stable_build_dir(
     assert sorted(compiled(log)) == ["mesonext__answer.c", "mesonext_helper.c"], log[-3000:]
     assert f"new build directory {first.work / target / 'build-dir'}" in log
     assert f"-Cbuild-dir={first.work / target / 'build-dir'}" in log
-    assert "--no-build-isolation" in log
+    assert "--no-isolation" in log
     assert "SOURCE_DATE_EPOCH=" in log
     assert first.described() == f"answer=1 helper=10 python={two_pythons[0]}"
     assert first.wheel["reproduced"] is None  # nothing to compare with yet
