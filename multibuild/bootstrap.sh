@@ -12,7 +12,7 @@ function mb_bootstrap_tools {
     local venv="${MB_TOOL_VENV:-$root/.venv}"
     local stamp="$venv/.mb-stamp"
     local want python
-    want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) bytecode"
+    want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) compiled"
     python=$(mb_venv_python "$venv")
     if [ -x "$python" ] && [ "$(cat "$stamp" 2>/dev/null)" == "$want" ]; then
         export MB_TOOL_PYTHON="$python"
@@ -31,8 +31,10 @@ function mb_bootstrap_tools {
     fi
     "$python" -m pip install --quiet --disable-pip-version-check "$(mb_pin uv "$root")" \
         || return 1
-    "$python" -m uv pip install --quiet --compile-bytecode --python "$python" \
+    "$python" -m uv pip install --quiet --python "$python" \
         -r "$root/pyproject.toml" --all-extras || return 1
+    # uv compiles only what it installs; an environment already satisfied stays uncompiled.
+    "$python" -m compileall -q -j 0 "$venv" > /dev/null 2>&1 || true
     echo "$want" > "$stamp"
     export MB_TOOL_PYTHON="$python"
     mb_compile_library "$root" "$python" "$stamp" force
