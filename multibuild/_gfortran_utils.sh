@@ -35,40 +35,16 @@ function check_gfortran {
     fi
 }
 
-function mb_is_root {
-    # Succeed when this process runs as root (MB_EUID overrides the check, for tests).
-    [ "${MB_EUID:-$(id -u)}" == 0 ]
-}
-
-function mb_apt_install {
-    # Install Debian/Ubuntu packages non-interactively (as root, else with passwordless sudo),
-    # updating the package lists once if the first attempt fails: mb_apt_install PKG...
-    local sudo=()
-    mb_is_root || sudo=(sudo -n)
-    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q)
-    "${apt[@]}" install --no-install-recommends "$@" \
-        || { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends "$@"; }
-}
-
 function install_gfortran {
     # Make gfortran available to the build: found on PATH, else installed with the OS package
-    # manager where possible, else a one-line error naming what to install. Exports FC
-    # (unless set) and prints the compiler found.
+    # manager where allowed (multibuild/provision.py: apt-get as root or with passwordless
+    # sudo on Debian/Ubuntu, brew on macOS), else a one-line error naming what to install.
+    # Exports FC (unless set) and prints the compiler found.
     if ! command -v gfortran > /dev/null 2>&1; then
         case "$(uname -s)" in
-            Linux)
-                if command -v apt-get > /dev/null 2>&1 \
-                        && { mb_is_root || sudo -n true > /dev/null 2>&1; }; then
-                    echo "install_gfortran: gfortran not on PATH; installing it with apt-get"
-                    mb_apt_install gfortran >&2 \
-                        || { mb_error "install_gfortran: apt-get install gfortran failed"; return 1; }
-                fi ;;
-            Darwin)
-                if command -v brew > /dev/null 2>&1; then
-                    echo "install_gfortran: gfortran not on PATH; installing gcc with brew"
-                    brew install gcc >&2 \
-                        || { mb_error "install_gfortran: brew install gcc failed"; return 1; }
-                fi ;;
+            Linux|Darwin)
+                mb_python provision install gfortran --apt gfortran --brew gcc \
+                    --who install_gfortran || true ;;
         esac
     fi
     check_gfortran || return 1

@@ -4,16 +4,19 @@
 
 function mb_bootstrap_tools {
     # Create or refresh ROOT/.venv with the pins of ROOT/pyproject.toml; export MB_TOOL_PYTHON.
-    # A stamp (hash of pyproject.toml) makes a warm call a no-op.
+    # A stamp (hash of pyproject.toml) makes a warm call a no-op. The environment and the
+    # library are byte-compiled ahead (even under PYTHONDONTWRITEBYTECODE, which only stops
+    # Python writing them): every helper call would otherwise compile its imports again.
     # Depends on: python3 (>= 3.9) on PATH, or MB_BOOTSTRAP_PYTHON.
     local root=$1
     local venv="${MB_TOOL_VENV:-$root/.venv}"
     local stamp="$venv/.mb-stamp"
     local want python
-    want=$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)
+    want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) compiled"
     python=$(mb_venv_python "$venv")
     if [ -x "$python" ] && [ "$(cat "$stamp" 2>/dev/null)" == "$want" ]; then
         export MB_TOOL_PYTHON="$python"
+        mb_compile_library "$root" "$python" "$stamp"
         return 0
     fi
     local py="${MB_BOOTSTRAP_PYTHON:-python3}"
@@ -30,8 +33,22 @@ function mb_bootstrap_tools {
         || return 1
     "$python" -m uv pip install --quiet --python "$python" \
         -r "$root/pyproject.toml" --all-extras || return 1
+    # uv compiles only what it installs; an environment already satisfied stays uncompiled.
+    "$python" -m compileall -q -j 0 "$venv" > /dev/null 2>&1 || true
     echo "$want" > "$stamp"
     export MB_TOOL_PYTHON="$python"
+    mb_compile_library "$root" "$python" "$stamp" force
+}
+
+function mb_compile_library {
+    # Byte-compile ROOT/multibuild when a module is newer than STAMP (or with "force"):
+    # mb_compile_library ROOT PYTHON STAMP [force]
+    local root=$1 python=$2 stamp=$3
+    if [ "${4:-}" == force ] \
+        || [ -n "$(find "$root/multibuild" -name '*.py' -newer "$stamp" -print -quit)" ]; then
+        "$python" -m compileall -q "$root/multibuild" > /dev/null && touch "$stamp"
+    fi
+    return 0
 }
 
 function mb_venv_python {

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from multibuild import MultibuildError
-from multibuild.download import redact_url
 from multibuild.files import atomic_write
+from multibuild.urls import redact_url
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,11 @@ _TEMPLATE_EXPR_RE = re.compile(r"^\$\{\{\s*parameters\.([A-Za-z_][A-Za-z0-9_]*)\
 _MACRO_RE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.]*)\)")
 
 
-def load_yaml(path: Path) -> Any:
-    """Round-trip load (comments and positions kept); a parse error names file and line."""
+def load_yaml(path: Path, *, round_trip: bool = True) -> Any:
+    """Round-trip load (comments and positions kept), or with ``round_trip=False`` plain data
+    (ruamel's C loader: every run reads the CI files); a parse error names file and line."""
     try:
-        return YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        return YAML(typ="rt" if round_trip else "safe").load(path.read_text(encoding="utf-8"))
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -53,7 +54,7 @@ def azure_variables(root: Path) -> dict[str, str]:
     path = root / AZURE_FILE
     if not path.is_file():
         return {}
-    data = load_yaml(path) or {}
+    data = load_yaml(path, round_trip=False) or {}
     variables = data.get("variables") or {}
     if isinstance(variables, list):
         return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,12 +101,19 @@ class Host:
     pythons: frozenset[str]
 
     @classmethod
-    def detect(cls, environ: Mapping[str, str]) -> Host:
+    def detect(cls, environ: Mapping[str, str], only: Iterable[str] | None = None) -> Host:
+        """This host; with ``only``, just those Python versions are looked for (quicker than
+        probing every interpreter on the machine)."""
         from multibuild.docker import build_mode
-        from multibuild.interpreters import discover
+        from multibuild.interpreters import discover, locate
 
         mode = build_mode(environ)
-        pythons = frozenset(discover()) if mode == "native" else frozenset()
+        if mode != "native":
+            pythons: frozenset[str] = frozenset()
+        elif only is not None:
+            pythons = frozenset(v for v in set(only) if locate(v) is not None)
+        else:
+            pythons = frozenset(discover())
         return cls(_HOST_OS.get(platform.system(), platform.system().lower()),
                    platform.machine(), mode, pythons)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import NoReturn, cast
 
 from multibuild import MultibuildError
 from multibuild.options import RunOptions
+from multibuild.provision import SystemPackage, ensure
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         options = RunOptions.resolve(
             ROOT, os.environ, pythons=args.python, plat=args.plat, build_commit=args.commit,
             repo_url=args.repo_url, repo_dir=args.repo_dir, output_dir=args.output,
-            work_dir=args.work_dir, jobs=args.jobs, config=args.config,
+            work_dir=args.work_dir, jobs=args.jobs, config=args.config, fresh=args.fresh,
         )
         if groups.interrupted:
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
@@ -48,37 +48,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-# System packages some tests need, and the command that proves each is there.
-TEST_SYSTEM_PACKAGES: dict[str, str] = {
-    "llvm-16": "/usr/lib/llvm-16/bin/llvm-lipo",  # llvm-otool/-lipo/-install-name-tool: delocate
+# System packages some tests need (llvm-otool/-lipo/-install-name-tool: delocate from Linux).
+TEST_SYSTEM_PACKAGES = {
+    "llvm-16": SystemPackage("/usr/lib/llvm-16/bin/llvm-lipo", apt="llvm-16"),
 }
 
 
 def provision_test_packages() -> None:
-    """Install the missing TEST_SYSTEM_PACKAGES with apt when this is root on Debian/Ubuntu;
-    otherwise the tests that need them skip, naming the package."""
-    missing = [pkg for pkg, probe in TEST_SYSTEM_PACKAGES.items() if not Path(probe).exists()]
-    apt = shutil.which("apt-get")
-    if not missing or apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return
-    print(f"wheels: installing {', '.join(missing)} for the tests (apt-get)", flush=True)
-    quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        done = subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends", *missing],
-                              env=quiet, capture_output=True, text=True, timeout=600, check=False)
-        if done.returncode != 0:
-            subprocess.run([apt, "update", "-q"], env=quiet, capture_output=True, timeout=300,
-                           check=False)
-            done = subprocess.run([apt, "install", "-y", "-q", "--no-install-recommends",
-                                   *missing], env=quiet, capture_output=True, text=True,
-                                  timeout=600, check=False)
-    except subprocess.TimeoutExpired:
-        print("wheels: apt-get timed out; tests needing it will skip", file=sys.stderr)
-        return
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        print(f"wheels: could not install {', '.join(missing)} ({last}); tests needing it "
-              "will skip", file=sys.stderr)
+    """Install the missing TEST_SYSTEM_PACKAGES (multibuild.provision: apt-get as root on
+    Debian/Ubuntu); otherwise the tests that need them skip, naming the package."""
+    if sys.platform == "darwin":
+        return  # the macOS tools are the real ones there
+    still = ensure(list(TEST_SYSTEM_PACKAGES.values()), who="wheels")
+    if still:
+        names = [n for n, p in TEST_SYSTEM_PACKAGES.items() if p in still]
+        print(f"wheels: {', '.join(names)} missing; tests needing it will skip",
+              file=sys.stderr)
 
 
 def test_parser() -> argparse.ArgumentParser:
@@ -119,7 +104,13 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands whose modules every run imports; any other command loads the CI, upload and
+# mirror modules for its parser (tens of milliseconds a build need not pay).
+_CORE_COMMANDS = ("build", "test", "interpreters")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ./wheels parser; with ``command`` one of _CORE_COMMANDS, only the core commands."""
     parser = OneLineErrors(
         prog="./wheels",
         description="Build, repair, test and stage wheels of the configured project.",
@@ -149,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--work-dir", help="per-target build directories (default: build/)")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="targets built at the same time (default: the number of cores)")
+    build.add_argument("--fresh", action="store_true",
+                       help="start every target from scratch: new checkout copy, environments "
+                       "and build directory (default: reuse what did not change; also "
+                       "MB_FRESH=1)")
     build.set_defaults(func=cmd_build)
     # Every argument goes to test_parser: pytest's options (-k, -x, ...) must pass through.
     test = sub.add_parser("test", help="run the test suite (any pytest arguments may follow)",
@@ -157,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(func=cmd_test)
     interp = sub.add_parser("interpreters", help="list the Pythons found on this machine")
     interp.set_defaults(func=cmd_interpreters)
+    if command in _CORE_COMMANDS:
+        return parser
     from multibuild import cicheck, cimatrix, replay  # CI files: jobs, replay, check
 
     for ci_module in (cimatrix, replay, cicheck):
@@ -177,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(words[0] if words else None).parse_args(words)
     try:
         return int(args.func(args))
     except MultibuildError as exc:

@@ -620,6 +620,94 @@ function mb_pip_install {
     fi
 }
 
+function mb_base_python {
+    # Print the interpreter of CPython X.Y on this machine: mb_base_python X.Y
+    # MB_PYTHON_BASE when ./wheels found it already for this target, else a search (pyenv
+    # versions, pythonX.Y on PATH, /opt/python/cpXY-cpXY).
+    if [ -n "${MB_PYTHON_BASE:-}" ] && [ "$1" == "${MB_PYTHON_VERSION:-}" ]; then
+        echo "$MB_PYTHON_BASE"
+    else
+        mb_python interpreters find "$1"
+    fi
+}
+
+function mb_env_key {
+    # Print the reuse key of an environment: mb_env_key BASE_PYTHON [REQUIREMENTS...]
+    # A hash of the base interpreter (its path, version and build) and the requirement lists.
+    local base=$1 identity
+    shift
+    identity=$("$base" -I -S -c 'import sys; print(sys.version); print(sys.executable)') \
+        || { mb_error "cannot run $base"; return 1; }
+    printf '%s\n' "$base" "$identity" "$@" | mb_sha256_stdin
+}
+
+function mb_env_matches {
+    # Succeed when environment DIR exists and was made for KEY (mb_env_key) and MB_FRESH is
+    # not set: mb_env_matches DIR KEY
+    [ "${MB_FRESH:-0}" == 0 ] && [ -x "$1/bin/python" ] \
+        && [ "$(cat "$1/.mb-env-key" 2> /dev/null)" == "$2" ]
+}
+
+function mb_reuse_venv {
+    # Keep the virtual environment DIR when it was made from BASE_PYTHON for the same
+    # requirements, else make it afresh: mb_reuse_venv BASE_PYTHON DIR [REQUIREMENTS...]
+    # Sets MB_VENV_STATE to "reused" or "new". Installs nothing: the caller's installs are
+    # no-ops when already satisfied (uv).
+    local base=$1 dir=$2 key
+    shift 2
+    key=$(mb_env_key "$base" "$@") || return 1
+    if mb_env_matches "$dir" "$key"; then
+        MB_VENV_STATE=reused
+        return 0
+    fi
+    mb_make_venv "$base" "$dir" || return 1
+    echo "$key" > "$dir/.mb-env-key"
+    MB_VENV_STATE=new
+}
+
+function mb_build_venv {
+    # Make or reuse the build environment DIR of BASE_PYTHON: mb_build_venv BASE_PYTHON DIR
+    # Reused while made from the same interpreter for the same build requirements: the
+    # project's [build-system].requires (of MB_SOURCE_DIR, the run's checkout, else REPO_DIR)
+    # and BUILD_DEPENDS.
+    local base=$1 dir=$2 project=${MB_SOURCE_DIR:-${REPO_DIR:-}} requires=""
+    if [ -n "$project" ] && [ -d "$project" ]; then
+        requires=$(mb_python incremental requires "$project") || return 1
+    fi
+    mb_reuse_venv "$base" "$dir" "$requires" "${BUILD_DEPENDS:-}"
+}
+
+function mb_activate_test_venv {
+    # Make or reuse the test environment DIR of BASE_PYTHON, with TEST_DEPENDS, and activate
+    # it: mb_activate_test_venv BASE_PYTHON DIR
+    # Reused while made from the same interpreter for the same TEST_DEPENDS and pip_opts, and
+    # then put back (uv pip sync) to the packages it had right after TEST_DEPENDS went in:
+    # the previous run's wheel and whatever came with it are removed, so the environment
+    # holds TEST_DEPENDS only, as a fresh one would. Without uv it is made afresh every time.
+    local base=$1 dir=$2 key opts uv baseline
+    baseline="$dir/.mb-baseline.txt"
+    opts=$(pip_opts | tr '\n' ' ')
+    key=$(mb_env_key "$base" "${TEST_DEPENDS:-}" "$opts") || return 1
+    # shellcheck disable=SC2086
+    if uv=$(mb_uv_bin) && mb_env_matches "$dir" "$key" && [ -f "$baseline" ] \
+        && UV_PYTHON_DOWNLOADS=never "$uv" pip sync --quiet --python "$dir/bin/python" \
+            $opts "$baseline"; then
+        echo "install_run: reusing $dir (same Python and TEST_DEPENDS; back to those alone)"
+    else
+        mb_make_venv "$base" "$dir" || return 1
+        if [ -n "${TEST_DEPENDS:-}" ]; then
+            # shellcheck disable=SC2086
+            mb_pip_install "$dir/bin/python" $opts $TEST_DEPENDS || return 1
+        fi
+        if [ -n "$uv" ]; then
+            "$uv" pip freeze --python "$dir/bin/python" > "$baseline" \
+                && echo "$key" > "$dir/.mb-env-key" || return 1
+        fi
+    fi
+    export VIRTUAL_ENV=$dir PATH="$dir/bin:$PATH" PYTHON_EXE="$dir/bin/python"
+    export PIP_CMD="$PYTHON_EXE -m pip"
+}
+
 function mb_cache_dir {
     # Print (and create) the stable cache directory: MB_CACHE_DIR, default build/cache under
     # the repository root (the same path inside a container, which sees the root as /io).
@@ -637,10 +725,13 @@ function mb_sha256_stdin {
 function activate_ccache {
     # Put ccache in front of the C/C++ compilers (USE_CCACHE=1 calls it before pre_build):
     # wrapper links first on PATH, CC="ccache CC", CXX="ccache CXX", CCACHE_DIR in the
-    # stable cache dir and CCACHE_BASEDIR so the stable build paths hash the same every run.
+    # stable cache dir, CCACHE_BASEDIR the work-dir root (the parent of every target's work
+    # dir: paths below it are the same for every target, run and checkout, so they share
+    # hits) and a stats log per build (mb_ccache_stats prints it).
     local ccache bin cache compiler found
     if ! ccache=$(command -v ccache); then
-        echo "warning: USE_CCACHE=1 but ccache is not on PATH; building without it" >&2
+        echo "warning: USE_CCACHE=${USE_CCACHE:-1} but ccache is not on PATH; building" \
+            "without it (USE_CCACHE=0 turns it off)" >&2
         return 0
     fi
     cache=$(mb_cache_dir) || return 1
@@ -655,14 +746,43 @@ function activate_ccache {
     case "${CC:-}" in ccache\ *) ;; *) export CC="ccache ${CC:-gcc}" ;; esac
     case "${CXX:-}" in ccache\ *) ;; *) export CXX="ccache ${CXX:-g++}" ;; esac
     export CCACHE_DIR=${CCACHE_DIR:-$cache/ccache}
-    export CCACHE_BASEDIR=${CCACHE_BASEDIR:-${MB_WORK_DIR:-$PWD}}
+    if [ -n "${MB_WORK_DIR:-}" ]; then
+        export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(dirname "$(abspath "$MB_WORK_DIR")")}
+        CCACHE_STATSLOG=$(abspath "$MB_WORK_DIR")/ccache-stats.log
+        export CCACHE_STATSLOG
+        rm -f "$CCACHE_STATSLOG"
+    else
+        export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+    fi
     export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
-    echo "activate_ccache: $CC, cache $CCACHE_DIR"
+    unset CCACHE_DISABLE
+    echo "activate_ccache: $CC, cache $CCACHE_DIR, base dir $CCACHE_BASEDIR"
 }
 
 function mb_maybe_ccache {
-    # Activate ccache when USE_CCACHE is 1 (or any other non-empty value but 0).
-    if [ -n "${USE_CCACHE:-}" ] && [ "${USE_CCACHE}" != 0 ]; then activate_ccache; fi
+    # Activate ccache when USE_CCACHE is 1 (or any other non-empty value but 0); with
+    # USE_CCACHE=0 keep it out of the build (CCACHE_DISABLE: meson would otherwise pick an
+    # installed ccache up by itself). ./wheels sets USE_CCACHE's default (on for native
+    # Linux and macOS builds outside CI).
+    if [ -n "${USE_CCACHE:-}" ] && [ "${USE_CCACHE}" != 0 ]; then
+        activate_ccache
+    elif [ "${USE_CCACHE:-}" == 0 ]; then
+        export CCACHE_DISABLE=1
+    fi
+}
+
+function mb_ccache_stats {
+    # Print ccache's counts for the build that just ran (its stats log), when ccache is on.
+    if [ -z "${CCACHE_STATSLOG:-}" ] || [ -n "${CCACHE_DISABLE:-}" ] \
+        || ! command -v ccache > /dev/null 2>&1; then
+        return 0
+    fi
+    if [ ! -s "$CCACHE_STATSLOG" ]; then
+        echo "ccache: no compiler call went through ccache in this build"
+        return 0
+    fi
+    echo "ccache: this build's compilations:"
+    ccache --show-log-stats 2> /dev/null | grep -v ':$' | sed 's/^/ccache: /' || true
 }
 
 # --- the project checkout: clean_code, fill_submodule, per-target copies --------------------
@@ -1044,6 +1164,10 @@ function mb_target_checkout {
         rm -rf "$dest"
         mb_git_clone_local "$source" "$dest" || return 1
     fi
+    # Refresh the index first: files whose inode changed but not their content (a backup, a
+    # hardlink copy, a container mount) would otherwise be rewritten by checkout --force, and
+    # their new timestamps would make the build recompile them.
+    mb_git -C "$dest" update-index -q --refresh > /dev/null 2>&1 || true
     if ! { mb_git -C "$dest" checkout --quiet --force --detach "$sha" \
             && mb_git -C "$dest" clean -ffdxq \
             && mb_git -C "$dest" reset --quiet --hard; }; then
@@ -1123,13 +1247,26 @@ function mb_run_pre_build {
 }
 
 function pip_wheel_cmd {
-    # Build the wheel of the current directory into WHEELHOUSE with pip. Verbose (pip shows
-    # the build backend's output only with -v): the build's progress, e.g. meson's ninja
-    # [n/m] lines, reaches build.log, and the terminal gets it condensed
-    # (multibuild/progress.py). MB_BUILD_VERBOSE=0 builds quietly.
-    local abs_wheelhouse=$1 opts verbose=-v
+    # Build the wheel of the current directory into WHEELHOUSE with pip; in a build
+    # environment build_wheel_cmd prepared, without isolation and in the stable build
+    # directory (mb_incremental_wheel_opts). Verbose (pip shows the build backend's output
+    # only with -v): the build's progress, e.g. meson's ninja [n/m] lines, reaches build.log,
+    # and the terminal gets it condensed (multibuild/progress.py). MB_BUILD_VERBOSE=0 builds
+    # quietly. In a prepared build environment the same no-deps, no-isolation build runs
+    # through pypa/build instead (multibuild/incremental.py build-wheel: pip -v logs the
+    # backend's output a line at a time, a minute for a build with half a million lines of
+    # compiler warnings), unless pip_opts hold options only pip understands.
+    local abs_wheelhouse=$1 opts verbose=-v incremental status=0
     [ "${MB_BUILD_VERBOSE:-1}" == 0 ] && verbose=
     opts=$(pip_opts | tr '\n' ' ')
+    if [ -n "${MB_BUILD_ENV_READY:-}" ] && [ -n "$verbose" ]; then
+        mb_python incremental build-wheel . --python "${PYTHON_EXE:-python}" --pip-opts "$opts" \
+            --out "$abs_wheelhouse" ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"} \
+            || status=$?
+        [ "$status" -eq 3 ] || return "$status"
+    fi
+    incremental=$(mb_incremental_wheel_opts "$opts") || return 1
+    opts+=${incremental:+$incremental }
     echo "pip_wheel_cmd: ${PIP_CMD:-python -m pip} wheel $verbose${verbose:+ }$opts-w $abs_wheelhouse --no-deps ."
     # shellcheck disable=SC2086
     ${PIP_CMD:-python -m pip} wheel $verbose $opts -w "$abs_wheelhouse" --no-deps .
@@ -1169,14 +1306,61 @@ function build_wheel_cmd {
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
     mb_maybe_ccache || return 1
+    mb_build_env "$repo_dir" || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
-    if [ -n "${BUILD_DEPENDS:-}" ]; then
-        # shellcheck disable=SC2046,SC2086
-        mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) $BUILD_DEPENDS || return 1
-    fi
+    mb_install_build_requires || return 1
     mb_in_errexit_subshell mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
         || { mb_error "building $repo_dir with $cmd failed"; return 1; }
+    mb_ccache_stats
     repair_wheelhouse "$wheelhouse"
+}
+
+function mb_build_env {
+    # What the build of REPO_DIR needs to know first: mb_build_env REPO_DIR
+    # Exports SOURCE_DATE_EPOCH (unless set) as the commit date of REPO_DIR's HEAD, so the
+    # compilers, the build backend and the repair tool write that date, not the clock's;
+    # sets MB_BUILD_REQUIRES (array) to the project's [build-system].requires.
+    local out
+    out=$(mb_python incremental build-env "$1") || return 1
+    eval "$out"
+    if [ -z "${SOURCE_DATE_EPOCH:-}" ] && [ -n "${MB_COMMIT_EPOCH:-}" ]; then
+        export SOURCE_DATE_EPOCH=$MB_COMMIT_EPOCH
+        echo "build_wheel: SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH (the commit date of $1)"
+    fi
+}
+
+function mb_install_build_requires {
+    # Install what the build needs into the build environment (PYTHON_EXE): BUILD_DEPENDS,
+    # and, unless MB_BUILD_ISOLATION=1, the project's [build-system].requires
+    # (MB_BUILD_REQUIRES, from mb_build_env): the wheel is then built without build isolation
+    # in this environment, whose paths stay the same between runs (an isolated build gets a
+    # new temporary environment each time, and with it new paths in every compile command).
+    # Installs are no-ops when satisfied (uv). Sets MB_BUILD_ENV_READY=1 for pip_wheel_cmd.
+    local opts
+    local -a wanted=() depends=()
+    opts=$(pip_opts | tr '\n' ' ')
+    read -r -a depends <<< "${BUILD_DEPENDS:-}"
+    MB_BUILD_ENV_READY=
+    if [ "${MB_BUILD_ISOLATION:-0}" != 1 ]; then
+        wanted=("${MB_BUILD_REQUIRES[@]}")
+    fi
+    wanted+=("${depends[@]}")
+    if [ "${#wanted[@]}" -gt 0 ]; then
+        # shellcheck disable=SC2086
+        mb_pip_install "${PYTHON_EXE:-python}" $opts "${wanted[@]}" || return 1
+    fi
+    [ "${MB_BUILD_ISOLATION:-0}" == 1 ] || MB_BUILD_ENV_READY=1
+}
+
+function mb_incremental_wheel_opts {
+    # The extra pip wheel options of a build in a build environment mb_install_build_requires
+    # prepared (nothing otherwise): mb_incremental_wheel_opts PIP_OPTS
+    # multibuild/incremental.py installs what the backend asks for on top, keeps or starts
+    # afresh the stable build directory MB_WORK_DIR/build-dir (meson-python,
+    # scikit-build-core) and prints --no-build-isolation [-Cbuild-dir=DIR].
+    [ -n "${MB_BUILD_ENV_READY:-}" ] || return 0
+    mb_python incremental prepare-build . --python "${PYTHON_EXE:-python}" --pip-opts "$1" \
+        ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"}
 }
 
 function build_pip_wheel {
@@ -1259,13 +1443,12 @@ function install_wheel {
 }
 
 function mb_test_venv {
-    # Make a fresh test environment for MB_PYTHON_VERSION and activate it.
-    local base dir
-    base=$(mb_python interpreters find "${MB_PYTHON_VERSION:-3}") || return 1
-    dir=$(abspath "${MB_WORK_DIR:-build}/test-venv")
-    mb_make_venv "$base" "$dir" || return 1
-    export VIRTUAL_ENV=$dir PATH="$dir/bin:$PATH" PYTHON_EXE="$dir/bin/python"
-    export PIP_CMD="$PYTHON_EXE -m pip"
+    # The test environment of MB_PYTHON_VERSION, with TEST_DEPENDS, activated: reused while
+    # its interpreter and TEST_DEPENDS are unchanged, clean of any earlier wheel
+    # (mb_activate_test_venv).
+    local base
+    base=$(mb_base_python "${MB_PYTHON_VERSION:-3}") || return 1
+    mb_activate_test_venv "$base" "$(abspath "${MB_WORK_DIR:-build}/test-venv")"
 }
 
 function install_run {

@@ -40,6 +40,7 @@ from typing import Any
 
 from multibuild import MultibuildError
 from multibuild.files import atomic_path, atomic_write
+from multibuild.urls import redact_url as redact_url  # re-exported: its old home
 
 MANIFEST = "sha256sums.txt"
 _CHUNK = 1 << 16
@@ -52,19 +53,6 @@ class FetchError(MultibuildError):
 
 class Cancelled(FetchError):
     """Downloads were cancelled (an interrupt)."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` without any user:password part."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.username is None and parts.password is None:
-            return url
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-    except ValueError:
-        return "<malformed URL>"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def url_problem(url: str) -> str | None:

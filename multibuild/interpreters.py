@@ -6,6 +6,7 @@ Looks where multibuild users keep them: pyenv versions, ``pythonX.Y`` on PATH, a
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -89,9 +90,33 @@ def discover() -> dict[str, Interpreter]:
     return dict(sorted(result.items(), key=lambda kv: tuple(map(int, kv[0].split(".")))))
 
 
+def _named_for(path: Path, version: str) -> bool:
+    """Whether ``path``'s name says it is CPython ``version``: ``python3.12`` (pyenv, PATH) or
+    ``/opt/python/cp312-cp312/bin/python``."""
+    tag = "cp" + version.rstrip("t").replace(".", "")
+    return path.name == f"python{version}" or (
+        path.name == "python" and path.parent.parent.name.startswith(f"{tag}-")
+        and path.parent.parent.name.endswith("t") == version.endswith("t"))
+
+
+@functools.cache
+def locate(version: str) -> Interpreter | None:
+    """The interpreter for ``version`` (X.Y) found quickly, or None: the places ``discover``
+    searches, in its order, but only candidates named for ``version`` are probed (each probe
+    starts an interpreter, and every run looks up its Pythons)."""
+    for path in _candidates():
+        if (_named_for(path, version) and os.access(path, os.X_OK)
+                and _probe(path) == version):
+            return Interpreter(version, path)
+    return None
+
+
 def find(version: str) -> Interpreter:
     """The interpreter for ``version``, or an error that lists the ones found."""
     version = parse_version(version)
+    quick = locate(version)
+    if quick is not None:
+        return quick
     found = discover()
     if version in found:
         return found[version]

@@ -74,10 +74,12 @@ def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], sou
 
     if host_os() != "linux":
         return
-    host = Host.detect(environ)
+    host = Host.detect(environ, only=[t.python for t in targets])
     for target in targets:
         if host.mode == "native" and target.python not in host.pythons:
-            usable = [v for v in host.pythons if _version_key(v) >= OLDEST_PYTHON]
+            from multibuild.interpreters import discover
+
+            usable = [v for v in discover() if _version_key(v) >= OLDEST_PYTHON]
             found = ", ".join(sorted(usable, key=_version_key)) or "none"
             raise MultibuildError(
                 f"{source} {target.python}: no CPython {target.python} found on this machine "
@@ -160,6 +162,7 @@ class RunOptions:
     work_dir: Path
     jobs: int = 1  # targets built at the same time (-j); resolve() defaults to the cores
     config: str = ""  # --config NAME; empty: CONFIG_PATH / ENV_VARS_PATH as set, or the default
+    fresh: bool = False  # --fresh / MB_FRESH=1: every target starts from an empty work dir
 
     @classmethod
     def resolve(
@@ -177,6 +180,7 @@ class RunOptions:
         jobs: int | None = None,
         check_host: bool = True,
         config: str | None = None,
+        fresh: bool | None = None,
     ) -> RunOptions:
         """Every option from flags over environment over the CI files, checked before any
         work: a bad one is a one-line ``MultibuildError`` naming the flag or variable.
@@ -286,4 +290,5 @@ class RunOptions:
             work_dir=work,
             jobs=jobs or os.cpu_count() or 1,
             config=chosen.name if chosen else "",
+            fresh=bool(fresh) or environ.get("MB_FRESH", "0") not in ("", "0"),
         )

@@ -252,10 +252,11 @@ function get_macpython_environment {
         return 0
     fi
     venv=$(abspath "$venv")
-    mb_make_venv "$base" "$venv" || return 1
+    mb_build_venv "$base" "$venv" || return 1  # reused while unchanged
     export VIRTUAL_ENV=$venv PATH="$venv/bin:$PATH" PYTHON_EXE="$venv/bin/python"
     export PIP_CMD="$PYTHON_EXE -m pip"
-    echo "get_macpython_environment: Python $version ($plat) from $base in $venv"
+    echo "get_macpython_environment: Python $version ($plat) from $base in $venv" \
+        "($MB_VENV_STATE)"
 }
 
 function get_python_environment {
@@ -426,11 +427,9 @@ function fuse_macos_intel_arm64 {
 }
 
 function mb_test_venv {
-    # Make a fresh test environment of MB_PYTHON_VERSION (the interpreter the build used).
-    local dir base
+    # The test environment of MB_PYTHON_VERSION (the interpreter the build used), with
+    # TEST_DEPENDS, activated; reused while unchanged (mb_activate_test_venv).
+    local base
     base=$(get_macpython_interpreter "${MB_PYTHON_VERSION:-3}" "${PLAT:-x86_64}") || return 1
-    dir=$(abspath "${MB_WORK_DIR:-build}/test-venv")
-    mb_make_venv "$base" "$dir" || return 1
-    export VIRTUAL_ENV=$dir PATH="$dir/bin:$PATH" PYTHON_EXE="$dir/bin/python"
-    export PIP_CMD="$PYTHON_EXE -m pip"
+    mb_activate_test_venv "$base" "$(abspath "${MB_WORK_DIR:-build}/test-venv")"
 }

@@ -93,6 +93,9 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
         own = ProcessGroups()
         with own.handling_signals():
             return build(options, environ, groups=own, staging=staging)
+    from multibuild.incremental import provision_ccache
+
+    provision_ccache(environ)  # USE_CCACHE's default wants it; installed like the tests' LLVM
     publish = staging is None
     if staging is None:
         staging = Staging.create(options.output_dir, options.work_dir / PREVIOUS)

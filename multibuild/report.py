@@ -7,8 +7,10 @@ duration, the result and failed step, each wheel's size, tags and bundled librar
 of the target's log and the tail of a failure; what was built (``repository``: URL, the ref as
 written, the resolved commit hash) and with what (per target: project version, Python version,
 the tools: auditwheel, uv, pip, meson, ninja, compilers; per wheel the bundled compiler runtimes
-such as libgfortran). ``report.schema.json`` beside this module is its JSON schema. Both files
-are written atomically (temporary name, then rename), with the user's umask.
+such as libgfortran, and ``reproduced``: whether it has the same bytes as the previous run's
+wheel of that target and commit, null when there is none). ``report.schema.json`` beside this
+module is its JSON schema. Both files are written atomically (temporary name, then rename), with
+the user's umask.
 
 A run stopped by a signal is marked ``interrupted`` (with the signal), and so is each target
 it stopped or never started: such a target is never ``passed`` and lists no wheels.
@@ -21,7 +23,6 @@ import json
 import os
 import platform as host_platform
 import re
-import subprocess
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from importlib import metadata
@@ -126,19 +127,17 @@ _LOG_TOOLS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 
 def _venv_versions(venv: Path) -> tuple[str | None, str | None]:
-    """(Python version, pip version) of the target's build environment, if it has one."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        return None, None
+    """(Python version, pip version) of the target's build environment, if it has one: from
+    its pyvenv.cfg (``version`` of the venv module, ``version_info`` of uv), no interpreter
+    started."""
     try:
-        done = subprocess.run(
-            [str(python), "-c", "import platform; print(platform.python_version())"],
-            capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        config = (venv / "pyvenv.cfg").read_text(errors="replace")
+    except OSError:
         return None, None
+    found = re.search(r"^\s*version(?:_info)?\s*=\s*(\d+\.\d+\.\d+)", config, re.MULTILINE)
     pips = sorted(venv.glob("lib/python*/site-packages/pip-*.dist-info"))
     pip = pips[-1].name[len("pip-"):-len(".dist-info")] if pips else None
-    return (done.stdout.strip() or None) if done.returncode == 0 else None, pip
+    return (found.group(1) if found else None), pip
 
 
 def target_provenance(result: TargetResult) -> dict[str, Any]:
@@ -168,10 +167,13 @@ def target_provenance(result: TargetResult) -> dict[str, Any]:
     }
 
 
-def wheel_entry(wheel: WheelInfo) -> dict[str, Any]:
+def wheel_entry(wheel: WheelInfo, reproduced: bool | None = None) -> dict[str, Any]:
+    """A wheel's record; ``reproduced``: whether it has the bytes of the previous run's wheel
+    of the same target and commit (None: nothing to compare with)."""
     return {
         "file": wheel.path.name,
         "sha256": wheel.sha256,
+        "reproduced": reproduced,
         "size": wheel.size,
         "tags": list(wheel.tags),
         "platform_tags": list(wheel.platform_tags),
@@ -199,7 +201,7 @@ def target_result(result: TargetResult) -> str:
 
 def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
     log = result.log.resolve()
-    wheels = [wheel_entry(w) for w in result.wheels]
+    wheels = [wheel_entry(w, result.reproduced.get(w.path.name)) for w in result.wheels]
     return {
         "id": result.target.id,
         "passed": result.passed,
@@ -359,7 +361,8 @@ def _target_section(target: dict[str, Any]) -> list[str]:
     wheels += [(w, "not staged") for w in target.get("rejected_wheels") or []]
     if wheels:
         out += ["<table>", "<tr><th>wheel</th><th>size</th><th>platform tags</th>"
-                "<th>bundled libraries</th><th>sha256</th><th></th></tr>"]
+                "<th>bundled libraries</th><th>sha256</th><th>same as last run</th>"
+                "<th></th></tr>"]
         for wheel, state in wheels:
             size = wheel.get("size")
             out.append(
@@ -367,11 +370,16 @@ def _target_section(target: dict[str, Any]) -> list[str]:
                 f'<td>{_e(f"{size / 1e6:.2f} MB" if isinstance(size, int) else "-")}</td>'
                 f'<td>{_e(", ".join(wheel.get("platform_tags", [])))}</td>'
                 f'<td>{_e(", ".join(wheel.get("bundled", [])) or "none")}</td>'
-                f'<td class="small">{_e(wheel.get("sha256", ""))}</td><td>{state}</td></tr>')
+                f'<td class="small">{_e(wheel.get("sha256", ""))}</td>'
+                f'<td>{_REPRODUCED.get(wheel.get("reproduced"), "-")}</td><td>{state}</td></tr>')
         out.append("</table>")
     if target.get("failure_tail"):
         out.append(f"<p>end of the log:</p><pre>{_e(target['failure_tail'])}</pre>")
     return out
+
+
+# report.html's words for a wheel's "reproduced".
+_REPRODUCED: dict[object, str] = {True: "yes", False: "no (bytes differ)", None: "-"}
 
 
 def _provenance_html(target: dict[str, Any]) -> list[str]:

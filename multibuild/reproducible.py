@@ -22,7 +22,7 @@ import sys
 import time
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from multibuild import MultibuildError
@@ -42,6 +42,17 @@ def commit_epoch(repo: Path) -> int:
         raise MultibuildError(f"{repo}: cannot read the commit date of HEAD "
                               f"({done.stderr.strip() or 'not a git checkout'})")
     return int(stamp)
+
+
+def source_date_epoch(environ: Mapping[str, str]) -> int:
+    """SOURCE_DATE_EPOCH of ``environ`` (the earliest zip date, 1980, when unset)."""
+    value = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return _ZIP_EPOCH
+    if not value.isdigit():
+        raise MultibuildError(f"SOURCE_DATE_EPOCH={value!r}: expected whole seconds since "
+                              "the epoch")
+    return int(value)
 
 
 def _member_order(name: str) -> tuple[int, str]:
@@ -95,7 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     epoch.add_argument("repo", type=Path)
     normal = sub.add_parser("normalize", help="rewrite wheels in the normal archive form")
     normal.add_argument("--epoch", type=int,
-                        default=int(os.environ.get("SOURCE_DATE_EPOCH") or _ZIP_EPOCH),
                         help="timestamp for every member (default: SOURCE_DATE_EPOCH)")
     normal.add_argument("wheels", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -103,11 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "epoch":
             print(commit_epoch(args.repo))
             return 0
+        stamp = args.epoch if args.epoch is not None else source_date_epoch(os.environ)
         for wheel in args.wheels:
             if not wheel.is_file():
                 raise MultibuildError(f"{wheel}: no such wheel")
             try:
-                changed = normalize_wheel(wheel, args.epoch)
+                changed = normalize_wheel(wheel, stamp)
             except zipfile.BadZipFile:
                 raise MultibuildError(f"{wheel}: not a zip archive") from None
             print(f"{'normalized' if changed else 'already normal'}: {wheel.name}")

@@ -2,16 +2,20 @@
 
 The project is checked out once per run (``clean_code`` in REPO_DIR, as multibuild does); every
 target then works on its own copy under its own work directory ``build/<target>/`` (checkout
-``src/``, environments, wheelhouse, step log, ``build.log``), so targets never share a build
-tree and can run in parallel (``-j``). Every selected target is built even when another fails;
-wheels of targets whose every step passed are staged into the run's fresh wheelhouse
-(``multibuild.staging``). Each step script runs in a process group of its own, which a signal
-to the run kills (``multibuild.interrupts``): the run then starts no further target and marks
-the unfinished ones interrupted.
+``src/``, environments, build directory, wheelhouse, step log, ``build.log``), so targets never
+share a build tree and can run in parallel (``-j``). The work directory stays between runs:
+each run resets only its per-run files (:data:`RUN_FILES`) and keeps the checkout copy, the
+environments and the build directory, which the steps reuse while what they were made from is
+unchanged (``multibuild.incremental``); ``--fresh`` starts from an empty one. Every selected
+target is built even when another fails; wheels of targets whose every step passed are staged
+into the run's fresh wheelhouse (``multibuild.staging``). Each step script runs in a process
+group of its own, which a signal to the run kills (``multibuild.interrupts``): the run then
+starts no further target and marks the unfinished ones interrupted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -29,8 +33,18 @@ from typing import TextIO
 from rich.table import Table
 
 from multibuild.files import atomic_path
+from multibuild.incremental import (
+    build_mode_of,
+    ccache_by_default,
+    read_wheel_record,
+    reproduced,
+    uv_binary,
+    write_wheel_record,
+)
+from multibuild.interpreters import locate
 from multibuild.interrupts import ProcessGroups
 from multibuild.options import RunOptions, Target
+from multibuild.platforms import host_os
 from multibuild.progress import Condenser, interval_from
 from multibuild.wheelinfo import WheelInfo, inspect
 
@@ -49,6 +63,10 @@ SOURCE_STEPS: tuple[tuple[str, str], ...] = (
     ("clean_code", 'clean_code "$REPO_DIR" "$BUILD_COMMIT"'),
 )
 _TAIL_LINES = 20
+# What each run of a target writes anew; the rest of its work dir (src/, venv/, test-venv/,
+# build-dir/ and the keys beside them, the previous run's wheel hashes) is kept.
+RUN_FILES: tuple[str, ...] = ("wheelhouse", "steps.tsv", "build.log", "checkout.json",
+                              "ccache-stats.log")
 # Lines CI services interpret (log groups, folds, timers, annotations): never prefixed.
 _CI_MARKERS = ("##[", "##vso[", "::", "travis_fold:", "travis_time:")
 
@@ -88,6 +106,9 @@ class TargetResult:
     ended: float = 0.0
     # Stopped by a signal to the run before it finished (or before it started: no steps).
     interrupted: bool = False
+    # Per wheel file: the same bytes as the previous run's wheel of this commit (None: no
+    # such wheel to compare with).
+    reproduced: dict[str, bool | None] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -157,6 +178,9 @@ def target_environment(
         MB_STEP_LOG=str(work / "steps.tsv"),
         MB_ROOT=str(options.root),
     )
+    if not env.get("USE_CCACHE"):  # on by default where it helps (native, outside CI)
+        env["USE_CCACHE"] = "1" if ccache_by_default(env) else "0"
+    env.update(step_shortcuts(env, target))
     if "MB_JOBS" not in env:  # make -j of library builds: share the cores between targets
         env["MB_JOBS"] = str(max(1, (os.cpu_count() or 1) // max(1, options.jobs)))
     if options.repo_url:
@@ -166,6 +190,22 @@ def target_environment(
     # The target's shell must not inherit the tool's virtual environment.
     env.pop("VIRTUAL_ENV", None)
     return env
+
+
+def step_shortcuts(env: Mapping[str, str], target: Target) -> dict[str, str]:
+    """What the step scripts would otherwise look up with a Python helper each time (every
+    run pays for those): the build mode resolved once, the tool environment's uv and, in
+    native Linux builds, the target's base interpreter (MB_PYTHON_BASE)."""
+    mode = build_mode_of(env)
+    found: dict[str, str] = {"MB_BUILD_MODE": mode}
+    uv = uv_binary(env)
+    if uv and not env.get("MB_UV"):
+        found["MB_UV"] = uv
+    if mode == "native" and target.os == "linux" == host_os():
+        interpreter = locate(target.python)
+        if interpreter is not None:
+            found["MB_PYTHON_BASE"] = str(interpreter.path)
+    return found
 
 
 class Output:
@@ -240,8 +280,10 @@ def run_target(
     work = options.work_dir / target.id
     if groups.interrupted:
         return not_started(options, target)
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "wheelhouse").mkdir(parents=True)
+    previous = read_wheel_record(work)  # kept even by --fresh: was it reproduced?
+    if options.fresh:
+        shutil.rmtree(work, ignore_errors=True)
+    reset_run_files(work)
     log_path = work / "build.log"
     env = target_environment(options, target, work, environ)
     output = echo if isinstance(echo, Output) else (Output() if echo else None)
@@ -252,9 +294,34 @@ def run_target(
     # A script a signal stopped did not finish, whatever its last step recorded.
     result.interrupted = groups.interrupted and not result.passed
     result.wheels = [inspect(p) for p in sorted((work / "wheelhouse").glob("*.whl"))]
+    if result.wheels:
+        commit = _checkout_commit(work)
+        hashes = {w.path.name: w.sha256 for w in result.wheels}
+        result.reproduced = reproduced(previous, commit, hashes)
+        write_wheel_record(work, commit, hashes)
     if not result.passed:
         result.tail = _tail(log_path)
     return result
+
+
+def reset_run_files(work: Path) -> None:
+    """Remove the previous run's per-run files (RUN_FILES) of a target; make its wheelhouse."""
+    for name in RUN_FILES:
+        path = work / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    (work / "wheelhouse").mkdir(parents=True)
+
+
+def _checkout_commit(work: Path) -> str | None:
+    """The commit the target's checkout copy held (its checkout.json), if known."""
+    try:
+        sha = json.loads((work / "checkout.json").read_text()).get("sha")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return sha if isinstance(sha, str) else None
 
 
 def not_started(options: RunOptions, target: Target) -> TargetResult:

@@ -6,20 +6,24 @@
 # Sourced by travis_steps.sh; the project's env_vars.sh always follows, and in native mode
 # config.sh too (in docker mode config.sh is sourced inside the containers).
 
-MB_BUILD_MODE=$(mb_python docker mode) || return 1
+case "${MB_BUILD_MODE:-}" in
+    native|docker) ;;  # ./wheels resolves auto once per run
+    *) MB_BUILD_MODE=$(mb_python docker mode) || return 1 ;;
+esac
 export MB_BUILD_MODE
 
 function mb_native_before_install {
-    # Build interpreter MB_PYTHON_VERSION in a fresh virtual environment under MB_WORK_DIR;
-    # exports PYTHON_EXE and PIP_CMD and puts the environment first on PATH.
+    # Build interpreter MB_PYTHON_VERSION in a virtual environment under MB_WORK_DIR, reused
+    # while its interpreter and build requirements are unchanged (mb_build_venv); exports
+    # PYTHON_EXE and PIP_CMD and puts the environment first on PATH.
     [ -z "${MB_PYTHON_VERSION:-}" ] && { mb_error "before_install: MB_PYTHON_VERSION is not set"; return 1; }
     local base venv
-    base=$(mb_python interpreters find "$MB_PYTHON_VERSION") || return 1
+    base=$(mb_base_python "$MB_PYTHON_VERSION") || return 1
     venv=$(abspath "${MB_WORK_DIR:-build}/venv")
-    mb_make_venv "$base" "$venv" || return 1
+    mb_build_venv "$base" "$venv" || return 1
     export VIRTUAL_ENV=$venv PATH="$venv/bin:$PATH" PYTHON_EXE="$venv/bin/python"
     export PIP_CMD="$PYTHON_EXE -m pip"
-    echo "before_install: Python $MB_PYTHON_VERSION from $base in $venv"
+    echo "before_install: Python $MB_PYTHON_VERSION from $base in $venv ($MB_VENV_STATE)"
 }
 
 function before_install {

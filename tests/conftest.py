@@ -124,3 +124,22 @@ def run_wheels(args: list[str], env: Mapping[str, str] | None = None,
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
+
+
+# The CI files and what they read, copied by ci_copy.
+CI_COPY = ("azure-pipelines.yml", ".travis.yml", "appveyor.yml", "azure", "env_vars.sh",
+           "env_vars32.sh")
+
+
+@pytest.fixture
+def ci_copy(tmp_path: Path) -> Path:
+    """A copy of this repository's CI files (and env_vars*.sh) to edit: tmp_path/wheels."""
+    root = tmp_path / "wheels"
+    root.mkdir()
+    for name in CI_COPY:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name)
+        else:
+            shutil.copy2(source, root / name)
+    return root

@@ -21,8 +21,6 @@ from multibuild.events import plan
 from multibuild.replay import SIMULATED_EVENTS, job_environment
 
 SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
-CI_COPY = ("azure-pipelines.yml", ".travis.yml", "appveyor.yml", "azure", "env_vars.sh",
-           "env_vars32.sh")
 
 
 def _schema(name: str) -> dict[str, Any]:
@@ -158,19 +156,6 @@ def test_check_passes_on_the_shipped_files() -> None:
     done = run_wheels(["check"])
     assert done.returncode == 0, done.stderr
     assert "BUILD_COMMIT=" in done.stdout and ": ok" in done.stdout
-
-
-@pytest.fixture
-def ci_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "wheels"
-    root.mkdir()
-    for name in CI_COPY:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        else:
-            shutil.copy2(source, root / name)
-    return root
 
 
 def _edit(path: Path, old: str, new: str) -> int:

@@ -177,3 +177,30 @@ def test_use_ccache_without_ccache_warns_and_builds_on(tmp_path: Path) -> None:
     assert "ccache is not on PATH" in done.stderr
     off = run_shell("USE_CCACHE=0 mb_maybe_ccache; echo CC=${CC:-unset}")  # 0 means off
     assert "CC=unset" in off.stdout
+
+
+def test_ccache_hits_across_targets_work_dirs(tmp_path: Path) -> None:
+    """CCACHE_BASEDIR is the work-dir root: the same file compiled in another target's checkout
+    (another absolute path) is a hit."""
+    if shutil.which("ccache") is None:
+        pytest.skip("ccache is not on PATH (apt-get install ccache to run this test)")
+    cache = tmp_path / "cache"
+    for target in ("cp312-linux-x86_64", "cp313-linux-x86_64"):
+        src = tmp_path / "work" / target / "src"
+        src.mkdir(parents=True)
+        (src / "a.c").write_text('#include "a.h"\nint answer(void) { return ANSWER; }\n')
+        (src / "a.h").write_text("#define ANSWER 42\n")
+    script = ""
+    for target in ("cp312-linux-x86_64", "cp313-linux-x86_64"):
+        work = tmp_path / "work" / target
+        script += f"""(
+            export USE_CCACHE=1 MB_CACHE_DIR={cache} MB_WORK_DIR={work}
+            mb_maybe_ccache > /dev/null
+            cd {work}/src && $CC -O2 -I. -c a.c -o a.o
+        )
+        """
+    done = run_shell(script + f"CCACHE_DIR={cache}/ccache ccache --print-stats")
+    assert done.returncode == 0, done.stdout + done.stderr
+    stats = dict(line.split("\t", 1) for line in done.stdout.splitlines() if "\t" in line)
+    assert int(stats.get("direct_cache_hit", "0")) == 1, stats
+    assert int(stats.get("cache_miss", "0")) == 1, stats

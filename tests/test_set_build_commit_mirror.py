@@ -4,9 +4,7 @@ files is refused (one line, non-zero, nothing written) unless --allow-mirror."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,8 @@ from conftest import REPO_ROOT, FixtureRepo, git, tool_env
 from test_mirror import make_sdist
 
 from multibuild.cifiles import CI_FILES
+from multibuild.extract import safe_extract_tar
 from multibuild.mirror import commit_tree
-
-CI_COPY = ("azure-pipelines.yml", ".travis.yml", "appveyor.yml", "azure")
 
 
 def set_build_commit(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -29,28 +26,12 @@ def texts(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def wheels_root(tmp_path: Path) -> Path:
-    root = tmp_path / "wheels"
-    root.mkdir()
-    for name in CI_COPY:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        else:
-            shutil.copy2(source, root / name)
-    return root
-
-
-@pytest.fixture
 def mirror_checkout(tmp_path: Path) -> tuple[Path, str]:
     """A checkout of a real mirror made by commit_tree from a local sdist, as clean_code's
     sdist fallback clones it: (checkout, the mirror's commit)."""
     sdist = make_sdist(tmp_path / "sdists")
     unpacked = tmp_path / "unpacked"
-    with tarfile.open(sdist) as tar:
-        # Our own tarball; the "data" filter where this Python has it.
-        tar.extractall(unpacked, **({"filter": "data"} if hasattr(tarfile, "data_filter")
-                                    else {}))
+    safe_extract_tar(sdist, unpacked, sdist.name)
     commit = commit_tree(tmp_path / "purepy.git", unpacked / "purepy-0.1.0",
                          "purepy 0.1.0 from purepy-0.1.0.tar.gz\n", "v0.1.0")
     checkout = tmp_path / "checkout"
@@ -60,13 +41,13 @@ def mirror_checkout(tmp_path: Path) -> tuple[Path, str]:
 
 
 def test_full_hash_of_an_sdist_mirror_is_refused_unless_allowed(
-    wheels_root: Path, mirror_checkout: tuple[Path, str]
+    ci_copy: Path, mirror_checkout: tuple[Path, str]
 ) -> None:
     checkout, commit = mirror_checkout
     assert git(checkout, "rev-parse", "v0.1.0^{commit}") == commit
-    before = texts(wheels_root)
+    before = texts(ci_copy)
     for args in (["--full-hash", "v0.1.0"], [commit], [commit[:10]]):
-        done = set_build_commit(wheels_root, "--repo", str(checkout), *args)
+        done = set_build_commit(ci_copy, "--repo", str(checkout), *args)
         assert done.returncode == 1, done.stdout + done.stderr
         assert done.stdout == ""
         (line,) = done.stderr.strip().splitlines()
@@ -74,23 +55,23 @@ def test_full_hash_of_an_sdist_mirror_is_refused_unless_allowed(
                                "mirror made from an sdist (commit by wheels mirror "
                                "<mirror@localhost>), not the project's history")
         assert line.endswith("or pass --allow-mirror")
-        assert texts(wheels_root) == before
+        assert texts(ci_copy) == before
     # The tag itself names the same release everywhere: written without complaint.
-    done = set_build_commit(wheels_root, "--repo", str(checkout), "v0.1.0")
+    done = set_build_commit(ci_copy, "--repo", str(checkout), "v0.1.0")
     assert done.returncode == 0, done.stderr
     assert "BUILD_COMMIT v2.2.6 -> v0.1.0" in done.stdout
     # Forced: the hash is written, as asked.
-    done = set_build_commit(wheels_root, "--repo", str(checkout), "--full-hash",
+    done = set_build_commit(ci_copy, "--repo", str(checkout), "--full-hash",
                             "--allow-mirror", "v0.1.0")
     assert done.returncode == 0, done.stderr
     assert f"BUILD_COMMIT v0.1.0 -> {commit}" in done.stdout
     assert all(f"BUILD_COMMIT: {commit}" in text or f"BUILD_COMMIT={commit}" in text
-               for text in texts(wheels_root).values())
+               for text in texts(ci_copy).values())
 
 
-def test_full_hash_of_a_real_history_is_written(wheels_root: Path,
+def test_full_hash_of_a_real_history_is_written(ci_copy: Path,
                                                 purepy_repo: FixtureRepo) -> None:
     repo = purepy_repo.path
-    done = set_build_commit(wheels_root, "--repo", str(repo), "--full-hash", "v0.1.0")
+    done = set_build_commit(ci_copy, "--repo", str(repo), "--full-hash", "v0.1.0")
     assert done.returncode == 0, done.stderr
     assert git(repo, "rev-parse", "v0.1.0") in done.stdout
