@@ -126,18 +126,25 @@ _LOG_TOOLS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-def _venv_versions(venv: Path) -> tuple[str | None, str | None]:
-    """(Python version, pip version) of the target's build environment, if it has one: from
-    its pyvenv.cfg (``version`` of the venv module, ``version_info`` of uv), no interpreter
-    started."""
+def _venv_python(venv: Path) -> str | None:
+    """The Python version of the target's build environment, from its pyvenv.cfg
+    (``version`` of the venv module, ``version_info`` of uv): no interpreter started."""
     try:
         config = (venv / "pyvenv.cfg").read_text(errors="replace")
     except OSError:
-        return None, None
+        return None
     found = re.search(r"^\s*version(?:_info)?\s*=\s*(\d+\.\d+\.\d+)", config, re.MULTILINE)
-    pips = sorted(venv.glob("lib/python*/site-packages/pip-*.dist-info"))
-    pip = pips[-1].name[len("pip-"):-len(".dist-info")] if pips else None
-    return (found.group(1) if found else None), pip
+    return found.group(1) if found else None
+
+
+def _installed(venv: Path, distribution: str) -> str | None:
+    """The version of ``distribution`` (its dist-info name: ``meson_python``) in ``venv``."""
+    found = sorted(venv.glob(f"lib/python*/site-packages/{distribution}-*.dist-info"))
+    return found[-1].name[len(distribution) + 1:-len(".dist-info")] if found else None
+
+
+# Build tools read from the build environment (builds without isolation install them there).
+_VENV_TOOLS: tuple[tuple[str, str], ...] = (("pip", "pip"), ("meson-python", "meson_python"))
 
 
 def target_provenance(result: TargetResult) -> dict[str, Any]:
@@ -146,10 +153,10 @@ def target_provenance(result: TargetResult) -> dict[str, Any]:
     if result.wheels:
         name, wheel_version, _build, _tags = parse_wheel_filename(result.wheels[0].path.name)
         project, version = str(name), str(wheel_version)
-    python, pip = _venv_versions(result.log.parent / "venv")
-    tools: dict[str, str | None] = {
-        "auditwheel": _version("auditwheel"), "uv": _version("uv"), "pip": pip,
-    }
+    venv = result.log.parent / "venv"
+    python = _venv_python(venv)
+    tools: dict[str, str | None] = {"auditwheel": _version("auditwheel"), "uv": _version("uv")}
+    tools.update((tool, _installed(venv, dist)) for tool, dist in _VENV_TOOLS)
     try:
         log = result.log.read_text(errors="replace")
     except OSError:

@@ -131,6 +131,9 @@ def test_first_build_compiles_both_files_in_the_stable_build_dir(
     assert "SOURCE_DATE_EPOCH=" in log
     assert first.described() == f"answer=1 helper=10 python={two_pythons[0]}"
     assert first.wheel["reproduced"] is None  # nothing to compare with yet
+    # The report names the build tools of the build environment (no isolated one to read).
+    (target_report,) = first.report["targets"]  # type: ignore[misc]
+    assert target_report["tools"].get("meson-python") and target_report["tools"].get("meson")
 
 
 def test_a_fresh_rebuild_of_the_same_commit_is_byte_identical(sequence: dict[str, Run]) -> None:
