@@ -5,7 +5,7 @@ The one place that decides (:func:`choose_tool`): linux_* -> ``auditwheel repair
 --add-path MB_DLL_PATH``; pure wheels pass through untouched. ``MB_REPAIR_TOOL=repairwheel``
 repairs with ``repairwheel`` instead (any OS's wheel from any host: pure Python, no otool).
 On a host without ``otool``, delocate runs through LLVM-backed shims (multibuild.macos).
-A repaired wheel whose name changed replaces the original; every repaired wheel is then
+A repaired wheel whose name changed replaces the original; every wheel a tool rewrote is then
 written in the normal archive form (multibuild.reproducible), so equal builds give equal bytes.
 """
 
@@ -180,18 +180,22 @@ def repair_wheel(wheel: Path, out_dir: Path) -> Path:
 
 def repair_wheelhouse(in_dir: Path, out_dir: Path | None = None,
                       environ: Mapping[str, str] | None = None) -> list[Path]:
-    """Repair every wheel of ``in_dir`` into ``out_dir``, then write each in the normal
-    archive form (multibuild.reproducible: sorted members, SOURCE_DATE_EPOCH timestamps,
-    fixed modes), so the same build gives the same bytes."""
+    """Repair every wheel of ``in_dir`` into ``out_dir``; each wheel a repair tool rewrote is
+    then written in the normal archive form (multibuild.reproducible: sorted members,
+    SOURCE_DATE_EPOCH timestamps, fixed modes), so the same build gives the same bytes. A
+    wheel that needs no repair passes through byte for byte, as in multibuild."""
     from multibuild.reproducible import normalize_wheel, source_date_epoch
 
     epoch = source_date_epoch(os.environ if environ is None else environ)
     out = out_dir or in_dir
-    wheels = sorted(in_dir.glob("*.whl"))
-    repaired = [repair_wheel(wheel, out) for wheel in wheels]
-    for path in repaired:
-        normalize_wheel(path, epoch)
-    return repaired
+    results = []
+    for wheel in sorted(in_dir.glob("*.whl")):
+        rewritten = wheel_target_os(wheel) is not None and needs_repair(wheel)
+        target = repair_wheel(wheel, out)
+        if rewritten:
+            normalize_wheel(target, epoch)
+        results.append(target)
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -14,6 +15,11 @@ import pytest
 from multibuild.interpreters import discover
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# A suite started in the background (`cmd &` in a script) inherits SIGINT ignored, and every
+# process the tests start would too: the Ctrl-C tests need SIGINT to arrive as it does at a
+# terminal. A handled signal is reset to its default in children; an ignored one is not.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Fixture", "GIT_AUTHOR_EMAIL": "fixture@example.invalid",
