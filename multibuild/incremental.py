@@ -513,6 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "build-dir/ and the backend's last answer live there")
     wheel.add_argument("--out", type=Path, required=True, help="the wheelhouse")
     args = parser.parse_args(argv)
+    if not args.src.is_dir():
+        print(f"error: {args.src}: no such project directory", file=sys.stderr)
+        return 2
     try:
         if args.command == "requires":
             text = "\n".join(static_requires(args.src))

@@ -113,6 +113,11 @@ def sequence(tmp_path_factory: pytest.TempPathFactory, two_pythons: list[str]
     runs["first"] = project.build(python)
     runs["fresh"] = project.build(python, "v1", "--fresh")
     runs["again"] = project.build(python)
+    # A hardlink copy gives every file of the checkout copy a new inode change time (as a
+    # backup or a container mount can): unchanged files must still not be rewritten.
+    again = runs["again"]
+    subprocess.run(["cp", "-al", str(again.work / again.target / "src"),
+                    str(project.tmp / "src-hardlinks")], check=True)
     runs["c-change"] = project.build(python, "v2")
     project.env_vars.write_text('export CFLAGS="-DANSWER=2"\n')
     runs["flag"] = project.build(python, "v2")
@@ -223,6 +228,20 @@ def test_reproduced_compares_the_same_commit_only() -> None:
         "a.whl": True, "b.whl": False, "c.whl": None}
     assert reproduced(previous, "c2", {"a.whl": "11"}) == {"a.whl": None}
     assert reproduced(None, "c1", {"a.whl": "11"}) == {"a.whl": None}
+
+
+def test_a_missing_project_directory_is_a_one_line_error(tmp_path: Path) -> None:
+    from multibuild.incremental import main
+
+    assert main(["requires", str(tmp_path / "nosuch")]) == 2
+
+
+def test_the_tool_environment_is_byte_compiled() -> None:
+    """./wheels compiles its environment once: helper calls would otherwise compile their
+    imports every time where PYTHONDONTWRITEBYTECODE is set (as on this machine)."""
+    import ruamel.yaml
+
+    assert list((Path(ruamel.yaml.__file__).parent / "__pycache__").glob("*.pyc"))
 
 
 def test_requirements_and_config_settings(tmp_path: Path) -> None:
