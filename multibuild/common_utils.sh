@@ -1070,7 +1070,7 @@ function clean_code {
     [ -n "$repo_dir" ] || { mb_error "clean_code: REPO_DIR is not set"; return 1; }
     [ -n "$build_commit" ] || { mb_error "clean_code: BUILD_COMMIT is not set"; return 1; }
     # Refs as git checks them, and no characters a shell would read (multibuild/refs.py).
-    mb_python refs --what clean_code --repo-dir "$repo_dir" --ref "$build_commit" || return 1
+    mb_python refs --what clean_code --repo-dir="$repo_dir" --ref="$build_commit" || return 1
     if [ -e "$repo_dir" ] && [ ! -d "$repo_dir" ]; then
         mb_error "clean_code: REPO_DIR '$repo_dir' is not a directory"
         return 1

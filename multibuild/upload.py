@@ -364,10 +364,11 @@ def upload_anaconda(dest: Destination, files: Sequence[Path], token: str,
 def existing_files(dest: Destination, files: Sequence[Path], token: str,
                    retry: Retry) -> dict[str, str | None]:
     """{file name: sha256} of the files already on the index, for the projects of ``files``."""
-    # The credentials go to the index's own origin only; a listing redirected elsewhere is
-    # refused (multibuild.fetch), never read as "already there".
+    # The credentials go to the upload URL's origin only (the listing there gets them, one
+    # elsewhere does not); a listing redirected elsewhere is refused (multibuild.fetch),
+    # never read as "already there".
     http = Http(timeout=min(retry.timeout, 60.0), attempts=retry.attempts,
-                backoff=retry.backoff, auth=(dest.username, token), auth_url=dest.simple_url,
+                backoff=retry.backoff, auth=(dest.username, token), auth_url=dest.url,
                 sleep=retry.sleep)
     found: dict[str, str | None] = {}
     seen = set()

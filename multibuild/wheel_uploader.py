@@ -59,6 +59,7 @@ from multibuild.fetch import (
     Interrupted,
     check_url,
     exit_status,
+    origin,
     redact_url,
     sigterm_raises,
 )
@@ -104,6 +105,7 @@ class Target:
     simple_url: str
     username: str | None = None
     password: str | None = None
+    upload_url: str = ""  # the credentials' origin: they are sent nowhere else
 
 
 def simple_from_upload(url: str) -> str:
@@ -124,7 +126,7 @@ def resolve_target(args: argparse.Namespace, environ: Mapping[str, str]) -> Targ
     if args.repository_url:
         url = check_url(args.repository_url, "--repository-url")
         simple = check_url(args.index_url or simple_from_upload(url), "--index-url")
-        return Target(redact_url(url), ("--repository-url", url), simple, user, password)
+        return Target(redact_url(url), ("--repository-url", url), simple, user, password, url)
     config_file = Path(args.config_file or "~/.pypirc").expanduser()
     config = configparser.RawConfigParser()
     if os.path.lexists(config_file) and not config_file.is_file():
@@ -147,11 +149,11 @@ def resolve_target(args: argparse.Namespace, environ: Mapping[str, str]) -> Targ
         check_url(url, f"-r {name}: repository")
         simple = args.index_url or simple_from_upload(url)
         return Target(f"{name} ({redact_url(url)})", twine_args, check_url(simple, "--index-url"),
-                      user or section.get("username"), password or section.get("password"))
+                      user or section.get("username"), password or section.get("password"), url)
     if name in KNOWN_REPOSITORIES:
         url, simple = KNOWN_REPOSITORIES[name]
         return Target(f"{name} ({url})", twine_args,
-                      check_url(args.index_url or simple, "--index-url"), user, password)
+                      check_url(args.index_url or simple, "--index-url"), user, password, url)
     known = sorted({*config.sections(), *KNOWN_REPOSITORIES} - {"distutils"})
     raise MultibuildError(f"-r {name}: no such repository in {config_file} (known: "
                           f"{', '.join(known)}); or pass --repository-url")
@@ -162,10 +164,11 @@ def index_files(target: Target, http: Http, package: str, version: str) -> dict[
     try:
         found = list_simple(http, target.simple_url, package, version)
     except FetchError as exc:
-        if not re.search(r"HTTP 40[13]", str(exc)) or not (target.username and target.password):
+        if (not re.search(r"HTTP 40[13]", str(exc)) or not (target.username and target.password)
+            or origin(target.simple_url) != origin(target.upload_url)):
             raise MultibuildError(f"cannot read what is on {target.label}: {exc}") from None
         http = Http(timeout=http.timeout, attempts=http.attempts, deadline=http.deadline,
-                    auth=(target.username, target.password), auth_url=target.simple_url)
+                    auth=(target.username, target.password), auth_url=target.upload_url)
         try:
             found = list_simple(http, target.simple_url, package, version)
         except FetchError as again:
