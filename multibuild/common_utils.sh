@@ -54,10 +54,12 @@ function mb_import_vars {
     # Assign the NAME=VALUE lines on stdin (multibuild/shellvars.py) without evaluating any:
     #   mb_import_vars [--export] NAME... <<< "$(mb_python MODULE ...)"
     # Only the NAMEs listed are accepted; each value is taken byte for byte (quotes, $(...),
-    # backticks, globs and all) with printf -v, or export with --export. Never eval.
+    # backticks, globs and all) with printf -v, or export with --export. Never eval. A line's
+    # trailing CR (Python's newline on Windows) is dropped: no value may hold one.
     local mb_iv_export="" mb_iv_line mb_iv_name mb_iv_known mb_iv_ok
     if [ "${1:-}" == --export ]; then mb_iv_export=1; shift; fi
     while IFS= read -r mb_iv_line || [ -n "$mb_iv_line" ]; do
+        mb_iv_line=${mb_iv_line%$'\r'}
         [ -n "$mb_iv_line" ] || continue
         mb_iv_name=${mb_iv_line%%=*}
         mb_iv_ok=""
@@ -1352,6 +1354,7 @@ function mb_build_env {
     out=$(mb_python incremental build-env "$1") || return 1
     MB_COMMIT_EPOCH="" MB_BUILD_REQUIRES=()
     while IFS= read -r line; do  # NAME=VALUE records (multibuild/shellvars.py), never eval'd
+        line=${line%$'\r'}
         case $line in
             MB_COMMIT_EPOCH=*) MB_COMMIT_EPOCH=${line#*=} ;;
             MB_BUILD_REQUIRES=*) MB_BUILD_REQUIRES+=("${line#*=}") ;;

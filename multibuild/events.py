@@ -88,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.write(text)
+    sys.stdout.buffer.write(text.encode("utf-8"))  # UTF-8 and "\n" on every OS
+    sys.stdout.flush()
     return 0
 
 
