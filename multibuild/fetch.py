@@ -267,14 +267,14 @@ class Http:
             raise FetchError("total_deadline must be a positive number of seconds")
         if self.auth is not None and url_problem(self.auth_url) is not None:
             raise FetchError("credentials need the URL they are for (auth_url)")
-
-    @property
-    def auth_origin(self) -> Origin | None:
-        return origin(self.auth_url) if self.auth is not None else None
         if self.attempts < 1:
             raise FetchError("attempts must be at least 1")
         if self.backoff < 0:
             raise FetchError("backoff must not be negative")
+
+    @property
+    def auth_origin(self) -> Origin | None:
+        return origin(self.auth_url) if self.auth is not None else None
 
     # ----------------------------------------------------------------- cancel (interrupts)
 

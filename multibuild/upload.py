@@ -74,6 +74,9 @@ DEFAULT_URLS = {
 DEFAULT_POLICY: dict[str, Policy] = {"staging": "skip", "nightly": "replace"}
 _UNEXPANDED = re.compile(r"\$\(\s*[\w.]+\s*\)|\$\{\{.*\}\}")
 _MAX_REPORT_BYTES = 64 << 20
+# The index refused a file (twine: "HTTPError: 409 Conflict", or the 400 PyPI and pypiserver
+# answer twine for a file that exists); retrying cannot change that.
+_CONFLICT = re.compile(r"HTTPError: 4\d\d|\b409 Conflict|already exists", re.IGNORECASE)
 _AUTH_FAILURE = re.compile(r"\b(401|403)\b|Unauthorized|Forbidden|Invalid or non-existent")
 
 
@@ -399,6 +402,8 @@ def upload_index(dest: Destination, files: Sequence[Path], token: str,
     uploaded: list[Path] = []
     tried: set[Path] = set()
     accepted: set[Path] = set()  # twine's last run over them exited 0
+    refused: set[Path] = set()  # the index answered 409 / 400 "already exists" for them
+    seen_before: dict[Path, str | None] = {}  # the listing just before we tried, if there
     pending = list(files)
     for attempt in range(1, retry.attempts + 2):
         there = existing_files(dest, pending, token, retry)
@@ -415,7 +420,10 @@ def upload_index(dest: Destination, files: Sequence[Path], token: str,
                 else:
                     log(f"{path.name} is already on the index (same content); not uploaded")
                 continue
-            if path in tried:
+            # Other bytes under the name after we tried: a conflicting upload won (the file
+            # was missing, or changed, just before), or the index refused to replace it.
+            if path in tried and (path in refused or path not in seen_before
+                                  or seen_before[path] != theirs):
                 raise UploadError(
                     f"{path.name}: the index keeps a different file under this name (sha256 "
                     f"{theirs or 'not listed'} there, {mine[path]} here); it refused ours")
@@ -436,12 +444,15 @@ def upload_index(dest: Destination, files: Sequence[Path], token: str,
                "--disable-progress-bar", "--repository-url", dest.url, *map(str, todo)]
         log(f"attempt {attempt}/{retry.attempts}: {shown_command(cmd, redact)}")
         tried.update(todo)
+        seen_before = {path: there[path.name] for path in todo if path.name in there}
         ran = run_bounded(cmd, env, retry.timeout, redact)
         _relay(ran)
         if ran.status == 0:
             accepted.update(todo)
             continue  # the listing confirms what arrived
         accepted.difference_update(todo)
+        if _CONFLICT.search(ran.output):
+            refused.update(p for p in todo if p.name in ran.output)
         if ran.status is not None and _AUTH_FAILURE.search(ran.output):
             raise UploadError(f"{redact_url(dest.url)} refused the credentials in "
                               f"{dest.token_var} (user {dest.username})")

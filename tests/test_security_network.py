@@ -307,9 +307,9 @@ def test_two_uploads_of_one_set_at_once_both_succeed(tmp_path: Path) -> None:
 @pytest.mark.parametrize("same", [True, False], ids=["same-content", "other-content"])
 def test_a_409_is_judged_by_the_index_content(same: bool, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """The upload races another: the listing said the file was missing, the index answers
-    409. Then the listing decides: this run's bytes there count as uploaded; other bytes
-    are an error naming the file."""
+    """The upload races another: the listing said the file was missing, the index refuses
+    it (409 Conflict; pypiserver and PyPI answer twine 400). Then the listing decides: this
+    run's bytes there count as uploaded; other bytes are an error naming the file."""
     wheel = make_wheel(tmp_path / "w", tag=TAG, payload="ours")
     theirs = wheel if same else make_wheel(tmp_path / "other", tag=TAG, payload="theirs")
     with running_pypiserver(tmp_path / "index") as index:
@@ -328,7 +328,7 @@ def test_a_409_is_judged_by_the_index_content(same: bool, tmp_path: Path,
             # The listing lives on another origin than the upload URL: no token went there.
             assert all(auth is None for _, auth in lister.requests)
     out, err = capsys.readouterr()
-    assert "409" in out  # twine's answer, relayed
+    assert "HTTPError: 400 Bad Request" in out  # the index's refusal, relayed from twine
     if same:
         assert code == 0, err
         assert f"{wheel.name} is on the index with this run's content" in out
