@@ -359,7 +359,10 @@ def release(args: argparse.Namespace, root: Path, environ: Mapping[str, str]) ->
         return 0
 
     # 4. What the target has already.
-    there = index_files(target, http, args.package, args.version)
+    # The target is read with a client of its own: the download's run-wide deadline
+    # (--total-deadline) bounds fetching the set, not the upload that follows it.
+    target_http = Http(timeout=args.timeout, attempts=args.attempts, deadline=args.deadline)
+    there = index_files(target, target_http, args.package, args.version)
     digests = {o.path: o.sha256 for o in outcomes}
     missing: list[Path] = []
     for path in paths:
@@ -394,7 +397,7 @@ def release(args: argparse.Namespace, root: Path, environ: Mapping[str, str]) ->
         if ran.status == 0:
             continue
         # Uploaded meanwhile by someone else, with the same bytes? Then it is done.
-        now = index_files(target, http, args.package, args.version)
+        now = index_files(target, target_http, args.package, args.version)
         if now.get(path.name) == digests[path]:
             print(f"wheel-uploader: {path.name} appeared on {target.label} meanwhile (same "
                   "content)")

@@ -395,3 +395,26 @@ def test_the_run_deadline_setting_is_checked(tmp_path: Path,
     (line,) = capsys.readouterr().err.splitlines()
     assert code == 2 and line == ("error: MB_DOWNLOAD_TOTAL_DEADLINE: 'soon' is not a number "
                                   "of seconds")
+
+
+def test_the_run_deadline_bounds_the_download_not_the_upload_after_it(tmp_path: Path) -> None:
+    """wheel-uploader: --total-deadline bounds fetching the staged set; reading the target
+    afterwards (here a listing that takes longer than the whole deadline) and uploading go
+    on under their own timeouts."""
+    def slow_listing(path: str, count: int) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(6)
+        return 404, {}, b"not found"
+
+    with running_pypiserver(tmp_path / "staging") as staging, \
+            running_pypiserver(tmp_path / "target") as target, \
+            recording(slow_listing) as target_listing:
+        make_wheel(staging.packages, tag=TAG)
+        done = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "tools" / "wheel-uploader"), "-u", staging.simple,
+             "-w", str(tmp_path / "dl"), "--repository-url", target.url, "--index-url",
+             target_listing.url, "--no-progress", "--total-deadline", "5", *EXP, "tinypkg",
+             "1.0.0"], env=loopback_env(TWINE_USERNAME=USER, TWINE_PASSWORD=TOKEN),
+            capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert target.files() == staging.files()
+        assert [p for p, _ in target_listing.requests] == ["/tinypkg/"]
