@@ -697,12 +697,14 @@ function mb_build_venv {
     # Make or reuse the build environment DIR of BASE_PYTHON: mb_build_venv BASE_PYTHON DIR
     # Reused while made from the same interpreter for the same build requirements: the
     # project's [build-system].requires (of MB_SOURCE_DIR, the run's checkout, else REPO_DIR)
-    # and BUILD_DEPENDS.
+    # and BUILD_DEPENDS, and the same toolchain choice (MB_NATIVE_TOOLCHAIN, MB_ML_VER).
     local base=$1 dir=$2 project=${MB_SOURCE_DIR:-${REPO_DIR:-}} requires=""
     if [ -n "$project" ] && [ -d "$project" ]; then
         requires=$(mb_python incremental requires "$project") || return 1
     fi
-    mb_reuse_venv "$base" "$dir" "$requires" "${BUILD_DEPENDS:-}"
+    # The toolchain choice too: a requirement built from source here is built with it.
+    mb_reuse_venv "$base" "$dir" "$requires" "${BUILD_DEPENDS:-}" \
+        "toolchain ${MB_NATIVE_TOOLCHAIN:-} ${MB_ML_VER:-}"
 }
 
 function mb_activate_test_venv {
@@ -785,6 +787,31 @@ function activate_ccache {
     export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
     unset CCACHE_DISABLE
     echo "activate_ccache: $CC, cache $CCACHE_DIR, base dir $CCACHE_BASEDIR"
+}
+
+function mb_activate_toolchain {
+    # The C and C++ compilers of the build (multibuild/toolchain.py), before pre_build, so the
+    # library builders use them too: on Linux, natively, zig's wrappers targeting the glibc of
+    # the manylinux policy MB_ML_VER (CC=cc, CXX=c++, AR, RANLIB, PATH with the wrappers first
+    # after ccache's links, AUDITWHEEL_PLAT and MB_POLICY_PLAT for the repair); with
+    # MB_NATIVE_TOOLCHAIN=host, or in a container, the compilers as they are.
+    # Records the choice in MB_WORK_DIR/toolchain.json. A bad MB_ML_VER, PLAT or
+    # MB_NATIVE_TOOLCHAIN is a one-line error (status 2) before anything is built.
+    [ "$(get_os)" == Linux ] || return 0
+    local out status=0 before=${CC:-}
+    # env_vars.sh may assign them without export (multibuild's CI files set them in the env).
+    out=$(MB_ML_VER=${MB_ML_VER:-} MB_ML_LIBC=${MB_ML_LIBC:-} \
+        MB_NATIVE_TOOLCHAIN=${MB_NATIVE_TOOLCHAIN:-} \
+        mb_python toolchain activate ${PLAT:+--plat "$PLAT"}) || status=$?
+    [ "$status" -eq 0 ] || return "$status"
+    mb_import_vars --export CC CXX AR RANLIB PATH MB_TOOLCHAIN_BIN \
+        MB_TOOLCHAIN_ID MB_MESON_NATIVE_FILE AUDITWHEEL_PLAT MB_POLICY_PLAT <<< "$out" || return 1
+    if [ -n "${MB_TOOLCHAIN_BIN:-}" ]; then
+        case "$before" in ""|cc|"ccache cc"|"ccache gcc"|gcc) ;;
+            *) echo "toolchain: CC=$before replaced by zig's cc (MB_NATIVE_TOOLCHAIN=host keeps it)" ;;
+        esac
+    fi
+    echo "toolchain: ${MB_TOOLCHAIN_ID:-}${AUDITWHEEL_PLAT:+ (repair to $AUDITWHEEL_PLAT)}"
 }
 
 function mb_maybe_ccache {
@@ -1335,6 +1362,7 @@ function build_wheel_cmd {
     local wheelhouse
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
+    mb_activate_toolchain || return $?  # first: ccache's links then cover zig's wrappers
     mb_maybe_ccache || return 1
     mb_build_env "$repo_dir" || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
@@ -1441,6 +1469,7 @@ function build_index_wheel_cmd {
     local wheelhouse
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
+    mb_activate_toolchain || return $?
     mb_maybe_ccache || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
     if [ -n "${BUILD_DEPENDS:-}" ]; then

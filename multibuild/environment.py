@@ -71,11 +71,15 @@ def step_environment(environ: Mapping[str, str], root: Path) -> dict[str, str]:
 def clean_native_environment(environ: Mapping[str, str], root: Path) -> dict[str, str]:
     env = step_environment(environ, root)
     env.update({name: environ[name] for name in HOST_VARIABLES if name in environ})
-    # A virtual environment of the build must not come first on PATH in the test process.
+    # A virtual environment of the build must not come first on PATH in the test process,
+    # nor the build's compiler wrappers (multibuild.toolchain): tests that compile (f2py's)
+    # get the machine's compilers, as in a test container.
     venv = environ.get("VIRTUAL_ENV")
-    if venv and "PATH" in env:
+    wrappers = environ.get("MB_TOOLCHAIN_BIN")
+    if (venv or wrappers) and "PATH" in env:
         env["PATH"] = os.pathsep.join(
-            p for p in env["PATH"].split(os.pathsep) if not p.startswith(venv)
+            p for p in env["PATH"].split(os.pathsep)
+            if not (venv and p.startswith(venv)) and p != wrappers
         )
     return env
 

@@ -58,6 +58,9 @@ KEY_VARIABLES: tuple[str, ...] = (
     "CC", "CXX", "FC", "CFLAGS", "CPPFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS",
     "PLAT", "MB_ML_VER", "MB_ML_LIBC", "OPENBLAS", "PKG_CONFIG_PATH",
     "MACOSX_DEPLOYMENT_TARGET", "ARCHFLAGS", "_PYTHON_HOST_PLATFORM",
+    # The toolchain (multibuild.toolchain): CC=cc names zig's wrapper or the host's compiler
+    # alike; its id (zig version, target with glibc, wrapper hash) tells them apart.
+    "MB_TOOLCHAIN_ID", "AR", "LDSHARED", "LDCXXSHARED",
 )
 # pip's fallback for a project without [build-system] (PEP 517/518).
 _LEGACY_REQUIRES = ["setuptools>=40.8.0"]
@@ -296,6 +299,7 @@ def prepare_build(src: Path, python: str, pip_opts: str, environ: Mapping[str, s
     packages = complete_build_env(src, python, pip_opts, environ, cache)
     options = [] if "--no-build-isolation" in shlex.split(pip_opts) else ["--no-build-isolation"]
     name = backend(src)
+    options += machine_file_options(name, environ)
     setting = BUILD_DIR_SETTINGS.get(name or "")
     if setting is None or work_dir is None:
         return options
@@ -314,6 +318,15 @@ def prepare_build(src: Path, python: str, pip_opts: str, environ: Mapping[str, s
         print(f"incremental: starting the build directory {build_dir} afresh: changed: "
               f"{', '.join(changed)}", file=out)
     return [*options, f"-C{setting}={build_dir}"]
+
+
+def machine_file_options(build_backend: str | None, environ: Mapping[str, str]) -> list[str]:
+    """The config setting handing meson-python the toolchain's meson machine file
+    (``MB_MESON_NATIVE_FILE``, multibuild.toolchain); other backends read CC and CXX."""
+    native = environ.get("MB_MESON_NATIVE_FILE")
+    if build_backend != "mesonpy" or not native:
+        return []
+    return [f"-Csetup-args=--native-file={native}"]
 
 
 # pip options that change nothing in a no-deps build without isolation (they choose where

@@ -206,9 +206,28 @@ def target_result(result: TargetResult) -> str:
     return "failed"
 
 
+def portability_entries(result: TargetResult, wheels: list[dict[str, Any]]
+                        ) -> dict[str, Any] | None:
+    """The toolchain record of the target (multibuild.toolchain: compiler, version, target
+    with its glibc, policy; null when none was recorded) and, into each Linux wheel's entry,
+    what its tag promises (``tag_glibc``, ``installs_on``) and what its ELF files need
+    (``glibc``: highest version, and the references above the toolchain's policy)."""
+    from multibuild.glibc import portability
+    from multibuild.toolchain import read_record
+
+    toolchain = read_record(result.log.parent)
+    policy = toolchain.get("policy") if toolchain else None
+    for entry, wheel in zip(wheels, result.wheels):
+        if any(t.startswith(("manylinux", "linux", "musllinux")) for t in wheel.platform_tags):
+            entry.update(portability(wheel.path, wheel.platform_tags,
+                                     policy if isinstance(policy, str) else None, wheel.sha256))
+    return toolchain
+
+
 def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
     log = result.log.resolve()
     wheels = [wheel_entry(w, result.reproduced.get(w.path.name)) for w in result.wheels]
+    toolchain = portability_entries(result, wheels)
     return {
         "id": result.target.id,
         "passed": result.passed,
@@ -228,6 +247,7 @@ def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
         "log": str(log),
         "log_href": Path(os.path.relpath(log, output_dir.resolve())).as_posix(),
         "failure_tail": "" if result.passed else result.tail,
+        "toolchain": toolchain,
         **target_provenance(result),
     }
 

@@ -1,0 +1,432 @@
+"""Portable Linux wheels without docker: native builds compile with zig for the glibc of the
+manylinux policy asked for (MB_ML_VER), repair to exactly that policy, and prove it from the
+wheel's own ELF files (objdump -T and multibuild.glibc agree); MB_NATIVE_TOOLCHAIN=host keeps
+the host's compilers; bad input is refused before anything is built."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import FIXTURES, REPO_ROOT, FixtureRepo, make_fixture_repo, run_shell, run_wheels
+
+from multibuild.glibc import analyse, elf_references, highest, policy_glibc, version_text
+from multibuild.report import SCHEMA
+
+# MB_ML_VER -> (the platform tags of the repaired wheel, the policy's glibc)
+POLICIES = {
+    "2014": ({"manylinux2014_x86_64", "manylinux_2_17_x86_64"}, (2, 17)),
+    "_2_28": ({"manylinux_2_28_x86_64"}, (2, 28)),
+}
+pytestmark = pytest.mark.skipif(
+    __import__("platform").machine() != "x86_64", reason="the zig toolchain tests build x86_64")
+
+
+@dataclass
+class Build:
+    proc: subprocess.CompletedProcess[str]
+    output: Path
+    work: Path
+
+    @property
+    def log(self) -> str:
+        return self.proc.stdout + self.proc.stderr
+
+    @property
+    def wheel(self) -> Path:
+        (wheel,) = self.output.glob("*.whl")
+        return wheel
+
+    @property
+    def report(self) -> dict:  # type: ignore[type-arg]
+        return json.loads((self.output / "report.json").read_text())
+
+
+def build(tmp: Path, repo: FixtureRepo, python: str, env: dict[str, str],
+          work: Path | None = None) -> Build:
+    output, work = tmp / "out", work or tmp / "work"
+    shutil.rmtree(output, ignore_errors=True)
+    proc = run_wheels(
+        ["build", "--python", python, "--commit", "main", "--repo-url", str(repo.path),
+         "--repo-dir", str(tmp / "checkout"), "--output", str(output), "--work-dir", str(work)],
+        {"CONFIG_PATH": str(repo.path / "config.sh"),
+         "ENV_VARS_PATH": str(repo.path / "env_vars.sh"), **env},
+        timeout=1800,
+    )
+    return Build(proc, output, work)
+
+
+@pytest.fixture(scope="module")
+def zigext_repo(tmp_path_factory: pytest.TempPathFactory) -> FixtureRepo:
+    return make_fixture_repo("zigext", tmp_path_factory.mktemp("src") / "zigext")
+
+
+@pytest.fixture(scope="module")
+def newest_python(pythons: dict[str, Path]) -> str:
+    return max(pythons, key=lambda v: tuple(map(int, v.split("."))))
+
+
+@pytest.fixture(scope="module", params=sorted(POLICIES))
+def zig_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+              zigext_repo: FixtureRepo, newest_python: str) -> tuple[str, Build]:
+    ml_ver: str = request.param
+    tmp = tmp_path_factory.mktemp(f"zig{ml_ver}")
+    return ml_ver, build(tmp, zigext_repo, newest_python, {"MB_ML_VER": ml_ver})
+
+
+def objdump_glibc(data: bytes, tmp: Path) -> tuple[int, ...] | None:
+    """The highest GLIBC_ version ``objdump -T`` lists for an ELF file (binutils: a reader
+    independent of multibuild.glibc's)."""
+    path = tmp / "elf"
+    path.write_bytes(data)
+    out = subprocess.run(["objdump", "-T", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    found = [tuple(int(p) for p in v.split(".")) for v in re.findall(r"\(GLIBC_([0-9.]+)\)", out)]
+    return max(found) if found else None
+
+
+def compilers_of(data: bytes, tmp: Path) -> str:
+    """The .comment section of an ELF file: which compilers made its objects."""
+    path = tmp / "elf"
+    path.write_bytes(data)
+    return subprocess.run(["readelf", "-p", ".comment", str(path)], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def elf_members(wheel: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(wheel) as archive:
+        return {n: archive.read(n) for n in archive.namelist()
+                if archive.read(n)[:4] == b"\x7fELF"}
+
+
+def test_the_wheel_carries_exactly_the_policy_asked_for(zig_build: tuple[str, Build]) -> None:
+    ml_ver, result = zig_build
+    tags, glibc = POLICIES[ml_ver]
+    assert result.proc.returncode == 0, result.log[-6000:]
+    platform_tags = set(result.wheel.name[:-len(".whl")].split("-")[-1].split("."))
+    assert platform_tags == tags, result.wheel.name
+    # The tests ran on the installed wheel, built against that glibc's headers: getrandom()
+    # (glibc 2.25) only for manylinux_2_28.
+    used = "used" if glibc >= (2, 25) else "not used"
+    assert f"zigext: ok, built for glibc {glibc[0]}.{glibc[1]}, getrandom {used}" in result.log
+    assert f"toolchain: zig 0.17.0 x86_64-linux-gnu.{glibc[0]}.{glibc[1]}" in result.log
+    assert "--only-plat" in result.log
+
+
+def test_auditwheel_show_agrees(zig_build: tuple[str, Build]) -> None:
+    ml_ver, result = zig_build
+    _tags, glibc = POLICIES[ml_ver]
+    shown = subprocess.run([sys.executable, "-m", "auditwheel", "show", str(result.wheel)],
+                           capture_output=True, text=True, check=True).stdout
+    found = re.search(r'consistent\s+with\s+the\s+following\s+platform\s+tag:\s*"([^"]+)"', shown)
+    assert found, shown
+    assert policy_glibc(found.group(1)) <= glibc, shown  # the policy asked for, or older
+    assert "libstdc++" not in shown and "GLIBCXX" not in shown, shown
+
+
+def test_no_elf_file_needs_a_glibc_above_the_policy(zig_build: tuple[str, Build],
+                                                    tmp_path: Path) -> None:
+    """The proof that the policy is real, not only a tag: every ELF file of the wheel, read by
+    binutils' objdump -T and by multibuild.glibc (the report's reader), needs no GLIBC_
+    version above the policy; the C++ extension has no libstdc++ (zig's libc++ is linked in)."""
+    ml_ver, result = zig_build
+    _tags, glibc = POLICIES[ml_ver]
+    members = elf_members(result.wheel)
+    assert len(members) == 2, sorted(members)
+    for name, data in members.items():
+        by_objdump = objdump_glibc(data, tmp_path)
+        references = elf_references(data, name)
+        assert by_objdump is not None and by_objdump <= glibc, (name, by_objdump)
+        assert highest(references) == by_objdump, name
+        assert not any(r.library.startswith("libstdc++") for r in references), name
+        assert not any(r.namespace in ("GLIBCXX", "CXXABI") for r in references), name
+        made_by = compilers_of(data, tmp_path)
+        assert "clang version" in made_by and "GCC:" not in made_by, (name, made_by)
+    # The 2.28 build uses getrandom@GLIBC_2.25; the manylinux2014 one nothing above 2.17.
+    needed = analyse(result.wheel, f"manylinux_{glibc[0]}_{glibc[1]}_x86_64")
+    assert needed["policy_met"] is True and needed["above_policy"] == []
+    assert needed["highest_glibc"] == ("2.25" if glibc >= (2, 25) else "2.17")
+
+
+def test_report_and_summary_name_the_toolchain_and_where_the_wheel_installs(
+        zig_build: tuple[str, Build]) -> None:
+    ml_ver, result = zig_build
+    _tags, glibc = POLICIES[ml_ver]
+    report = result.report
+    jsonschema.validate(report, json.loads(SCHEMA.read_text()))
+    (target,) = report["targets"]
+    toolchain = target["toolchain"]
+    assert toolchain["name"] == "zig" and toolchain["version"] == "0.17.0"
+    assert toolchain["compiler"].startswith("zig 0.17.0 (clang ")
+    assert toolchain["target"] == f"x86_64-linux-gnu.{glibc[0]}.{glibc[1]}"
+    assert toolchain["policy"] == f"manylinux_{glibc[0]}_{glibc[1]}_x86_64"
+    assert toolchain["cxx_runtime"].startswith("libc++")
+    (wheel,) = target["wheels"]
+    assert wheel["glibc"]["policy_met"] is True
+    assert wheel["glibc"]["highest_glibc"] == ("2.25" if glibc >= (2, 25) else "2.17")
+    assert wheel["tag_glibc"] == f"{glibc[0]}.{glibc[1]}"
+    oldest = "CentOS/RHEL 7+" if glibc == (2, 17) else "RHEL 8 (Alma, Rocky)+"
+    assert oldest in wheel["installs_on"]
+    summary = [ln for ln in result.proc.stdout.splitlines() if "installs on" in ln]
+    assert summary and oldest in summary[0] and "built with zig 0.17.0" in summary[0], summary
+
+
+def test_host_toolchain_keeps_the_host_glibc_and_never_reuses_zig_builds(
+        zig_build: tuple[str, Build], zigext_repo: FixtureRepo, newest_python: str) -> None:
+    """MB_NATIVE_TOOLCHAIN=host: today's behaviour (gcc, the host's glibc tag). Switching the
+    toolchain in the same work dir starts the build directory afresh."""
+    ml_ver, zig = zig_build
+    if ml_ver != "2014":
+        pytest.skip("once is enough")
+    result = build(zig.output.parent, zigext_repo, newest_python,
+                   {"MB_ML_VER": ml_ver, "MB_NATIVE_TOOLCHAIN": "host"}, work=zig.work)
+    assert result.proc.returncode == 0, result.log[-6000:]
+    assert "afresh: changed:" in result.log and "MB_TOOLCHAIN_ID" in result.log
+    (target,) = result.report["targets"]
+    assert target["toolchain"]["name"] == "host"
+    assert target["toolchain"]["policy"] is None
+    assert "built for glibc 2.36" in result.log or "built for glibc 2." in result.log
+    # gcc on this host binds pthread_create@GLIBC_2.34: the host's glibc decides the tag.
+    tag_glibc = policy_glibc(result.wheel.name[:-4].split("-")[-1].split(".")[0])
+    assert tag_glibc >= (2, 34), result.wheel.name
+    assert target["wheels"][0]["glibc"]["policy"] is None
+
+
+# --------------------------------------------------------------------------- bad input
+
+BAD = [
+    ({"MB_ML_VER": "2015"}, [],
+     "error: MB_ML_VER='2015': not a manylinux policy (1, 2010, 2014, or _2_NN such as _2_28)"),
+    ({"MB_ML_VER": "2010"}, [],
+     "error: MB_ML_VER=2010: manylinux2010 (glibc 2.12) is older than glibc 2.17, the oldest "
+     "this library builds against with zig; use MB_ML_VER=2014 or newer, or docker mode with a "
+     "manylinux2010 image"),
+    ({"MB_ML_VER": "_2_30"}, [], "error: MB_ML_VER=_2_30: auditwheel knows no policy "
+     "manylinux_2_30_x86_64 (known: manylinux_2_5_x86_64, "),
+    ({"MB_NATIVE_TOOLCHAIN": "gcc"}, [], "error: MB_NATIVE_TOOLCHAIN='gcc': expected zig or host"),
+    ({"MB_ML_LIBC": "musllinux", "MB_ML_VER": "_1_2"}, [],
+     "error: MB_ML_LIBC=musllinux: zig builds manylinux (glibc) wheels only here"),
+    ({"MB_ML_VER": "2014"}, ["--plat", "ppc64le"],
+     "error: MB_ML_VER=2014: manylinux2014 (glibc 2.17) is older than glibc 2.19, zig's oldest "
+     "for ppc64le; use MB_ML_VER=_2_28 or newer"),
+    ({}, ["--plat", "s390x"], "error: --plat s390x: zig cross builds from this x86_64 machine "
+     "are for aarch64 only (use docker mode on s390x hardware)"),
+    ({"MB_NATIVE_TOOLCHAIN": "host"}, ["--plat", "aarch64"],
+     "error: --plat aarch64: MB_NATIVE_TOOLCHAIN=host cannot build for aarch64 on this x86_64 "
+     "machine"),
+]
+
+
+@pytest.mark.parametrize("env,args,message", BAD, ids=[m.split(":")[1] for *_, m in BAD])
+def test_bad_toolchain_input_is_one_line_before_anything_is_built(
+        env: dict[str, str], args: list[str], message: str, tmp_path: Path,
+        zigext_repo: FixtureRepo, newest_python: str) -> None:
+    proc = run_wheels(
+        ["build", "--python", newest_python, "--commit", "main", "--repo-url",
+         str(zigext_repo.path), "--repo-dir", str(tmp_path / "checkout"), "--output",
+         str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"), *args],
+        {"CONFIG_PATH": str(zigext_repo.path / "config.sh"),
+         "ENV_VARS_PATH": str(zigext_repo.path / "env_vars.sh"), **env})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = (proc.stdout + proc.stderr).strip().splitlines()
+    assert line.startswith(message), line
+    assert not (tmp_path / "checkout").exists() and not (tmp_path / "work").exists()
+
+
+def test_an_env_vars_policy_is_checked_before_anything_is_built(
+        tmp_path: Path, zigext_repo: FixtureRepo, newest_python: str) -> None:
+    env_vars = tmp_path / "env_vars.sh"
+    env_vars.write_text("MB_ML_VER=2011\n")  # multibuild's env_vars.sh style: not exported
+    proc = run_wheels(
+        ["build", "--python", newest_python, "--commit", "main", "--repo-url",
+         str(zigext_repo.path), "--repo-dir", str(tmp_path / "checkout"), "--output",
+         str(tmp_path / "out"), "--work-dir", str(tmp_path / "work")],
+        {"CONFIG_PATH": str(zigext_repo.path / "config.sh"), "ENV_VARS_PATH": str(env_vars)})
+    assert proc.returncode == 2
+    assert (proc.stdout + proc.stderr).strip() == (
+        "error: MB_ML_VER='2011': not a manylinux policy (1, 2010, 2014, or _2_NN such as _2_28)")
+
+
+def test_a_ci_step_with_a_plat_zig_cannot_build_fails_before_building(tmp_path: Path) -> None:
+    """A CI step calling build_wheel itself (no ./wheels) meets the same check."""
+    done = run_shell(f"cd {tmp_path}\nmkdir proj\nexport PLAT=armv7l\n"
+                     "build_wheel_cmd true proj || echo status=$?")
+    assert "status=2" in done.stdout, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: PLAT=armv7l: no zig target for it (zig builds x86_64, i686, aarch64, ppc64le, "
+        "s390x); use docker mode or MB_NATIVE_TOOLCHAIN=host")
+    assert not list(tmp_path.rglob("*.whl"))
+
+
+# --------------------------------------------------------------------------- the wrappers
+
+
+@pytest.fixture(scope="module")
+def wrappers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from multibuild.toolchain import choose, install
+
+    cache = tmp_path_factory.mktemp("cache")
+    return install(choose({"MB_ML_VER": "2014"}, "x86_64"), cache).bin
+
+
+def test_wrappers_take_what_build_systems_pass(wrappers: Path, tmp_path: Path) -> None:
+    """Flags zig refuses or that make no sense here are rewritten, probes answer, stdin and
+    response files work: what autotools, meson, numpy and setuptools pass."""
+    source = tmp_path / "t.c"
+    source.write_text("#include <string.h>\n#include <math.h>\n"
+                      "double f(const char *s, double x) { return strlen(s) + exp(x); }\n")
+    cc = str(wrappers / "cc")
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([cc, *args], cwd=tmp_path, input=stdin, capture_output=True,
+                              text=True, check=False)
+
+    linked = run("-shared", "-fPIC", "t.c", "-o", "t.so", "-Wl,-strip-all",
+                 "-Wl,-O1,-Bsymbolic-functions,--exclude-libs,ALL,-z,relro,-h,libt.so",
+                 "-march=x86-64-v2", "-mtune=generic", "-Wp,-D_FORTIFY_SOURCE=2", "-O2",
+                 "-flto=auto", "-ffat-lto-objects", "-static-libgcc", "--target=aarch64-linux")
+    assert linked.returncode == 0, linked.stderr
+    assert objdump_glibc((tmp_path / "t.so").read_bytes(), tmp_path) <= (2, 17)
+    dynamic = subprocess.run(["readelf", "-d", "-S", str(tmp_path / "t.so")],
+                             capture_output=True, text=True, check=True).stdout
+    assert "Library soname: [libt.so]" in dynamic and ".symtab" not in dynamic  # stripped
+    (tmp_path / "link.rsp").write_text("-shared -fPIC 't.c' -o t2.so -Wl,-strip-all\n")
+    assert run("@link.rsp").returncode == 0
+    for probe in (["--version"], ["-dumpversion"], ["-dumpmachine"], ["-v"],
+                  ["-print-search-dirs"]):
+        answer = run(*probe)
+        assert answer.returncode == 0, (probe, answer.stderr)
+    defines = run("-E", "-dM", "-", stdin="")
+    assert defines.returncode == 0 and "#define __GLIBC_MINOR__ 17" in defines.stdout
+    preprocessed = run("-E", "-", stdin="#include <zlib.h>\nZLIB_VERSION\n")
+    assert preprocessed.returncode == 0, preprocessed.stderr  # the system's headers, after zig's
+    compile_only = run("-c", "t.c", "-o", "t.o", "-Wl,-strip-all", "-O2")
+    assert compile_only.returncode == 0 and "unused" not in compile_only.stderr
+    cxx = subprocess.run([str(wrappers / "c++"), "-E", "-x", "c++", "-"], input="", text=True,
+                         capture_output=True, check=False)
+    assert cxx.returncode == 0, cxx.stderr
+
+
+def test_library_path_and_system_libraries_are_searched_when_linking(
+        wrappers: Path, tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "a.c").write_text("int a(void) { return 1; }\n")
+    cc = str(wrappers / "cc")
+    subprocess.run([cc, "-shared", "-fPIC", "a.c", "-o", "lib/liba.so"], cwd=tmp_path,
+                   check=True)
+    (tmp_path / "b.c").write_text("#include <zlib.h>\nint a(void);\n"
+                                  "const char *b(void) { return a() ? zlibVersion() : 0; }\n")
+    done = subprocess.run([cc, "-shared", "-fPIC", "-O2", "b.c", "-o", "b.so", "-la", "-lz"],
+                          cwd=tmp_path, capture_output=True, text=True, check=False,
+                          env={"PATH": "/usr/bin:/bin", "LIBRARY_PATH": str(tmp_path / "lib")})
+    assert done.returncode == 0, done.stderr
+    needed = subprocess.run(["readelf", "-d", str(tmp_path / "b.so")], capture_output=True,
+                            text=True, check=True).stdout
+    assert "[liba.so]" in needed and "[libz.so.1]" in needed
+
+
+def test_zig_oldest_glibc_table_matches_the_installed_zig() -> None:
+    """ZIG_OLDEST_GLIBC copies zig's own table (lib/std/zig/target.zig): checked against the
+    pinned ziglang, so a new zig cannot change it silently."""
+    from multibuild.toolchain import ZIG_ARCH, ZIG_OLDEST_GLIBC, zig_binary
+
+    table = (zig_binary().parent / "lib" / "std" / "zig" / "target.zig").read_text()
+    for plat, arch in ZIG_ARCH.items():
+        line = re.search(rf"\.arch = \.{arch}, \.os = \.linux, \.abi = \.gnu,[^\n]*", table)
+        assert line, arch
+        minimum = re.search(r"glibc_min = \.\{ \.major = (\d+), \.minor = (\d+)", line.group(0))
+        expected = (int(minimum.group(1)), int(minimum.group(2))) if minimum else None
+        assert ZIG_OLDEST_GLIBC.get(plat) == expected, plat
+
+
+def test_glibc_cli_names_what_pins_a_wheel_above_a_policy(tmp_path: Path) -> None:
+    """python -m multibuild.glibc: exit 1 and the symbol, library and file above the policy."""
+    project = tmp_path / "p"
+    shutil.copytree(FIXTURES / "zigext", project)
+    source = (project / "zigext" / "_cext.c")
+    # Built with the host's gcc (glibc 2.36 here): pthread_create@GLIBC_2.34.
+    obj = tmp_path / "x.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(obj), str(source),
+                    f"-I{__import__('sysconfig').get_paths()['include']}"], check=True)
+    wheel = tmp_path / "x-1.0-cp3-none-linux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(obj, "x/_x.so")
+    done = subprocess.run([sys.executable, "-m", "multibuild.glibc", str(wheel), "--policy",
+                           "manylinux2014_x86_64"], capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "ABOVE manylinux2014_x86_64" in done.stdout
+    assert "pthread_create@GLIBC_2.34 (libc.so.6) in x/_x.so" in done.stdout
+    assert version_text(highest(elf_references(obj.read_bytes(), "x"))) in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "multibuild.glibc", str(wheel), "--policy",
+                          "manylinux_2_30_x86_64"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: auditwheel knows no policy")
+
+
+# --------------------------------------------------------------------------- library builders
+
+
+@pytest.fixture(scope="module")
+def zlib_libpng_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Debian's zlib and libpng sources (the recipes' versions), served on 127.0.0.1 as
+    MB_SOURCE_MIRROR, with the checksum variables of Debian's repacks."""
+    from source_mirror import DebianUnavailable, debian_origs, serving
+
+    from multibuild import recipes
+
+    table = recipes.load_table()
+    data = json.loads(recipes.TABLE.read_text())["recipes"]
+    picked = {key: data[key]["known"][table[key].version]["debian"] for key in ("zlib", "libpng")}
+    try:
+        origs = debian_origs(REPO_ROOT / "build" / "cache" / "debian-sources",
+                             [(d["package"], d["orig"], d["sha256"]) for d in picked.values()])
+    except DebianUnavailable as exc:
+        pytest.skip(f"Debian's source archives are not available: {exc}")
+    root = tmp_path_factory.mktemp("mirror")
+    env = {}
+    for key, debian in picked.items():
+        recipe = table[key]
+        file, _url = recipe.names(recipe.version)
+        shutil.copyfile(origs[debian["orig"]], root / file)
+        if not debian["identical"]:
+            env[f"{recipe.var}_SHA256"] = debian["sha256"]
+    with serving(root) as mirror:
+        yield {"MB_SOURCE_MIRROR": mirror.url, **env}
+
+
+@pytest.mark.parametrize("ml_ver", sorted(POLICIES))
+def test_library_builders_build_zlib_and_libpng_for_the_policy(
+        ml_ver: str, tmp_path: Path, zlib_libpng_mirror: dict[str, str],
+        newest_python: str) -> None:
+    """The whole job of a wheels repository whose pre_build builds zlib and libpng with the
+    library builders: they compile with the same zig toolchain, so the libpng auditwheel
+    bundles fits the policy too (zlib is a manylinux system library: linked, not bundled)."""
+    tags, glibc = POLICIES[ml_ver]
+    repo = make_fixture_repo("pngz", tmp_path / "pngz")
+    result = build(tmp_path, repo, newest_python,
+                   {"MB_ML_VER": ml_ver, "MB_CACHE_DIR": str(tmp_path / "cache"),
+                    "USE_CCACHE": "0", **zlib_libpng_mirror})
+    assert result.proc.returncode == 0, result.log[-6000:]
+    assert set(result.wheel.name[:-4].split("-")[-1].split(".")) == tags
+    assert "pngz: 1.2.13 1.6.39" in result.log
+    logs = (result.work / f"cp{newest_python.replace('.', '')}-linux-x86_64" / "build.log"
+            ).read_text()
+    assert "zlib: zlib 1.2.13 built, cached" in logs
+    assert "libpng: libpng 1.6.39 built, cached" in logs
+    members = elf_members(result.wheel)
+    bundled = [n for n in members if n.startswith("pngz.libs/")]
+    assert len(bundled) == 1 and "libpng16" in bundled[0], sorted(members)
+    for name, data in members.items():
+        assert (objdump_glibc(data, tmp_path) or (0,)) <= glibc, name
+        made_by = compilers_of(data, tmp_path)
+        assert "clang version" in made_by and "GCC:" not in made_by, (name, made_by)
+    (target,) = result.report["targets"]
+    assert all(w["glibc"]["policy_met"] for w in target["wheels"])
