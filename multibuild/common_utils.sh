@@ -802,6 +802,7 @@ function mb_activate_toolchain {
     # env_vars.sh may assign them without export (multibuild's CI files set them in the env).
     out=$(MB_ML_VER=${MB_ML_VER:-} MB_ML_LIBC=${MB_ML_LIBC:-} \
         MB_NATIVE_TOOLCHAIN=${MB_NATIVE_TOOLCHAIN:-} \
+        MB_GFORTRAN_RUNTIME=${MB_GFORTRAN_RUNTIME:-} \
         mb_python toolchain activate ${PLAT:+--plat "$PLAT"}) || status=$?
     [ "$status" -eq 0 ] || return "$status"
     mb_import_vars --export CC CXX AR RANLIB PATH MB_TOOLCHAIN_BIN \
@@ -812,6 +813,24 @@ function mb_activate_toolchain {
         esac
     fi
     echo "toolchain: ${MB_TOOLCHAIN_ID:-}${AUDITWHEEL_PLAT:+ (repair to $AUDITWHEEL_PLAT)}"
+}
+
+function mb_toolchain_fortran {
+    # After pre_build (which may install gfortran and fetch OpenBLAS): with zig's toolchain and a
+    # gfortran, the gfortran runtime the link takes (multibuild/toolchain.py): one that fits the
+    # policy (MB_GFORTRAN_RUNTIME: auto, a directory, or host) comes first for -lgfortran;
+    # otherwise a one-line warning that a wheel linking Fortran will be above the policy.
+    [ -n "${MB_TOOLCHAIN_BIN:-}" ] || return 0
+    local out status=0
+    out=$(MB_ML_VER=${MB_ML_VER:-} MB_ML_LIBC=${MB_ML_LIBC:-} \
+        MB_NATIVE_TOOLCHAIN=${MB_NATIVE_TOOLCHAIN:-} \
+        MB_GFORTRAN_RUNTIME=${MB_GFORTRAN_RUNTIME:-} \
+        mb_python toolchain fortran ${PLAT:+--plat "$PLAT"}) || status=$?
+    [ "$status" -eq 0 ] || return "$status"
+    mb_import_vars --export MB_GFORTRAN_RUNTIME_LINKDIR LD_LIBRARY_PATH <<< "$out" || return 1
+    if [ -n "${MB_GFORTRAN_RUNTIME_LINKDIR:-}" ]; then
+        echo "toolchain: gfortran links $(readlink "$MB_GFORTRAN_RUNTIME_LINKDIR/libgfortran.so")"
+    fi
 }
 
 function mb_maybe_ccache {
@@ -1366,6 +1385,7 @@ function build_wheel_cmd {
     mb_maybe_ccache || return 1
     mb_build_env "$repo_dir" || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
+    mb_toolchain_fortran || return $?
     mb_install_build_requires || return 1
     mb_in_errexit_subshell mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
         || { mb_error "building $repo_dir with $cmd failed"; return 1; }
@@ -1472,6 +1492,7 @@ function build_index_wheel_cmd {
     mb_activate_toolchain || return $?
     mb_maybe_ccache || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
+    mb_toolchain_fortran || return $?
     if [ -n "${BUILD_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
         mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) "$@" $BUILD_DEPENDS || return 1

@@ -60,7 +60,7 @@ KEY_VARIABLES: tuple[str, ...] = (
     "MACOSX_DEPLOYMENT_TARGET", "ARCHFLAGS", "_PYTHON_HOST_PLATFORM",
     # The toolchain (multibuild.toolchain): CC=cc names zig's wrapper or the host's compiler
     # alike; its id (zig version, target with glibc, wrapper hash) tells them apart.
-    "MB_TOOLCHAIN_ID", "AR", "LDSHARED", "LDCXXSHARED",
+    "MB_TOOLCHAIN_ID", "AR", "LDSHARED", "LDCXXSHARED", "MB_GFORTRAN_RUNTIME_LINKDIR",
 )
 # pip's fallback for a project without [build-system] (PEP 517/518).
 _LEGACY_REQUIRES = ["setuptools>=40.8.0"]

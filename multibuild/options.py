@@ -131,7 +131,7 @@ def env_vars_defaults(path: Path, names: tuple[str, ...] = PROJECT_VARIABLES,
 
 # What decides a native Linux build's toolchain (multibuild.toolchain), as the build sees it:
 # the environment, then the project's env_vars.sh (which may set MB_ML_VER, as CI files do).
-TOOLCHAIN_VARIABLES = ("MB_ML_VER", "MB_ML_LIBC", "MB_NATIVE_TOOLCHAIN")
+TOOLCHAIN_VARIABLES = ("MB_ML_VER", "MB_ML_LIBC", "MB_NATIVE_TOOLCHAIN", "MB_GFORTRAN_RUNTIME")
 
 
 def check_toolchain(root: Path, environ: Mapping[str, str], env_vars_path: str | None,

@@ -176,6 +176,7 @@ def repair_wheel(wheel: Path, out_dir: Path) -> Path:
             print(f"repair: {wheel.name} needs symbol versions newer than {policy} allows "
                   "(named below); repairing to the policy its symbols fit instead", flush=True)
             print("+ " + " ".join(cmd), flush=True)
+            env = {k: v for k, v in env.items() if k != "AUDITWHEEL_PLAT"}  # --plat's default
             done = subprocess.run(cmd, env=env, check=False, text=True)
         if done.returncode != 0:
             raise MultibuildError(f"repair of {wheel.name} failed (exit {done.returncode})")

@@ -46,8 +46,9 @@ def print_summary(results: list[TargetResult], console: Console | None = None) -
             if runtimes:
                 console.print(f"{result.target.id}: compiler runtimes bundled in "
                               f"{wheel.path.name}: {', '.join(runtimes)}", highlight=False)
-    for line, warn in portability_lines(results):
-        console.print(f"[yellow]{line}[/]" if warn else line, highlight=False, markup=warn)
+    for line, warn in portability_lines(results):  # whole lines: tests and logs grep them
+        console.print(f"[yellow]{line}[/]" if warn else line, highlight=False, markup=warn,
+                      soft_wrap=True)
     steps: dict[str, float] = {}
     for result in results:
         for step in result.steps:

@@ -57,7 +57,7 @@ ZIG_OLDEST_GLIBC: dict[str, tuple[int, int]] = {"aarch64": (2, 17), "ppc64le": (
 OLDEST_GLIBC = (2, 17)
 # Cross builds zig makes from this host: {host machine: {PLAT, ...}}.
 CROSS_PLATS: dict[str, frozenset[str]] = {"x86_64": frozenset({"aarch64"})}
-TOOLS = ("cc", "c++", "gcc", "g++", "ar", "ranlib")
+TOOLS = ("cc", "c++", "gcc", "g++", "ar", "ranlib", "gfortran")
 _WRAPPER_BODY = Path(__file__).with_name("zig_cc.sh")
 _CONFIG_LINE = ': "@MB_ZIG_CONFIG@"'
 RECORD = "toolchain.json"
@@ -112,6 +112,10 @@ def choose(environ: Mapping[str, str], plat: str | None = None,
     wanted = environ.get("MB_NATIVE_TOOLCHAIN", "").strip() or DEFAULT_CHOICE
     if wanted not in CHOICES:
         raise UsageError(f"MB_NATIVE_TOOLCHAIN={wanted!r}: expected {' or '.join(CHOICES)}")
+    runtime = environ.get("MB_GFORTRAN_RUNTIME", "").strip()
+    if runtime and runtime not in ("auto", "host") and not Path(runtime).is_dir():
+        raise UsageError(f"MB_GFORTRAN_RUNTIME={runtime}: not a directory (auto, host, or a "
+                         "directory holding a libgfortran.so.5 built for the policy)")
     if environ.get("MB_IN_CONTAINER") or environ.get("MB_BUILD_MODE") == "docker":
         return Toolchain("host", plat, policy, why="docker mode: the image's compilers")
     cross = plat != here
@@ -191,7 +195,8 @@ def wrapper_text(zig: Path, tool: str, toolchain: Toolchain, zig_version: str,
     body = _WRAPPER_BODY.read_text()
     if _CONFIG_LINE not in body:
         raise MultibuildError(f"{_WRAPPER_BODY}: the configuration line is missing")
-    kind = tool if tool in ("ar", "ranlib") else ("c++" if tool in ("c++", "g++") else "cc")
+    kind = tool if tool in ("ar", "ranlib", "gfortran") else \
+        ("c++" if tool in ("c++", "g++") else "cc")
     config = "\n".join([
         f"# zig {zig_version} {kind} for {toolchain.zig_target} ({toolchain.policy_tag}); "
         f"body sha256 {_body_digest()}",
@@ -375,6 +380,134 @@ def host_record(toolchain: Toolchain, environ: Mapping[str, str]) -> dict[str, A
     }
 
 
+# --------------------------------------------------------------------------- Fortran
+
+# zig compiles no Fortran: the machine's gfortran does, and its objects are linked by zig's cc
+# (meson links mixed C/Fortran extensions with the C compiler) against a gfortran runtime. The
+# machine's libgfortran needs its glibc (2.34 on Debian 12); one built for glibc 2.17 keeps the
+# policy. Where one comes from (MB_GFORTRAN_RUNTIME): "auto" (the default) takes the
+# libgfortran of the OpenBLAS the build uses (OPENBLAS_LIB_DIR: manylinux2014 scipy-openblas
+# wheels bundle one), else that of the scipy-openblas32 manylinux2014 wheel below (fetched,
+# verified and cached like OpenBLAS); a directory names one; "host" keeps the machine's.
+RUNTIME_WHEEL = ("scipy-openblas32", "0.3.31.188.0")
+
+
+def find_gfortran(environ: Mapping[str, str]) -> str | None:
+    """The machine's gfortran (never the toolchain's wrapper of it)."""
+    wrappers = environ.get("MB_TOOLCHAIN_BIN", "")
+    path = os.pathsep.join(p for p in environ.get("PATH", "").split(os.pathsep)
+                           if p and p != wrappers)
+    return shutil.which("gfortran", path=path)
+
+
+def _needed(path: Path) -> list[str]:
+    from elftools.elf.dynamic import DynamicSection
+    from elftools.elf.elffile import ELFFile
+
+    with path.open("rb") as handle:
+        elf = ELFFile(handle)
+        section = elf.get_section_by_name(".dynamic")
+        if not isinstance(section, DynamicSection):
+            return []
+        return [str(getattr(t, "needed", "")) for t in section.iter_tags()
+                if t.entry.d_tag == "DT_NEEDED"]
+
+
+def runtime_fit(library: Path, policy: str) -> tuple[bool, str | None]:
+    """Whether ``library`` and the gfortran runtime libraries it needs from its own directory
+    (libquadmath) fit ``policy``; and the highest glibc they need."""
+    from multibuild.glibc import above_policy, elf_references, highest, version_text
+
+    files = [library] + [library.parent / name for name in _needed(library)
+                         if name.startswith("libquadmath") and (library.parent / name).is_file()]
+    references = [r for f in files for r in elf_references(f.read_bytes(), f.name)]
+    return not above_policy(references, policy), version_text(highest(references))
+
+
+def runtime_candidates(directory: Path) -> list[Path]:
+    """The gfortran 8+ runtimes (``libgfortran*.so.5*``, real files) in ``directory``."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir()
+                  if p.name.startswith("libgfortran") and ".so.5" in p.name
+                  and p.is_file() and not p.is_symlink())
+
+
+def fetched_runtime_dir(toolchain: Toolchain, environ: Mapping[str, str]) -> Path:
+    """The lib/ directory of RUNTIME_WHEEL's manylinux2014 wheel for the target (its
+    libgfortran and libquadmath), downloaded and verified by multibuild.openblas."""
+    from multibuild import openblas
+
+    target = openblas.make_target({**environ, "MB_ML_VER": "2014", "MB_ML_LIBC": ""},
+                                  plat=toolchain.plat, ilp64=False, version=RUNTIME_WHEEL[1])
+    prefix = openblas.fetch(target, openblas.Options.from_env(environ, source="wheel"), environ)
+    return prefix / "lib"
+
+
+def fortran_runtime(toolchain: Toolchain, environ: Mapping[str, str], cache: Path
+                    ) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """(what the build exports, the toolchain record's ``fortran``) for a build with gfortran
+    on PATH: a runtime that fits the policy, linked first (MB_GFORTRAN_RUNTIME_LINKDIR, and
+    LD_LIBRARY_PATH for the repair), or the machine's, which will pin a Fortran-linking wheel
+    above the policy (the repair then says what pins it)."""
+    gfortran = find_gfortran(environ)
+    if gfortran is None or toolchain.kind != "zig":
+        return {}, None
+    version = _first_line([gfortran, "--version"], environ)
+    choice = environ.get("MB_GFORTRAN_RUNTIME", "").strip() or "auto"
+    policy = toolchain.policy_tag
+    directories: list[Path] = []
+    if choice == "auto":
+        if environ.get("OPENBLAS_LIB_DIR"):
+            directories.append(Path(environ["OPENBLAS_LIB_DIR"]))
+    elif choice != "host":
+        directories.append(Path(choice))  # choose() checked it is a directory
+    for index in range(2):
+        for directory in directories:
+            for library in runtime_candidates(directory):
+                fits, glibc = runtime_fit(library, policy)
+                if fits:
+                    return _use_runtime(library, cache, environ), {
+                        "compiler": version, "runtime": library.name,
+                        "runtime_from": str(directory), "runtime_glibc": glibc,
+                        "fits_policy": True}
+        if choice != "auto" or index:
+            break
+        directories = [fetched_runtime_dir(toolchain, environ)]
+    host = Path(_first_line([gfortran, "-print-file-name=libgfortran.so.5"], environ) or "")
+    fits, glibc = runtime_fit(host.resolve(), policy) if host.is_file() else (False, None)
+    print(f"toolchain: no gfortran runtime for {policy} (MB_GFORTRAN_RUNTIME={choice}); a "
+          f"wheel that links Fortran gets the machine's libgfortran.so.5, which needs glibc "
+          f"{glibc or '?'}: its tag will be above the policy, and the repair names what pins "
+          "it (docker mode builds it within the policy)", file=sys.stderr)
+    return {}, {"compiler": version, "runtime": "libgfortran.so.5 (the machine's)",
+                "runtime_from": str(host.parent) if host.is_file() else None,
+                "runtime_glibc": glibc, "fits_policy": fits}
+
+
+def _use_runtime(library: Path, cache: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """A directory where ``-lgfortran`` (and ``-lquadmath``) find ``library`` (and the
+    libquadmath it needs, beside it); the exports that put it first."""
+    digest = hashlib.sha256(str(library.resolve()).encode()).hexdigest()[:12]
+    linkdir = cache / "toolchains" / f"gfortran-runtime-{digest}"
+    linkdir.mkdir(parents=True, exist_ok=True)
+    links = {"libgfortran.so": library}
+    for name in _needed(library):
+        if name.startswith("libquadmath") and (library.parent / name).is_file():
+            links["libquadmath.so"] = library.parent / name
+    for name, target in links.items():
+        link = linkdir / name
+        if not (link.is_symlink() and os.readlink(link) == str(target)):
+            tmp = linkdir / f".{name}.{os.getpid()}"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(target)
+            os.replace(tmp, link)
+    search = environ.get("LD_LIBRARY_PATH", "")
+    return {"MB_GFORTRAN_RUNTIME_LINKDIR": str(linkdir),
+            "LD_LIBRARY_PATH": os.pathsep.join(
+                p for p in [str(library.parent), *search.split(os.pathsep)] if p)}
+
+
 def write_record(work_dir: Path, record: Mapping[str, Any]) -> None:
     atomic_write(work_dir / RECORD, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
@@ -402,6 +535,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, text in (("check", "print the toolchain of PLAT, or a one-line error"),
                        ("activate", "install the toolchain; print what the build exports as "
                                     "NAME=VALUE records and record it in MB_WORK_DIR"),
+                       ("fortran", "after pre_build: the gfortran runtime of the build "
+                                   "(records, and its record in MB_WORK_DIR)"),
                        ("describe", "print the record of the toolchain as JSON")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--plat", default=None, help="PLAT (default: PLAT, else this machine)")
@@ -412,6 +547,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             target = toolchain.zig_target if toolchain.kind == "zig" else "host glibc"
             print(f"{toolchain.kind} {target} {toolchain.policy_tag} ({toolchain.why})")
+            return 0
+        if args.command == "fortran":
+            exports, fortran = fortran_runtime(toolchain, environ, default_cache(environ))
+            work = Path(environ["MB_WORK_DIR"]) if environ.get("MB_WORK_DIR") else None
+            current = read_record(work) if work else None
+            if work and current is not None and fortran is not None:
+                write_record(work, {**current, "fortran": fortran})
+            sys.stdout.write(records(exports))
             return 0
         exports, record = activation(toolchain, default_cache(environ), environ)
         if args.command == "describe":

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The body of the compiler wrappers of the zig toolchain. multibuild/toolchain.py writes one
-# wrapper per tool (cc, c++, gcc, g++, ar, ranlib) into the toolchain's bin/ directory: this
-# file with its configuration line replaced by the values of MB_ZIG (the zig binary),
-# MB_ZIG_TOOL (cc, c++, ar or ranlib), MB_ZIG_TARGET (x86_64-linux-gnu.2.17: the glibc of the
-# manylinux policy) and MB_ZIG_QUERY_TARGET (the same without the glibc version).
+# wrapper per tool (cc, c++, gcc, g++, ar, ranlib, gfortran) into the toolchain's bin/
+# directory: this file with its configuration line replaced by the values of MB_ZIG (the zig
+# binary), MB_ZIG_TOOL (cc, c++, ar, ranlib or gfortran), MB_ZIG_TARGET
+# (x86_64-linux-gnu.2.17: the glibc of the manylinux policy) and MB_ZIG_QUERY_TARGET (the same
+# without the glibc version).
 #
 # A wrapper, not CC="zig cc -target ...": many build systems take CC as one program. Build
 # systems pass gcc's flags; zig refuses some, and some mean nothing for this build. Rewritten:
@@ -34,8 +35,41 @@
 # build environment without HOME.
 export ZIG_GLOBAL_CACHE_DIR=${ZIG_GLOBAL_CACHE_DIR:-$MB_ZIG_CACHE}
 
+function mb_zig_gfortran {
+    # gfortran (zig has no Fortran): the machine's, the next one on PATH. With
+    # MB_GFORTRAN_RUNTIME_LINKDIR (multibuild.toolchain's Fortran step: a gfortran runtime that
+    # fits the policy), that directory comes first where a link looks for -lgfortran: in the
+    # library search path gfortran reports (meson adds it to the C linker's command) and in
+    # links gfortran makes itself.
+    local self entry real="" dir=${MB_GFORTRAN_RUNTIME_LINKDIR:-} arg link=1
+    self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+    local IFS=:
+    for entry in $PATH; do
+        if [ -x "$entry/gfortran" ] && [ "$(cd "$entry" 2> /dev/null && pwd -P)" != "$self" ]
+        then
+            real=$entry/gfortran
+            break
+        fi
+    done
+    unset IFS
+    if [ -z "$real" ]; then echo "error: gfortran is not installed" >&2; exit 127; fi
+    [ -n "$dir" ] || exec "$real" "$@"
+    for arg in "$@"; do
+        case $arg in
+            -print-search-dirs|--print-search-dirs)
+                "$real" "$@" | sed "s|^libraries: =|libraries: =$dir:|"
+                exit "${PIPESTATUS[0]}" ;;
+            -c|-S|-E|-M|-MM|--version|-dumpversion|-dumpfullversion|-dumpmachine|-print-*)
+                link="" ;;
+        esac
+    done
+    if [ -n "$link" ]; then exec "$real" "-L$dir" "$@"; fi
+    exec "$real" "$@"
+}
+
 case "${MB_ZIG_TOOL:-}" in
     ar|ranlib) exec "$MB_ZIG" "$MB_ZIG_TOOL" "$@" ;;
+    gfortran) mb_zig_gfortran "$@" ;;
     cc|c++) ;;
     *) echo "error: zig wrapper: unknown tool '${MB_ZIG_TOOL:-}'" >&2; exit 2 ;;
 esac

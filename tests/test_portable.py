@@ -430,3 +430,73 @@ def test_library_builders_build_zlib_and_libpng_for_the_policy(
         assert "clang version" in made_by and "GCC:" not in made_by, (name, made_by)
     (target,) = result.report["targets"]
     assert all(w["glibc"]["policy_met"] for w in target["wheels"])
+
+
+# --------------------------------------------------------------------------- Fortran
+
+
+@pytest.fixture(scope="module")
+def fortdot_repo(tmp_path_factory: pytest.TempPathFactory) -> FixtureRepo:
+    if shutil.which("gfortran") is None:
+        pytest.skip("no gfortran here (install_gfortran installs it as root on Debian)")
+    return make_fixture_repo("fortdot", tmp_path_factory.mktemp("src") / "fortdot")
+
+
+def test_fortran_links_a_gfortran_runtime_that_keeps_the_policy(
+        tmp_path: Path, fortdot_repo: FixtureRepo, newest_python: str) -> None:
+    """zig has no Fortran: the machine's gfortran compiles, zig's cc links, and -lgfortran
+    finds a runtime built for glibc 2.17 (the scipy-openblas32 manylinux2014 wheel's): the
+    wheel stays manylinux2014, and its Fortran formatted I/O works."""
+    result = build(tmp_path, fortdot_repo, newest_python, {"MB_ML_VER": "2014"})
+    assert result.proc.returncode == 0, result.log[-6000:]
+    assert set(result.wheel.name[:-4].split("-")[-1].split(".")) == POLICIES["2014"][0]
+    assert "fortdot: ok, 32.000" in result.log
+    members = elf_members(result.wheel)
+    runtimes = sorted(n for n in members if n.startswith("fortdot.libs/"))
+    assert [n.split("/")[1].split("-")[0] for n in runtimes] == ["libgfortran", "libquadmath"]
+    for name, data in members.items():
+        assert (objdump_glibc(data, tmp_path) or (0,)) <= (2, 17), name
+    (target,) = result.report["targets"]
+    fortran = target["toolchain"]["fortran"]
+    assert fortran["fits_policy"] is True and fortran["runtime_glibc"] == "2.17"
+    assert fortran["runtime"].startswith("libgfortran-") and "GNU Fortran" in fortran["compiler"]
+    assert target["wheels"][0]["glibc"]["policy_met"] is True
+    assert target["wheels"][0]["compiler_runtimes"]
+
+
+def test_fortran_with_the_machines_runtime_is_never_a_silent_manylinux_2_34(
+        tmp_path: Path, fortdot_repo: FixtureRepo, newest_python: str) -> None:
+    """MB_GFORTRAN_RUNTIME=host: the machine's libgfortran needs glibc 2.34; the wheel is
+    repaired to the policy its symbols fit, and the log, the summary and report.json name the
+    symbols and the library that pin it there, and point to docker mode."""
+    result = build(tmp_path, fortdot_repo, newest_python,
+                   {"MB_ML_VER": "2014", "MB_GFORTRAN_RUNTIME": "host"})
+    assert result.proc.returncode == 0, result.log[-6000:]
+    tag = result.wheel.name[:-4].split("-")[-1]
+    assert policy_glibc(tag) >= (2, 34), tag
+    assert "toolchain: no gfortran runtime for manylinux_2_17_x86_64" in result.log
+    assert re.search(r"warning: fortdot-\S+ is above the manylinux_2_17_x86_64 policy "
+                     r"asked for \(MB_ML_VER\): it needs glibc 2\.3\d; pinned by:", result.log)
+    assert re.search(r"warning:   \w+@GLIBC_2\.3\d from libc\.so\.6, needed by "
+                     r"fortdot\.libs/libgfortran-", result.log)
+    summary = [ln for ln in result.proc.stdout.splitlines()
+               if ln.startswith(f"cp{newest_python.replace('.', '')}-linux-x86_64: above the")]
+    assert summary and "libgfortran-" in summary[0] and "docker mode" in summary[0], summary
+    (target,) = result.report["targets"]
+    assert target["passed"] is True
+    glibc = target["wheels"][0]["glibc"]
+    assert glibc["policy_met"] is False and glibc["policy"] == "manylinux_2_17_x86_64"
+    first = glibc["above_policy"][0]
+    assert first["library"] == "libc.so.6" and first["elf"].startswith("fortdot.libs/libgfortran")
+    assert first["version"].startswith("GLIBC_2.3")
+    assert target["toolchain"]["fortran"]["fits_policy"] is False
+
+
+def test_a_gfortran_runtime_that_is_not_a_directory_is_refused_before_building(
+        tmp_path: Path, fortdot_repo: FixtureRepo, newest_python: str) -> None:
+    proc = build(tmp_path, fortdot_repo, newest_python,
+                 {"MB_GFORTRAN_RUNTIME": str(tmp_path / "nope")}).proc
+    assert proc.returncode == 2
+    assert (proc.stdout + proc.stderr).strip() == (
+        f"error: MB_GFORTRAN_RUNTIME={tmp_path / 'nope'}: not a directory (auto, host, or a "
+        "directory holding a libgfortran.so.5 built for the policy)")
