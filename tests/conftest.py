@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,42 @@ def ci_copy(tmp_path: Path) -> Path:
         else:
             shutil.copy2(source, root / name)
     return root
+
+
+# Docker mode in real containers (marker docker; ./wheels test --docker): the engine and the
+# images are the session's, see tests/dockerengine.py.
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """The docker engine of the docker tests (``.env()`` gives its DOCKER_HOST)."""
+    from dockerengine import Unavailable, engine
+
+    try:
+        found = engine()
+    except Unavailable as exc:
+        pytest.skip(f"needs a docker engine: {exc}")
+    try:
+        yield found
+    finally:
+        found.release()
+
+
+@pytest.fixture(scope="session")
+def docker_images(docker_engine: Any) -> dict[str, str]:
+    """The tags of the Debian-made images (multibuild.debimage), built once per engine:
+    ``build-bullseye`` (manylinux layout) and ``test-bullseye``."""
+    from dockerengine import PACKAGES, Unavailable, provision
+
+    from multibuild.debimage import RECIPES, build, image_present, image_tag
+
+    env = {**os.environ, **docker_engine.env()}
+    names = ("build-bullseye", "test-bullseye")
+    tags = {name: image_tag(RECIPES[name], REPO_ROOT / "pyproject.toml") for name in names}
+    if not all(image_present(tag, env) for tag in tags.values()):
+        try:
+            provision(PACKAGES[1:])  # debootstrap
+        except Unavailable as exc:
+            pytest.skip(f"cannot build the Debian images: {exc}")
+        if os.geteuid() != 0:
+            pytest.skip("building the Debian images needs root (debootstrap)")
+    return {name: build(RECIPES[name], REPO_ROOT, env) for name in names}
