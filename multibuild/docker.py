@@ -498,6 +498,8 @@ def preflight(targets: Iterable[tuple[str, str]], environ: Mapping[str, str], ro
         raise MultibuildError(f"--work-dir {work_dir}: docker mode needs it inside the "
                               f"repository {root} (the containers see only that)") from None
     network(environ)
+    if environ.get("MB_DOCKER_DRY_RUN") == "1":
+        return  # nothing will run: no engine needed
     for python, plat in targets:
         for role, image in (("build", build_image(plat, environ)),
                             ("test", test_image(plat, environ))):

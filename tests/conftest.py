@@ -22,6 +22,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
+# The fixture projects' own tests run against their installed wheels, never in this suite.
+collect_ignore = ["fixtures"]
+# Every test runs in the build mode it says (tool_env: native unless MB_TEST_BUILD_MODE), also
+# in this process: MB_BUILD_MODE=auto would switch to docker as soon as any engine answers.
+os.environ["MB_BUILD_MODE"] = os.environ.get("MB_TEST_BUILD_MODE", "native")
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Fixture", "GIT_AUTHOR_EMAIL": "fixture@example.invalid",
     "GIT_COMMITTER_NAME": "Fixture", "GIT_COMMITTER_EMAIL": "fixture@example.invalid",
