@@ -154,8 +154,14 @@ def cache_dir(environ: Mapping[str, str], root: Path) -> Path:
 
 def _docker(args: Sequence[str], environ: Mapping[str, str],
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False,
-                          env=client_env(environ), timeout=timeout)
+    try:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, check=False,
+                              env=client_env(environ), timeout=timeout)
+    except FileNotFoundError:
+        raise MultibuildError("docker mode needs the docker client on PATH (Debian: apt-get "
+                              "install docker.io)") from None
+    except subprocess.TimeoutExpired:
+        raise MultibuildError(f"docker {args[0]} did not answer within {timeout:g}s") from None
 
 
 def local_image_id(image: str, environ: Mapping[str, str]) -> str | None:
@@ -417,7 +423,7 @@ def stop_container(name: str, environ: Mapping[str, str], *, force: bool = False
     args = ["rm", "-f", name] if force else ["kill", "--signal", "TERM", name]
     try:
         _docker(args, environ, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
+    except MultibuildError:
         pass
 
 
@@ -482,7 +488,7 @@ def remove_run_containers(run_id: str, environ: Mapping[str, str]) -> int:
         ids = found.stdout.split()
         if ids:
             _docker(["rm", "-f", *ids], environ)
-    except (OSError, subprocess.TimeoutExpired):
+    except MultibuildError:
         return 0
     return len(ids)
 

@@ -239,6 +239,31 @@ def test_wheels_belong_to_the_invoking_user_with_their_umask(user_run: tuple[Run
     assert strangers == []
 
 
+def test_multibuild_ci_steps_run_unchanged_in_docker_mode(
+    tmp_path: Path, docker_engine: Any, docker_images: dict[str, str],
+) -> None:
+    """A wheels repository's own CI script, multibuild style (no runner): REPO_DIR a directory
+    of the repository, WHEEL_SDIR=wheelhouse; run_tests from /io/tmp_for_test."""
+    root, upstream = make_wheels_repo(tmp_path)
+    script = ("source multibuild/common_utils.sh && source multibuild/travis_steps.sh && "
+              "before_install && clean_code $REPO_DIR $BUILD_COMMIT && "
+              "build_wheel $REPO_DIR $PLAT && install_run $PLAT")
+    env = docker_env(docker_engine, docker_images, REPO_DIR="glibcver", BUILD_COMMIT="v0.1.0",
+                     REPO_URL=str(upstream.path), MB_PYTHON_VERSION="3.9",
+                     WHEEL_SDIR="wheelhouse")
+    env.pop("MB_TOOL_PYTHON")  # as on CI: the steps make the tool environment themselves
+    done = subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=900, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    (wheel,) = (root / "wheelhouse").glob("*.whl")
+    assert "manylinux_2_28_x86_64" in wheel.name
+    seen = dict(line.split("=", 1) for line in
+                (root / "tmp_for_test" / "run_tests.env").read_text().splitlines())
+    assert (seen["pwd"], seen["REPO_DIR"], seen["tests"]) == (
+        "/io/tmp_for_test", "glibcver", "../glibcver/tests")
+    assert "2 passed" in done.stdout
+
+
 # --------------------------------------------------------------------------------------------
 # Portability at run time.
 
