@@ -153,6 +153,18 @@ def unprivileged_user(engine: Any) -> User:
     return User(entry.pw_uid, entry.pw_gid, [gid] if gid is not None else [])
 
 
+def runtime_tools() -> list[str]:
+    """The names of the tool environment's run-time packages (not the dev extras, which
+    ./wheels build does not need)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: build's dependency
+        import tomli as tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    return [re.split(r"[=<>!~\[ ]", spec, maxsplit=1)[0] for spec in project["dependencies"]]
+
+
 @pytest.fixture(scope="module")
 def user_run(docker_engine: Any, docker_images: dict[str, str]) -> Iterator[tuple[Run, User]]:
     user = unprivileged_user(docker_engine)
@@ -173,7 +185,8 @@ def user_run(docker_engine: Any, docker_images: dict[str, str]) -> Iterator[tupl
             for name in ("MB_TOOL_PYTHON", "MB_TOOL_VENV", "PYTHONPATH", "VIRTUAL_ENV"):
                 env.pop(name, None)
             env.update(HOME=str(home), USER=TEST_USER, LOGNAME=TEST_USER,
-                       PATH="/usr/local/bin:/usr/bin:/bin", MB_BOOTSTRAP_PYTHON=python3)
+                       PATH="/usr/local/bin:/usr/bin:/bin", MB_BOOTSTRAP_PYTHON=python3,
+                       MB_TOOL_PACKAGES=" ".join(runtime_tools()))
         proc = subprocess.run(user.command(build_args(root, upstream)), cwd=root, env=env,
                               capture_output=True, text=True, timeout=900, check=False)
         yield Run(proc, root), user
