@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, run_shell
+from conftest import REPO_ROOT, run_shell, run_wheels
 
 from multibuild import MultibuildError
 from multibuild.docker import auditwheel_plat, build_command, build_mode, parse_facts, pull_policy
@@ -202,3 +202,22 @@ def test_image_facts_from_the_probe() -> None:
         musl.wheel_target("3.12")
     with pytest.raises(MultibuildError, match="no tool_python"):
         parse_facts("sha256:abc", "arch=x86_64\n")
+
+
+@pytest.mark.parametrize("extra,args,message", [
+    ({"MB_DOCKER_NETWORK": "bridge"}, [], "error: MB_DOCKER_NETWORK='bridge': use none"),
+    ({"MB_DOCKER_PULL": "sometimes"}, [], "error: MB_DOCKER_PULL='sometimes': expected one of"),
+    ({}, ["--work-dir", "{tmp}/work"], "error: --work-dir {tmp}/work: docker mode needs it "
+     "inside the repository"),
+])
+def test_docker_mode_settings_are_checked_before_anything_runs(
+    tmp_path: Path, extra: dict[str, str], args: list[str], message: str,
+) -> None:
+    """One line, exit 2, nothing built or staged: before any image is looked at."""
+    argv = [a.format(tmp=tmp_path) for a in args]
+    done = run_wheels(["build", "--output", str(tmp_path / "out"), *argv],
+                      {"MB_BUILD_MODE": "docker", "DOCKER_HOST": "unix:///nonexistent", **extra})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(message.format(tmp=tmp_path)), done.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
