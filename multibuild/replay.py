@@ -164,6 +164,12 @@ def publish_run(staging: Staging, results: list[TargetResult], build_commit: str
         print_interruption(results, groups.signal_name, report)
 
 
+def _single_quoted(value: str) -> str:
+    """``value`` as one single-quoted shell word (a printed line may be pasted into a shell:
+    Python's repr would leave ``$(...)`` live inside double quotes)."""
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for item in items:
@@ -216,7 +222,7 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
               f"CI would upload to {upload}; a replay uploads nothing", flush=True)
         if args.print_env:
             for name in sorted({*job.environment, *overrides, *result.as_env()}):
-                print(f"export {name}={env[name]!r}")
+                print(f"export {name}={_single_quoted(env[name])}")
             continue
         planned.append((job.id, env, RunOptions.resolve(root, env, output_dir=output,
                                                         work_dir=work / job.id)))
