@@ -102,6 +102,11 @@ def _stop_private() -> None:
         time.sleep(0.2)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
+    # dockerd leaves its network namespace mounted under the exec root.
+    mounts = Path("/proc/mounts").read_text().splitlines()
+    for mount in reversed([line.split()[1] for line in mounts]):
+        if mount.startswith(f"{STATE}/"):
+            subprocess.run(["umount", mount], capture_output=True, check=False)
 
 
 def _alive(pid: int) -> bool:
