@@ -93,8 +93,10 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
         own = ProcessGroups()
         with own.handling_signals():
             return build(options, environ, groups=own, staging=staging)
-    from multibuild.incremental import provision_ccache
+    from multibuild.incremental import build_mode_of, provision_ccache
 
+    if build_mode_of(environ) == "docker":
+        docker_preflight(options, environ, groups)
     provision_ccache(environ)  # USE_CCACHE's default wants it; installed like the tests' LLVM
     publish = staging is None
     if staging is None:
@@ -112,6 +114,25 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
         publish_run(staging, results, options.build_commit, groups, jobs=options.jobs,
                     repository=repository_record(options))
     return results
+
+
+def docker_preflight(options: RunOptions, environ: Mapping[str, str],
+                     groups: ProcessGroups) -> None:
+    """Docker mode, before anything is built: the images are here (or pulled) and have the
+    targets' Pythons, the work directory is visible in the containers; an interrupted run
+    removes the containers it started."""
+    from multibuild import docker
+
+    docker.preflight([(t.python, t.plat) for t in options.targets], environ, options.root,
+                     options.work_dir)
+
+    def remove_containers() -> None:
+        removed = docker.remove_run_containers(groups.run_id, environ)
+        if removed:
+            print(f"wheels: removed {removed} container(s) of the interrupted run",
+                  file=sys.stderr, flush=True)
+
+    groups.on_interrupt(remove_containers)
 
 
 def repository_record(options: RunOptions) -> dict[str, object]:
