@@ -802,11 +802,13 @@ function mb_activate_toolchain {
     # env_vars.sh may assign them without export (multibuild's CI files set them in the env).
     out=$(MB_ML_VER=${MB_ML_VER:-} MB_ML_LIBC=${MB_ML_LIBC:-} \
         MB_NATIVE_TOOLCHAIN=${MB_NATIVE_TOOLCHAIN:-} \
-        MB_GFORTRAN_RUNTIME=${MB_GFORTRAN_RUNTIME:-} \
+        MB_GFORTRAN_RUNTIME=${MB_GFORTRAN_RUNTIME:-} MB_PYTHON_VERSION=${MB_PYTHON_VERSION:-} \
         mb_python toolchain activate ${PLAT:+--plat "$PLAT"}) || status=$?
     [ "$status" -eq 0 ] || return "$status"
     mb_import_vars --export CC CXX AR RANLIB PATH MB_TOOLCHAIN_BIN \
-        MB_TOOLCHAIN_ID MB_MESON_NATIVE_FILE AUDITWHEEL_PLAT MB_POLICY_PLAT <<< "$out" || return 1
+        MB_TOOLCHAIN_ID MB_MESON_NATIVE_FILE AUDITWHEEL_PLAT MB_POLICY_PLAT \
+        MB_MESON_CROSS_FILE MB_CROSS_SYSCONFIG_NAME MB_CROSS_SYSCONFIG_DIR \
+        MB_CROSS_HOST_PLATFORM MB_CROSS_INCLUDE <<< "$out" || return 1
     if [ -n "${MB_TOOLCHAIN_BIN:-}" ]; then
         case "$before" in ""|cc|"ccache cc"|"ccache gcc"|gcc) ;;
             *) echo "toolchain: CC=$before replaced by zig's cc (MB_NATIVE_TOOLCHAIN=host keeps it)" ;;
@@ -1545,8 +1547,13 @@ function install_run {
         mb_error "config.sh (${CONFIG_PATH:-config.sh}) does not define run_tests"
         return 1
     fi
-    mb_test_venv || return 1
-    install_wheel || return 1
+    if [ "${1:-${PLAT:-}}" != "$(uname -m)" ] && [ "$(get_os)" == Linux ]; then
+        mb_cross_test_env "${1:-${PLAT:-}}" || return $?  # a cross-built wheel
+        [ -z "${MB_CROSS_UNTESTED:-}" ] || return 0
+    else
+        mb_test_venv || return 1
+        install_wheel || return 1
+    fi
     # run_tests runs in a subshell with errexit on, as a CI step would, from an empty
     # directory: in a container tmp_for_test in the repository (/io, the target's own one
     # mounted there), as multibuild's docker_test_wrap.sh, so configs reach ../$REPO_DIR.
@@ -1570,6 +1577,44 @@ function install_run {
         mb_error "run_tests failed (exit $status)"
         return "$status"
     fi
+}
+
+function mb_cross_test_env {
+    # The test environment of a wheel cross-built for PLAT (multibuild/crosspython.py): the
+    # target's Python (Debian's, under qemu-user) first on PATH as python, with TEST_DEPENDS
+    # and the wheelhouse's wheels for PLAT installed for it into MB_WORK_DIR/cross-site on its
+    # PYTHONPATH. Without qemu-user: says "built, not tested" (and why), sets
+    # MB_CROSS_UNTESTED and records it for the report. mb_cross_test_env PLAT
+    local plat=$1 out site uv wheelhouse
+    local -a wheels=() depends=()
+    out=$(mb_python crosspython test-python --plat "$plat" --python "${MB_PYTHON_VERSION:-}") \
+        || return $?
+    MB_CROSS_TEST_PYTHON="" MB_CROSS_UNTESTED="" MB_CROSS_TESTED_WITH="" MB_CROSS_UV_PLATFORM=""
+    mb_import_vars MB_CROSS_TEST_PYTHON MB_CROSS_UNTESTED MB_CROSS_TESTED_WITH \
+        MB_CROSS_UV_PLATFORM <<< "$out" || return 1
+    if [ -n "$MB_CROSS_UNTESTED" ]; then
+        echo "install_run: $plat wheel built, not tested: $MB_CROSS_UNTESTED"
+        mb_python crosspython record-test --tested false --how "$MB_CROSS_UNTESTED"
+        return 0
+    fi
+    wheelhouse=$(abspath "$WHEEL_SDIR")
+    for out in "$wheelhouse"/*.whl; do
+        case $out in *"_$plat.whl"|*"-any.whl") wheels+=("$out") ;; esac
+    done
+    [ "${#wheels[@]}" -gt 0 ] || { mb_error "install_run: no $plat wheel in $wheelhouse"; return 1; }
+    site=$(abspath "${MB_WORK_DIR:-build}/cross-site")
+    rm -rf "$site"
+    uv=$(mb_uv_bin) || { mb_error "install_run: cross tests need uv (MB_USE_UV=1)"; return 1; }
+    read -r -a depends <<< "${TEST_DEPENDS:-}"
+    # shellcheck disable=SC2046
+    UV_PYTHON_DOWNLOADS=never "$uv" pip install --quiet --target "$site" \
+        --python-platform "$MB_CROSS_UV_PLATFORM" --python-version "$MB_PYTHON_VERSION" \
+        $(pip_opts) "${depends[@]}" "${wheels[@]}" || return 1
+    export PYTHONPATH="$site" PYTHON_EXE=$MB_CROSS_TEST_PYTHON
+    PATH="${MB_CROSS_TEST_PYTHON%/*}:$PATH"
+    export PATH PIP_CMD="$MB_CROSS_TEST_PYTHON -m pip"
+    echo "install_run: testing the $plat wheel with $MB_CROSS_TESTED_WITH"
+    mb_python crosspython record-test --tested true --how "$MB_CROSS_TESTED_WITH"
 }
 
 function mb_source_project {

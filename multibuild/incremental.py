@@ -61,6 +61,7 @@ KEY_VARIABLES: tuple[str, ...] = (
     # The toolchain (multibuild.toolchain): CC=cc names zig's wrapper or the host's compiler
     # alike; its id (zig version, target with glibc, wrapper hash) tells them apart.
     "MB_TOOLCHAIN_ID", "AR", "LDSHARED", "LDCXXSHARED", "MB_GFORTRAN_RUNTIME_LINKDIR",
+    "MB_CROSS_SYSCONFIG_NAME", "MB_MESON_CROSS_FILE",
 )
 # pip's fallback for a project without [build-system] (PEP 517/518).
 _LEGACY_REQUIRES = ["setuptools>=40.8.0"]
@@ -321,12 +322,14 @@ def prepare_build(src: Path, python: str, pip_opts: str, environ: Mapping[str, s
 
 
 def machine_file_options(build_backend: str | None, environ: Mapping[str, str]) -> list[str]:
-    """The config setting handing meson-python the toolchain's meson machine file
-    (``MB_MESON_NATIVE_FILE``, multibuild.toolchain); other backends read CC and CXX."""
-    native = environ.get("MB_MESON_NATIVE_FILE")
-    if build_backend != "mesonpy" or not native:
+    """The config settings handing meson-python the toolchain's meson machine files
+    (``MB_MESON_NATIVE_FILE``, and ``MB_MESON_CROSS_FILE`` for a cross build:
+    multibuild.toolchain); other backends read CC and CXX."""
+    if build_backend != "mesonpy":
         return []
-    return [f"-Csetup-args=--native-file={native}"]
+    files = [("native", environ.get("MB_MESON_NATIVE_FILE")),
+             ("cross", environ.get("MB_MESON_CROSS_FILE"))]
+    return [f"-Csetup-args=--{kind}-file={path}" for kind, path in files if path]
 
 
 # pip options that change nothing in a no-deps build without isolation (they choose where
@@ -387,10 +390,17 @@ def build_wheel(src: Path, python: str, pip_opts: str, out_dir: Path,
           f"{shown}{' ' if shown else ''}--outdir {out_dir} . (pip wheel --no-build-isolation "
           "--no-deps, without pip's per-line logging)", flush=True)
 
+    from multibuild.crosspython import backend_environment
+
+    cross = backend_environment(environ)  # a cross build: the target's sysconfig and platform
+
     def runner(cmd: Sequence[str], cwd: str | None = None,
                extra_environ: Mapping[str, str] | None = None) -> None:
-        subprocess.run(list(cmd), cwd=cwd, env={**_hook_environment(), **(extra_environ or {})},
-                       check=True)
+        env = {**_hook_environment(), **(extra_environ or {})}
+        if cross:
+            env.update(cross, PYTHONPATH=os.pathsep.join(
+                p for p in (cross["PYTHONPATH"], env.get("PYTHONPATH", "")) if p))
+        subprocess.run(list(cmd), cwd=cwd, env=env, check=True)
 
     builder = ProjectBuilder(src, python_executable=python, runner=runner)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -135,9 +135,11 @@ TOOLCHAIN_VARIABLES = ("MB_ML_VER", "MB_ML_LIBC", "MB_NATIVE_TOOLCHAIN", "MB_GFO
 
 
 def check_toolchain(root: Path, environ: Mapping[str, str], env_vars_path: str | None,
-                    plat: str, plat_source: str) -> None:
+                    plat: str, plat_source: str, pythons: list[str]) -> None:
     """Refuse, before any work, what the build's toolchain would refuse: an unknown MB_ML_VER,
-    a policy older than zig targets, a PLAT zig has no target for (multibuild.toolchain)."""
+    a policy older than zig targets, a PLAT zig has no target for (multibuild.toolchain), a
+    Python a cross build has no target interpreter for (multibuild.crosspython)."""
+    from multibuild.crosspython import check_target
     from multibuild.toolchain import choose
 
     env = dict(environ)
@@ -145,7 +147,10 @@ def check_toolchain(root: Path, environ: Mapping[str, str], env_vars_path: str |
     if path.is_file():
         env.update(env_vars_defaults(path, TOOLCHAIN_VARIABLES, environ))
     try:
-        choose(env, plat)
+        toolchain = choose(env, plat)
+        if toolchain.cross:
+            for python in pythons:
+                check_target(plat, python)
     except MultibuildError as exc:
         message = str(exc)
         if plat_source == "--plat":
@@ -296,7 +301,8 @@ class RunOptions:
         env_vars_path = ((chosen and chosen.env_vars_path)
                          or pick(None, "", "ENV_VARS_PATH")[0] or None)
         if check_host and platform.os == "linux" == host_os():
-            check_toolchain(root, environ, env_vars_path, platform.plat, plat_source)
+            check_toolchain(root, environ, env_vars_path, platform.plat, plat_source,
+                            [t.python for t in targets])
         if check_host:
             check_buildable(targets, environ, python_source)
         return cls(

@@ -24,6 +24,7 @@ from packaging.utils import parse_wheel_filename
 
 from multibuild import MultibuildError
 from multibuild.platforms import OsName, host_os, wheel_os
+from multibuild.toolchain import machine_plat
 
 # Platform tag prefixes that mean "auditwheel already ran".
 _REPAIRED_LINUX = ("manylinux", "musllinux")
@@ -100,7 +101,11 @@ def repair_command(wheel: Path, dest: Path, os_name: OsName,
             cmd += ["-l", directory]
         return [*cmd, str(wheel)]
     if tool == "auditwheel":
-        cmd = [*_tool("auditwheel", "auditwheel"), "repair", "-w", str(dest)]
+        arch = wheel_arch(wheel)
+        auditwheel = _tool("auditwheel", "auditwheel")
+        if arch and arch != machine_plat():  # a cross-built wheel (multibuild.toolchain)
+            auditwheel = [sys.executable, "-m", "multibuild.auditwheel_cross", arch]
+        cmd = [*auditwheel, "repair", "-w", str(dest)]
         if env.get("AUDITWHEEL_PLAT"):
             cmd += ["--plat", env["AUDITWHEEL_PLAT"]]
             if env.get("MB_POLICY_PLAT") == env["AUDITWHEEL_PLAT"]:
@@ -115,6 +120,17 @@ def repair_command(wheel: Path, dest: Path, os_name: OsName,
             cmd += ["--require-archs", archs]
         return [*cmd, str(wheel)]
     return windows.delvewheel_command(wheel, dest, env, _tool("delvewheel", "delvewheel"))
+
+
+def wheel_arch(wheel: Path) -> str | None:
+    """The architecture of a Linux wheel, as auditwheel reads it from the file name."""
+    from auditwheel.error import NonPlatformWheelError, WheelToolsError
+    from auditwheel.wheeltools import get_wheel_architecture
+
+    try:
+        return str(get_wheel_architecture(wheel.name).value)
+    except (WheelToolsError, NonPlatformWheelError):
+        return None
 
 
 def _host_glibc_plat(wheel: Path) -> str | None:

@@ -228,6 +228,8 @@ def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
     log = result.log.resolve()
     wheels = [wheel_entry(w, result.reproduced.get(w.path.name)) for w in result.wheels]
     toolchain = portability_entries(result, wheels)
+    from multibuild.crosspython import read_test_record
+
     return {
         "id": result.target.id,
         "passed": result.passed,
@@ -248,6 +250,8 @@ def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
         "log_href": Path(os.path.relpath(log, output_dir.resolve())).as_posix(),
         "failure_tail": "" if result.passed else result.tail,
         "toolchain": toolchain,
+        # A cross-built wheel: tested under qemu-user, or built, not tested (and why).
+        "cross_test": read_test_record(result.log.parent),
         **target_provenance(result),
     }
 

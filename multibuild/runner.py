@@ -66,7 +66,8 @@ _TAIL_LINES = 20
 # What each run of a target writes anew; the rest of its work dir (src/, venv/, test-venv/,
 # build-dir/ and the keys beside them, the previous run's wheel hashes) is kept.
 RUN_FILES: tuple[str, ...] = ("wheelhouse", "steps.tsv", "build.log", "checkout.json",
-                              "ccache-stats.log", "tmp_for_test", "toolchain.json")
+                              "ccache-stats.log", "tmp_for_test", "toolchain.json",
+                              "tested.json")
 # Lines CI services interpret (log groups, folds, timers, annotations): never prefixed.
 _CI_MARKERS = ("##[", "##vso[", "::", "travis_fold:", "travis_time:")
 

@@ -68,11 +68,17 @@ def portability_lines(results: list[TargetResult]) -> list[tuple[str, bool]]:
     symbols and libraries that pin it there (never a silent manylinux_2_35)."""
     from rich.markup import escape
 
+    from multibuild.crosspython import read_test_record
     from multibuild.glibc import portability
     from multibuild.toolchain import read_record
 
     lines: list[tuple[str, bool]] = []
     for result in results:
+        tested = read_test_record(result.log.parent)
+        if tested is not None:
+            state = "tested" if tested.get("tested") else "built, not tested"
+            lines.append((escape(f"{result.target.id}: {state}: {tested.get('how')}"),
+                          not tested.get("tested")))
         toolchain = read_record(result.log.parent) or {}
         policy = toolchain.get("policy") if isinstance(toolchain.get("policy"), str) else None
         built = (f"; built with {toolchain.get('compiler')} for {toolchain.get('target')}"

@@ -190,7 +190,7 @@ def _body_digest() -> str:
 
 
 def wrapper_text(zig: Path, tool: str, toolchain: Toolchain, zig_version: str,
-                 clang_version: str) -> str:
+                 clang_version: str, python_include: str = "") -> str:
     """The wrapper script of ``tool``: zig_cc.sh with its configuration filled in."""
     body = _WRAPPER_BODY.read_text()
     if _CONFIG_LINE not in body:
@@ -208,6 +208,7 @@ def wrapper_text(zig: Path, tool: str, toolchain: Toolchain, zig_version: str,
         f"MB_ZIG_SYSTEM_INCLUDES={_quote(os.pathsep.join(system_dirs(toolchain, 'include')))}",
         f"MB_ZIG_CACHE={_quote(str(zig_cache_dir()))}",
         f"MB_ZIG_LLD_VERSION={_quote(clang_version)}",
+        f"MB_ZIG_PYTHON_INCLUDE={_quote(python_include)}",
     ])
     return body.replace(_CONFIG_LINE, config, 1)
 
@@ -253,10 +254,11 @@ class Installed:
     clang_version: str
 
 
-def install(toolchain: Toolchain, cache: Path) -> Installed:
-    """Write (or reuse) the wrappers and meson machine file of ``toolchain`` under
+def install(toolchain: Toolchain, cache: Path, python_include: str = "") -> Installed:
+    """Write (or reuse) the wrappers and meson machine files of ``toolchain`` under
     ``cache/toolchains/``; written beside and renamed into place, so concurrent targets
-    never see a half-written toolchain."""
+    never see a half-written toolchain. ``python_include``: a cross build's target Python
+    headers, which the compilers search first."""
     zig = zig_binary()
     stat = zig.stat()
     probe = hashlib.sha256(f"{zig}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
@@ -267,8 +269,8 @@ def install(toolchain: Toolchain, cache: Path) -> Installed:
     except (OSError, ValueError, KeyError, TypeError):
         zig_version, clang_version = zig_versions(zig)
         atomic_write(info_path, json.dumps({"zig": zig_version, "clang": clang_version}) + "\n")
-    texts = {tool: wrapper_text(zig, tool, toolchain, zig_version, clang_version)
-             for tool in TOOLS}
+    texts = {tool: wrapper_text(zig, tool, toolchain, zig_version, clang_version,
+                                python_include) for tool in TOOLS}
     digest = hashlib.sha256("\0".join(texts[t] for t in TOOLS).encode()).hexdigest()[:12]
     name = f"zig-{zig_version}-{toolchain.zig_target}-{digest}"
     root = cache / "toolchains" / name
@@ -281,7 +283,11 @@ def install(toolchain: Toolchain, cache: Path) -> Installed:
                 path = scratch / "bin" / tool
                 path.write_text(text)
                 path.chmod(0o755)
-            (scratch / "native.ini").write_text(meson_machine_file(root / "bin"))
+            if toolchain.cross:
+                (scratch / "cross.ini").write_text(meson_cross_file(toolchain, root / "bin"))
+                (scratch / "native.ini").write_text(meson_build_machine_file())
+            else:
+                (scratch / "native.ini").write_text(meson_machine_file(root / "bin"))
             try:
                 scratch.rename(root)
             except OSError:  # another target installed it meanwhile
@@ -301,6 +307,30 @@ def meson_machine_file(bin_dir: Path) -> str:
             f"ar = {_quote(str(bin_dir / 'ar'))}\n")
 
 
+def meson_cross_file(toolchain: Toolchain, bin_dir: Path) -> str:
+    """A meson cross file for ``toolchain``'s target: zig's wrappers by name (on PATH, as for
+    a native build), the host machine, and no running of target programs."""
+    cpu = ZIG_ARCH[toolchain.plat]
+    return ("# multibuild's zig toolchain, cross (multibuild/toolchain.py)\n[binaries]\n"
+            "c = 'cc'\ncpp = 'c++'\n"
+            f"ar = {_quote(str(bin_dir / 'ar'))}\n"
+            "\n[host_machine]\nsystem = 'linux'\n"
+            f"cpu_family = '{cpu}'\ncpu = '{cpu}'\nendian = 'little'\n"
+            "\n[properties]\nneeds_exe_wrapper = true\n")
+
+
+def meson_build_machine_file() -> str:
+    """The build machine's compilers of a cross build (meson takes CC for the build machine
+    there, and CC names the target's wrapper): the machine's own, by path."""
+    lines = ["# the build machine of a cross build (multibuild/toolchain.py)", "[binaries]"]
+    for key, names in (("c", ("cc", "gcc")), ("cpp", ("c++", "g++"))):
+        found = next((shutil.which(n, path="/usr/local/bin:/usr/bin:/bin") for n in names
+                      if shutil.which(n, path="/usr/local/bin:/usr/bin:/bin")), None)
+        if found:
+            lines.append(f"{key} = {_quote(found)}")
+    return "\n".join(lines) + "\n"
+
+
 def toolchain_path(path: str, bin_dir: Path) -> str:
     """``path`` with ``bin_dir`` right after ccache's link directory (so ccache, when on,
     runs zig's wrappers) or first, and no other toolchain's wrappers."""
@@ -316,7 +346,16 @@ def activation(toolchain: Toolchain, cache: Path, environ: Mapping[str, str]
     """(what the build shell exports, the report's record) for ``toolchain``."""
     if toolchain.kind == "host":
         return {"MB_TOOLCHAIN_ID": f"host {toolchain.plat}"}, host_record(toolchain, environ)
-    installed = install(toolchain, cache)
+    cross: dict[str, str] = {}
+    if toolchain.cross:
+        from multibuild.crosspython import build_python, debian_root
+
+        python = environ.get("MB_PYTHON_VERSION", "")
+        cross = build_python(debian_root(toolchain.plat, python, cache, environ), cache)
+        cross["MB_MESON_CROSS_FILE"] = ""  # set below, beside the wrappers
+    installed = install(toolchain, cache, cross.get("MB_CROSS_INCLUDE", ""))
+    if cross:
+        cross["MB_MESON_CROSS_FILE"] = str(installed.bin.parent / "cross.ini")
     exports = {
         "CC": "cc", "CXX": "c++",
         "AR": str(installed.bin / "ar"), "RANLIB": str(installed.bin / "ranlib"),
@@ -330,6 +369,7 @@ def activation(toolchain: Toolchain, cache: Path, environ: Mapping[str, str]
         # auditwheel repairs to exactly this policy (--only-plat, multibuild.repair).
         "AUDITWHEEL_PLAT": toolchain.policy_tag,
         "MB_POLICY_PLAT": toolchain.policy_tag,
+        **cross,
     }
     return exports, zig_record(toolchain, installed)
 

@@ -28,7 +28,8 @@
 # for each LIBRARY_PATH entry (configure_build.sh's BUILD_PREFIX/lib), then for a native build
 # the system's library directories MB_ZIG_SYSTEM_LIBS, and -idirafter the system's include
 # directories MB_ZIG_SYSTEM_INCLUDES (after zig's own glibc headers): a system zlib is found
-# as gcc finds it. A cross build has neither.
+# as gcc finds it. A cross build has neither, and -I the target Python's headers
+# (MB_ZIG_PYTHON_INCLUDE) first: before those of this machine's Python that setuptools adds.
 # shellcheck disable=SC2034
 : "@MB_ZIG_CONFIG@"
 # zig's own cache (libc stubs, libc++): the user's, as when the wrapper was written, even in a
@@ -178,6 +179,9 @@ fi
 if [ "${#mb_zig_args[@]}" -eq 1 ] && [ "${mb_zig_args[0]}" == -v ]; then mb_zig_query=1; fi
 if [ -n "$mb_zig_query" ]; then
     exec "$MB_ZIG" "$MB_ZIG_TOOL" -target "$MB_ZIG_QUERY_TARGET" "${mb_zig_args[@]}"
+fi
+if [ -n "${MB_ZIG_PYTHON_INCLUDE:-}" ]; then
+    mb_zig_args=("-I$MB_ZIG_PYTHON_INCLUDE" "${mb_zig_args[@]}")
 fi
 IFS=: read -r -a mb_zig_list <<< "${MB_ZIG_SYSTEM_INCLUDES:-}"
 for mb_zig_item in "${mb_zig_list[@]}"; do mb_zig_args+=(-idirafter "$mb_zig_item"); done

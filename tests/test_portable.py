@@ -52,12 +52,13 @@ class Build:
 
 
 def build(tmp: Path, repo: FixtureRepo, python: str, env: dict[str, str],
-          work: Path | None = None) -> Build:
+          work: Path | None = None, plat: str | None = None) -> Build:
     output, work = tmp / "out", work or tmp / "work"
     shutil.rmtree(output, ignore_errors=True)
     proc = run_wheels(
         ["build", "--python", python, "--commit", "main", "--repo-url", str(repo.path),
-         "--repo-dir", str(tmp / "checkout"), "--output", str(output), "--work-dir", str(work)],
+         "--repo-dir", str(tmp / "checkout"), "--output", str(output), "--work-dir", str(work),
+         *(["--plat", plat] if plat else [])],
         {"CONFIG_PATH": str(repo.path / "config.sh"),
          "ENV_VARS_PATH": str(repo.path / "env_vars.sh"), **env},
         timeout=1800,
@@ -500,3 +501,70 @@ def test_a_gfortran_runtime_that_is_not_a_directory_is_refused_before_building(
     assert (proc.stdout + proc.stderr).strip() == (
         f"error: MB_GFORTRAN_RUNTIME={tmp_path / 'nope'}: not a directory (auto, host, or a "
         "directory holding a libgfortran.so.5 built for the policy)")
+
+
+# --------------------------------------------------------------------------- cross: aarch64
+
+CROSS_PYTHON = "3.11"  # Debian bookworm's: the target interpreter's headers and sysconfig
+
+
+@pytest.fixture(scope="module")
+def aarch64_build(tmp_path_factory: pytest.TempPathFactory, zigext_repo: FixtureRepo,
+                  pythons: dict[str, Path]) -> Build:
+    if CROSS_PYTHON not in pythons:
+        pytest.skip(f"the cross build runs this machine's CPython {CROSS_PYTHON}")
+    if shutil.which("debootstrap") is None and __import__("os").geteuid() != 0:
+        pytest.skip("no debootstrap (apt-get install debootstrap) to fetch Debian's arm64 Python")
+    tmp = tmp_path_factory.mktemp("aarch64")
+    return build(tmp, zigext_repo, CROSS_PYTHON, {}, plat="aarch64")
+
+
+@pytest.mark.slow
+def test_aarch64_cross_build_is_repaired_and_tested_under_qemu(aarch64_build: Build,
+                                                               tmp_path: Path) -> None:
+    """--plat aarch64 on x86_64: zig compiles for aarch64-linux-gnu.2.28 against Debian's
+    arm64 python3.11 headers, auditwheel repairs the aarch64 wheel to manylinux_2_28, and the
+    wheel is installed and tested with Debian's arm64 python3.11 under qemu-user."""
+    result = aarch64_build
+    assert result.proc.returncode == 0, result.log[-6000:]
+    assert result.wheel.name.endswith("-cp311-cp311-manylinux_2_28_aarch64.whl"), result.wheel
+    members = elf_members(result.wheel)
+    assert len(members) == 2
+    for name, data in members.items():
+        assert name.endswith(".cpython-311-aarch64-linux-gnu.so"), name
+        assert data[18:20] == (183).to_bytes(2, "little"), name  # e_machine EM_AARCH64
+        assert (highest(elf_references(data, name)) or (0,)) <= (2, 28), name
+    needed = analyse(result.wheel, "manylinux_2_28_aarch64")
+    assert needed["policy_met"] is True and needed["highest_glibc"] == "2.25"
+    if "built, not tested" in result.log:
+        pytest.skip("qemu-user is not available here: " + result.log.split(
+            "built, not tested: ", 1)[1].splitlines()[0])
+    assert "install_run: testing the aarch64 wheel with qemu-aarch64" in result.log
+    assert "zigext: ok, built for glibc 2.28, getrandom used" in result.log
+    (target,) = result.report["targets"]
+    assert target["cross_test"]["tested"] is True
+    assert target["toolchain"]["cross"] is True
+    assert target["toolchain"]["target"] == "aarch64-linux-gnu.2.28"
+    assert "cp311-linux-aarch64: tested: qemu-aarch64" in result.proc.stdout
+
+
+@pytest.mark.slow
+def test_aarch64_without_emulation_says_built_not_tested(
+        tmp_path: Path, zigext_repo: FixtureRepo, aarch64_build: Build) -> None:
+    result = build(tmp_path, zigext_repo, CROSS_PYTHON, {"MB_CROSS_TEST": "0"},
+                   plat="aarch64")
+    assert result.proc.returncode == 0, result.log[-4000:]
+    assert "install_run: aarch64 wheel built, not tested: MB_CROSS_TEST=0" in result.log
+    (target,) = result.report["targets"]
+    assert target["passed"] is True
+    assert target["cross_test"] == {"tested": False, "how": "MB_CROSS_TEST=0"}
+    assert "cp311-linux-aarch64: built, not tested: MB_CROSS_TEST=0" in result.proc.stdout
+
+
+def test_a_cross_build_for_a_python_debian_lacks_is_refused(
+        tmp_path: Path, zigext_repo: FixtureRepo) -> None:
+    proc = build(tmp_path, zigext_repo, "3.12", {}, plat="aarch64").proc
+    assert proc.returncode == 2
+    assert (proc.stdout + proc.stderr).strip() == (
+        "error: Python 3.12 for aarch64: cross builds use Debian's Python for the target, "
+        "which is 3.9 (Debian bullseye), 3.11 (Debian bookworm), 3.13 (Debian trixie)")
