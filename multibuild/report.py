@@ -426,6 +426,35 @@ def _provenance_html(target: dict[str, Any]) -> list[str]:
     out = [f'<p class="small">built: {_e("; ".join(facts))}</p>'] if facts else []
     if runtimes:
         out.append(f"<p>compiler runtimes bundled: {_e(', '.join(runtimes))}</p>")
+    return out + _portability_html(target)
+
+
+def _portability_html(target: dict[str, Any]) -> list[str]:
+    """The toolchain, and per Linux wheel the glibc it needs and where it installs; a wheel
+    above the toolchain's policy names what pins it."""
+    out = []
+    toolchain = target.get("toolchain") or {}
+    if toolchain.get("compiler"):
+        policy = f", repaired to {toolchain['policy']}" if toolchain.get("policy") else ""
+        out.append(f"<p>toolchain: {_e(toolchain['compiler'])} for "
+                   f"{_e(toolchain.get('target') or '?')}{_e(policy)}</p>")
+    for wheel in [*(target.get("wheels") or []), *(target.get("rejected_wheels") or [])]:
+        glibc = wheel.get("glibc")
+        if not isinstance(glibc, dict):
+            continue
+        where = ", ".join(wheel.get("installs_on") or []) or "no distribution through pip"
+        out.append(f'<p class="small">{_e(wheel["file"])}: needs glibc '
+                   f'{_e(glibc.get("highest_glibc") or "-")}; installs on {_e(where)}</p>')
+        pins = glibc.get("above_policy") or []
+        if pins:
+            named = "; ".join(f"{r['symbol']}@{r['version']} ({r['library']}) in {r['elf']}"
+                              for r in pins[:5])
+            out.append(f'<p class="interrupted">above {_e(glibc.get("policy"))}: {_e(named)}; '
+                       "docker mode builds it within the policy</p>")
+    cross = target.get("cross_test")
+    if isinstance(cross, dict):
+        state = "tested" if cross.get("tested") else "built, not tested"
+        out.append(f"<p>{state}: {_e(cross.get('how'))}</p>")
     return out
 
 

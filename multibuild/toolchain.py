@@ -513,7 +513,12 @@ def fortran_runtime(toolchain: Toolchain, environ: Mapping[str, str], cache: Pat
                         "fits_policy": True}
         if choice != "auto" or index:
             break
-        directories = [fetched_runtime_dir(toolchain, environ)]
+        try:
+            directories = [fetched_runtime_dir(toolchain, environ)]
+        except MultibuildError as exc:  # offline, say: the build goes on with the machine's
+            print(f"toolchain: cannot fetch the gfortran runtime of {' '.join(RUNTIME_WHEEL)}: "
+                  f"{exc}", file=sys.stderr)
+            break
     host = Path(_first_line([gfortran, "-print-file-name=libgfortran.so.5"], environ) or "")
     fits, glibc = runtime_fit(host.resolve(), policy) if host.is_file() else (False, None)
     print(f"toolchain: no gfortran runtime for {policy} (MB_GFORTRAN_RUNTIME={choice}); a "

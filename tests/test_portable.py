@@ -17,7 +17,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import FIXTURES, REPO_ROOT, FixtureRepo, make_fixture_repo, run_shell, run_wheels
+from conftest import (
+    FIXTURES,
+    REPO_ROOT,
+    FixtureRepo,
+    make_fixture_repo,
+    objdump_glibc,
+    run_shell,
+    run_wheels,
+)
 
 from multibuild.glibc import analyse, elf_references, highest, policy_glibc, version_text
 from multibuild.report import SCHEMA
@@ -82,17 +90,6 @@ def zig_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     ml_ver: str = request.param
     tmp = tmp_path_factory.mktemp(f"zig{ml_ver}")
     return ml_ver, build(tmp, zigext_repo, newest_python, {"MB_ML_VER": ml_ver})
-
-
-def objdump_glibc(data: bytes, tmp: Path) -> tuple[int, ...] | None:
-    """The highest GLIBC_ version ``objdump -T`` lists for an ELF file (binutils: a reader
-    independent of multibuild.glibc's)."""
-    path = tmp / "elf"
-    path.write_bytes(data)
-    out = subprocess.run(["objdump", "-T", str(path)], capture_output=True, text=True,
-                         check=True).stdout
-    found = [tuple(int(p) for p in v.split(".")) for v in re.findall(r"\(GLIBC_([0-9.]+)\)", out)]
-    return max(found) if found else None
 
 
 def compilers_of(data: bytes, tmp: Path) -> str:
@@ -179,6 +176,8 @@ def test_report_and_summary_name_the_toolchain_and_where_the_wheel_installs(
     assert oldest in wheel["installs_on"]
     summary = [ln for ln in result.proc.stdout.splitlines() if "installs on" in ln]
     assert summary and oldest in summary[0] and "built with zig 0.17.0" in summary[0], summary
+    page = (result.output / "report.html").read_text()
+    assert "toolchain: zig 0.17.0 (clang " in page and f"installs on {oldest}" in page
 
 
 def test_host_toolchain_keeps_the_host_glibc_and_never_reuses_zig_builds(
@@ -491,6 +490,8 @@ def test_fortran_with_the_machines_runtime_is_never_a_silent_manylinux_2_34(
     assert first["library"] == "libc.so.6" and first["elf"].startswith("fortdot.libs/libgfortran")
     assert first["version"].startswith("GLIBC_2.3")
     assert target["toolchain"]["fortran"]["fits_policy"] is False
+    page = (result.output / "report.html").read_text()
+    assert "above manylinux_2_17_x86_64: " in page and "libgfortran-" in page
 
 
 def test_a_gfortran_runtime_that_is_not_a_directory_is_refused_before_building(
@@ -505,18 +506,21 @@ def test_a_gfortran_runtime_that_is_not_a_directory_is_refused_before_building(
 
 # --------------------------------------------------------------------------- cross: aarch64
 
-CROSS_PYTHON = "3.11"  # Debian bookworm's: the target interpreter's headers and sysconfig
+# The target interpreters: Debian bullseye's, bookworm's and trixie's (headers, sysconfig).
+CROSS_PYTHONS = ("3.9", "3.11", "3.13")
+CROSS_PYTHON = "3.11"
 
 
-@pytest.fixture(scope="module")
-def aarch64_build(tmp_path_factory: pytest.TempPathFactory, zigext_repo: FixtureRepo,
-                  pythons: dict[str, Path]) -> Build:
-    if CROSS_PYTHON not in pythons:
-        pytest.skip(f"the cross build runs this machine's CPython {CROSS_PYTHON}")
+@pytest.fixture(scope="module", params=CROSS_PYTHONS)
+def aarch64_build(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  zigext_repo: FixtureRepo, pythons: dict[str, Path]) -> Build:
+    python: str = request.param
+    if python not in pythons:
+        pytest.skip(f"the cross build runs this machine's CPython {python}")
     if shutil.which("debootstrap") is None and __import__("os").geteuid() != 0:
         pytest.skip("no debootstrap (apt-get install debootstrap) to fetch Debian's arm64 Python")
-    tmp = tmp_path_factory.mktemp("aarch64")
-    return build(tmp, zigext_repo, CROSS_PYTHON, {}, plat="aarch64")
+    tmp = tmp_path_factory.mktemp(f"aarch64-{python}")
+    return build(tmp, zigext_repo, python, {}, plat="aarch64")
 
 
 @pytest.mark.slow
@@ -527,11 +531,13 @@ def test_aarch64_cross_build_is_repaired_and_tested_under_qemu(aarch64_build: Bu
     wheel is installed and tested with Debian's arm64 python3.11 under qemu-user."""
     result = aarch64_build
     assert result.proc.returncode == 0, result.log[-6000:]
-    assert result.wheel.name.endswith("-cp311-cp311-manylinux_2_28_aarch64.whl"), result.wheel
+    (target,) = result.report["targets"]
+    cp = target["id"].split("-")[0]
+    assert result.wheel.name.endswith(f"-{cp}-{cp}-manylinux_2_28_aarch64.whl"), result.wheel
     members = elf_members(result.wheel)
     assert len(members) == 2
     for name, data in members.items():
-        assert name.endswith(".cpython-311-aarch64-linux-gnu.so"), name
+        assert name.endswith(f".cpython-{cp[2:]}-aarch64-linux-gnu.so"), name
         assert data[18:20] == (183).to_bytes(2, "little"), name  # e_machine EM_AARCH64
         assert (highest(elf_references(data, name)) or (0,)) <= (2, 28), name
     needed = analyse(result.wheel, "manylinux_2_28_aarch64")
@@ -541,16 +547,17 @@ def test_aarch64_cross_build_is_repaired_and_tested_under_qemu(aarch64_build: Bu
             "built, not tested: ", 1)[1].splitlines()[0])
     assert "install_run: testing the aarch64 wheel with qemu-aarch64" in result.log
     assert "zigext: ok, built for glibc 2.28, getrandom used" in result.log
-    (target,) = result.report["targets"]
     assert target["cross_test"]["tested"] is True
     assert target["toolchain"]["cross"] is True
     assert target["toolchain"]["target"] == "aarch64-linux-gnu.2.28"
-    assert "cp311-linux-aarch64: tested: qemu-aarch64" in result.proc.stdout
+    assert f"{cp}-linux-aarch64: tested: qemu-aarch64" in result.proc.stdout
 
 
 @pytest.mark.slow
 def test_aarch64_without_emulation_says_built_not_tested(
-        tmp_path: Path, zigext_repo: FixtureRepo, aarch64_build: Build) -> None:
+        tmp_path: Path, zigext_repo: FixtureRepo, pythons: dict[str, Path]) -> None:
+    if CROSS_PYTHON not in pythons:
+        pytest.skip(f"the cross build runs this machine's CPython {CROSS_PYTHON}")
     result = build(tmp_path, zigext_repo, CROSS_PYTHON, {"MB_CROSS_TEST": "0"},
                    plat="aarch64")
     assert result.proc.returncode == 0, result.log[-4000:]
