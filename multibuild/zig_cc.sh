@@ -53,7 +53,11 @@ function mb_zig_gfortran {
         fi
     done
     unset IFS
-    if [ -z "$real" ]; then echo "error: gfortran is not installed" >&2; exit 127; fi
+    if [ -z "$real" ]; then
+        echo "error: gfortran: no GNU Fortran on PATH (zig compiles no Fortran; install it," \
+            "e.g. apt-get install gfortran, or call install_gfortran in pre_build)" >&2
+        exit 127
+    fi
     [ -n "$dir" ] || exec "$real" "$@"
     for arg in "$@"; do
         case $arg in

@@ -504,6 +504,113 @@ def test_a_gfortran_runtime_that_is_not_a_directory_is_refused_before_building(
         "directory holding a libgfortran.so.5 built for the policy)")
 
 
+@pytest.fixture(scope="module")
+def policy_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding only a gfortran runtime built for glibc 2.17 (and its libquadmath):
+    those of the scipy-openblas32 manylinux2014 wheel, fetched and verified as the build does."""
+    from multibuild.toolchain import choose, fetched_runtime_dir, runtime_candidates
+
+    if shutil.which("gfortran") is None:
+        pytest.skip("no gfortran here (install_gfortran installs it as root on Debian)")
+    fetched = fetched_runtime_dir(choose({"MB_ML_VER": "2014"}, "x86_64"), __import__("os").environ)
+    directory = tmp_path_factory.mktemp("runtime")
+    for library in fetched.iterdir():
+        if library.name.startswith(("libgfortran", "libquadmath")):
+            shutil.copyfile(library, directory / library.name)
+    assert [p.name for p in runtime_candidates(directory)] == ["libgfortran-040039e1.so.5.0.0"]
+    return directory
+
+
+def fortran_choice(environ: dict[str, str], cache: Path
+                   ) -> tuple[dict[str, str], dict[str, object]]:
+    from multibuild.toolchain import choose, fortran_runtime
+
+    full = {"PATH": "/usr/local/bin:/usr/bin:/bin", "MB_ML_VER": "2014", **environ}
+    exports, record = fortran_runtime(choose(full, "x86_64"), full, cache)
+    assert record is not None
+    return exports, record
+
+
+@pytest.mark.parametrize("how", ["MB_GFORTRAN_RUNTIME", "OPENBLAS_LIB_DIR"])
+def test_a_named_or_openblas_runtime_is_linked_first_without_fetching(
+        how: str, policy_runtime: Path, tmp_path: Path) -> None:
+    """MB_GFORTRAN_RUNTIME=DIR, or (auto) the lib directory of the build's OpenBLAS: its
+    runtime fits manylinux2014, so -lgfortran and -lquadmath find it first; nothing fetched."""
+    exports, record = fortran_choice({how: str(policy_runtime)}, tmp_path / "cache")
+    assert record["fits_policy"] is True and record["runtime_glibc"] == "2.17"
+    assert record["runtime"] == "libgfortran-040039e1.so.5.0.0"
+    assert record["runtime_from"] == str(policy_runtime)
+    assert "GNU Fortran" in str(record["compiler"])
+    linkdir = Path(exports["MB_GFORTRAN_RUNTIME_LINKDIR"])
+    assert (linkdir / "libgfortran.so").resolve() == policy_runtime / record["runtime"]
+    assert (linkdir / "libquadmath.so").resolve().name == "libquadmath-96973f99.so.0.0.0"
+    assert exports["LD_LIBRARY_PATH"].split(":")[0] == str(policy_runtime)  # for the repair
+    assert not (tmp_path / "cache" / "openblas").exists()
+
+
+@pytest.mark.parametrize("choice", ["machine", "host"])
+def test_a_runtime_above_the_policy_is_never_linked_first(
+        choice: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A directory whose only runtime is the machine's (glibc 2.34), or MB_GFORTRAN_RUNTIME=
+    host: nothing is put first, and one line says the wheel will be above the policy."""
+    if shutil.which("gfortran") is None:
+        pytest.skip("no gfortran here")
+    machine = Path(subprocess.run(["gfortran", "-print-file-name=libgfortran.so.5"],
+                                  capture_output=True, text=True, check=True).stdout.strip())
+    if choice == "machine":
+        shutil.copyfile(machine.resolve(), tmp_path / machine.resolve().name)
+        wanted = str(tmp_path)
+    else:
+        wanted = "host"
+    exports, record = fortran_choice({"MB_GFORTRAN_RUNTIME": wanted}, tmp_path / "cache")
+    assert exports == {}
+    assert record["fits_policy"] is False and record["runtime"].startswith("libgfortran.so.5")
+    assert tuple(map(int, str(record["runtime_glibc"]).split("."))) > (2, 17)
+    (line,) = capfd.readouterr().err.strip().splitlines()
+    assert line.startswith(f"toolchain: no gfortran runtime for manylinux_2_17_x86_64 "
+                           f"(MB_GFORTRAN_RUNTIME={wanted}); ")
+    assert "above the policy" in line and "docker mode" in line
+
+
+def test_the_gfortran_wrapper_puts_the_policy_runtime_first(
+        wrappers: Path, policy_runtime: Path, tmp_path: Path) -> None:
+    """The toolchain's gfortran runs the machine's; with MB_GFORTRAN_RUNTIME_LINKDIR it
+    reports that directory first among its library directories (meson hands those to the C
+    linker) and links with it first: the result needs the policy's runtime, by its soname."""
+    exports, _record = fortran_choice({"MB_GFORTRAN_RUNTIME": str(policy_runtime)},
+                                      tmp_path / "cache")
+    linkdir = exports["MB_GFORTRAN_RUNTIME_LINKDIR"]
+    env = {"PATH": f"{wrappers}:/usr/local/bin:/usr/bin:/bin",
+           "MB_GFORTRAN_RUNTIME_LINKDIR": linkdir}
+    gfortran = str(wrappers / "gfortran")
+    dirs = subprocess.run([gfortran, "-print-search-dirs"], env=env, capture_output=True,
+                          text=True, check=True).stdout
+    libraries = next(ln for ln in dirs.splitlines() if ln.startswith("libraries: ="))
+    assert libraries.startswith(f"libraries: ={linkdir}:"), libraries
+    (tmp_path / "f.f90").write_text(
+        "subroutine hello(x)\n  real(8), intent(in) :: x\n  print '(f8.3)', x\nend\n")
+    subprocess.run([gfortran, "-shared", "-fPIC", "f.f90", "-o", "libf.so"], cwd=tmp_path,
+                   env=env, check=True)
+    needed = subprocess.run(["readelf", "-d", str(tmp_path / "libf.so")], capture_output=True,
+                            text=True, check=True).stdout
+    assert "[libgfortran-040039e1.so.5.0.0]" in needed and "[libgfortran.so.5]" not in needed
+    # Without the directory it is the machine's gfortran, unchanged.
+    plain = subprocess.run([gfortran, "-print-search-dirs"], capture_output=True, text=True,
+                           env={"PATH": env["PATH"]}, check=True).stdout
+    assert linkdir not in plain
+    # No gfortran besides the wrapper on PATH: one line saying what to install.
+    shell = tmp_path / "shell"
+    shell.mkdir()
+    for tool in ("bash", "dirname"):
+        (shell / tool).symlink_to(shutil.which(tool) or tool)
+    missing = subprocess.run([gfortran, "--version"], capture_output=True, text=True,
+                             env={"PATH": f"{wrappers}:{shell}"}, check=False)
+    assert missing.returncode == 127
+    assert missing.stderr.strip() == (
+        "error: gfortran: no GNU Fortran on PATH (zig compiles no Fortran; install it, e.g. "
+        "apt-get install gfortran, or call install_gfortran in pre_build)")
+
+
 # --------------------------------------------------------------------------- cross: aarch64
 
 # The target interpreters: Debian bullseye's, bookworm's and trixie's (headers, sysconfig).
