@@ -792,8 +792,9 @@ function activate_ccache {
 function mb_activate_toolchain {
     # The C and C++ compilers of the build (multibuild/toolchain.py), before pre_build, so the
     # library builders use them too: on Linux, natively, zig's wrappers targeting the glibc of
-    # the manylinux policy MB_ML_VER (CC=cc, CXX=c++, AR, RANLIB, PATH with the wrappers first
-    # after ccache's links, AUDITWHEEL_PLAT and MB_POLICY_PLAT for the repair); with
+    # the manylinux policy MB_ML_VER (CC=cc, CXX=c++, AR, RANLIB, CMAKE_TOOLCHAIN_FILE, PATH
+    # with the wrappers first after ccache's links, AUDITWHEEL_PLAT and MB_POLICY_PLAT for the
+    # repair); with
     # MB_NATIVE_TOOLCHAIN=host, or in a container, the compilers as they are.
     # Records the choice in MB_WORK_DIR/toolchain.json. A bad MB_ML_VER, PLAT or
     # MB_NATIVE_TOOLCHAIN is a one-line error (status 2) before anything is built.
@@ -806,7 +807,7 @@ function mb_activate_toolchain {
         mb_python toolchain activate ${PLAT:+--plat "$PLAT"}) || status=$?
     [ "$status" -eq 0 ] || return "$status"
     mb_import_vars --export CC CXX AR RANLIB PATH MB_TOOLCHAIN_BIN \
-        MB_TOOLCHAIN_ID MB_MESON_NATIVE_FILE AUDITWHEEL_PLAT MB_POLICY_PLAT \
+        MB_TOOLCHAIN_ID MB_MESON_NATIVE_FILE CMAKE_TOOLCHAIN_FILE AUDITWHEEL_PLAT MB_POLICY_PLAT \
         MB_MESON_CROSS_FILE MB_CROSS_SYSCONFIG_NAME MB_CROSS_SYSCONFIG_DIR \
         MB_CROSS_HOST_PLATFORM MB_CROSS_INCLUDE <<< "$out" || return 1
     if [ -n "${MB_TOOLCHAIN_BIN:-}" ]; then

@@ -288,6 +288,8 @@ def install(toolchain: Toolchain, cache: Path, python_include: str = "") -> Inst
                 (scratch / "native.ini").write_text(meson_build_machine_file())
             else:
                 (scratch / "native.ini").write_text(meson_machine_file(root / "bin"))
+            (scratch / "toolchain.cmake").write_text(cmake_toolchain_file(toolchain,
+                                                                          root / "bin"))
             try:
                 scratch.rename(root)
             except OSError:  # another target installed it meanwhile
@@ -317,6 +319,23 @@ def meson_cross_file(toolchain: Toolchain, bin_dir: Path) -> str:
             "\n[host_machine]\nsystem = 'linux'\n"
             f"cpu_family = '{cpu}'\ncpu = '{cpu}'\nendian = 'little'\n"
             "\n[properties]\nneeds_exe_wrapper = true\n")
+
+
+def cmake_toolchain_file(toolchain: Toolchain, bin_dir: Path) -> str:
+    """A CMake toolchain file (CMAKE_TOOLCHAIN_FILE: CMake and scikit-build-core) naming the
+    wrappers: C and C++ by name, found on PATH as CC and CXX are (ccache's links first when
+    ccache is on), ar and ranlib by path; for a cross build the target system too."""
+    lines = ["# multibuild's zig toolchain (multibuild/toolchain.py)",
+             'set(CMAKE_C_COMPILER "cc")', 'set(CMAKE_CXX_COMPILER "c++")',
+             f'set(CMAKE_AR "{bin_dir / "ar"}" CACHE FILEPATH "zig ar")',
+             f'set(CMAKE_RANLIB "{bin_dir / "ranlib"}" CACHE FILEPATH "zig ranlib")']
+    if toolchain.cross:
+        lines += ["set(CMAKE_SYSTEM_NAME Linux)",
+                  f"set(CMAKE_SYSTEM_PROCESSOR {toolchain.plat})",
+                  # Build-machine programs from PATH; no sysroot: libraries and headers from
+                  # the paths the build names, as the wrappers search nothing of this machine.
+                  "set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)"]
+    return "\n".join(lines) + "\n"
 
 
 def meson_build_machine_file() -> str:
@@ -366,6 +385,8 @@ def activation(toolchain: Toolchain, cache: Path, environ: Mapping[str, str]
         "MB_TOOLCHAIN_BIN": str(installed.bin),
         "MB_TOOLCHAIN_ID": installed.ident,
         "MB_MESON_NATIVE_FILE": str(installed.bin.parent / "native.ini"),
+        # CMake >= 3.21 reads it from the environment when it configures a build directory.
+        "CMAKE_TOOLCHAIN_FILE": str(installed.bin.parent / "toolchain.cmake"),
         # auditwheel repairs to exactly this policy (--only-plat, multibuild.repair).
         "AUDITWHEEL_PLAT": toolchain.policy_tag,
         "MB_POLICY_PLAT": toolchain.policy_tag,

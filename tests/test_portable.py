@@ -201,6 +201,38 @@ def test_host_toolchain_keeps_the_host_glibc_and_never_reuses_zig_builds(
     assert target["wheels"][0]["glibc"]["policy"] is None
 
 
+def test_cmake_and_scikit_build_core_build_with_the_toolchain(
+        tmp_path: Path, newest_python: str) -> None:
+    """scikit-build-core runs CMake, which takes the toolchain's CMAKE_TOOLCHAIN_FILE: zig's
+    compilers (clang, the wrappers) and ar for a static library, so the C++ extension is
+    manylinux2014 with libc++ inside, like the meson and setuptools builds."""
+    repo = make_fixture_repo("cmakeext", tmp_path / "cmakeext")
+    result = build(tmp_path, repo, newest_python, {"MB_ML_VER": "2014"})
+    assert result.proc.returncode == 0, result.log[-6000:]
+    assert set(result.wheel.name[:-4].split("-")[-1].split(".")) == POLICIES["2014"][0]
+    assert "cmakeext: ok, C Clang, C++ Clang" in result.log
+    with zipfile.ZipFile(result.wheel) as archive:
+        used = archive.read("cmakeext/compilers.txt").decode().splitlines()
+    assert "/toolchains/zig-" in used[2] and used[2].endswith("/bin/ar"), used
+    (name, data), = elf_members(result.wheel).items()
+    assert (objdump_glibc(data, tmp_path) or (0,)) <= (2, 17), name
+    assert not any(r.library.startswith("libstdc++") for r in elf_references(data, name))
+    # scikit-build-core strips on install (.comment too): CMake's record above names clang.
+    assert "GCC:" not in compilers_of(data, tmp_path)
+
+
+def test_the_cmake_toolchain_file_names_the_wrappers_and_a_cross_target(
+        tmp_path: Path) -> None:
+    from multibuild.toolchain import choose, cmake_toolchain_file
+
+    native = cmake_toolchain_file(choose({"MB_ML_VER": "2014"}, "x86_64"), tmp_path)
+    assert 'set(CMAKE_C_COMPILER "cc")' in native and 'set(CMAKE_CXX_COMPILER "c++")' in native
+    assert f'set(CMAKE_AR "{tmp_path}/ar" CACHE FILEPATH' in native
+    assert "CMAKE_SYSTEM_NAME" not in native
+    cross = cmake_toolchain_file(choose({}, "aarch64", machine="x86_64"), tmp_path)
+    assert "set(CMAKE_SYSTEM_NAME Linux)\nset(CMAKE_SYSTEM_PROCESSOR aarch64)" in cross
+
+
 # --------------------------------------------------------------------------- bad input
 
 BAD = [
@@ -658,6 +690,26 @@ def test_aarch64_cross_build_is_repaired_and_tested_under_qemu(aarch64_build: Bu
     assert target["toolchain"]["cross"] is True
     assert target["toolchain"]["target"] == "aarch64-linux-gnu.2.28"
     assert f"{cp}-linux-aarch64: tested: qemu-aarch64" in result.proc.stdout
+
+
+@pytest.mark.slow
+def test_aarch64_cmake_cross_build_with_scikit_build_core(
+        tmp_path: Path, pythons: dict[str, Path]) -> None:
+    """The CMake toolchain file of a cross build names the target system: scikit-build-core
+    builds the aarch64 extension, tested under qemu-user where it runs. FindPython asks no
+    target interpreter, so WITH_SOABI gives a plain .so (CPython imports it; SKBUILD_SOABI
+    has the full suffix)."""
+    if CROSS_PYTHON not in pythons:
+        pytest.skip(f"the cross build runs this machine's CPython {CROSS_PYTHON}")
+    repo = make_fixture_repo("cmakeext", tmp_path / "cmakeext")
+    result = build(tmp_path, repo, CROSS_PYTHON, {}, plat="aarch64")
+    assert result.proc.returncode == 0, result.log[-6000:]
+    assert result.wheel.name.endswith("-cp311-cp311-manylinux_2_28_aarch64.whl"), result.wheel
+    (name, data), = elf_members(result.wheel).items()
+    assert name == "cmakeext/_core.so", name
+    assert data[18:20] == (183).to_bytes(2, "little"), name  # e_machine EM_AARCH64
+    if "built, not tested" not in result.log:
+        assert "cmakeext: ok, C Clang, C++ Clang" in result.log
 
 
 @pytest.mark.slow
