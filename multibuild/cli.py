@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NoReturn, cast
 
 from multibuild import MultibuildError
-from multibuild.options import RunOptions
+from multibuild.options import OLDEST_PYTHON, RunOptions
 from multibuild.provision import SystemPackage, ensure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,10 +89,21 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_interpreters(_args: argparse.Namespace) -> int:
+    """The Pythons ./wheels build can build for (version, path), one a line; older ones
+    found here are named on stderr, since build refuses them."""
     from multibuild.interpreters import discover
+    from multibuild.options import buildable_version
 
+    older = []
     for version, interpreter in discover().items():
-        print(f"{version}\t{interpreter.path}")
+        if buildable_version(version):
+            print(f"{version}\t{interpreter.path}")
+        else:
+            older.append(version)
+    if older:
+        oldest = ".".join(map(str, OLDEST_PYTHON))
+        print(f"wheels: also found {', '.join(older)}: older than {oldest}, which ./wheels "
+              "build refuses", file=sys.stderr)
     return 0
 
 

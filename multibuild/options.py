@@ -33,6 +33,14 @@ class Target:
 OLDEST_PYTHON = (3, 9)
 
 
+def buildable_version(version: str) -> bool:
+    """Whether ``version`` (``3.12``, ``3.13t``) is one ./wheels build builds for."""
+    try:
+        return _version_key(version) >= OLDEST_PYTHON
+    except ValueError:
+        return False
+
+
 def installed_versions() -> list[str]:
     """``--python all``: every CPython found here from OLDEST_PYTHON on, oldest first."""
     from multibuild.interpreters import discover
@@ -66,7 +74,8 @@ def _is_local_path(url: str) -> bool:
     return "://" not in url and not re.match(r"^[^/]+:", url)
 
 
-def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], source: str) -> None:
+def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], source: str,
+                    plat_source: str = "PLAT") -> None:
     """Refuse, before any work, targets this Linux host cannot build: the same policy as a
     replayed CI job (``multibuild.cimatrix.skip_reason``). macOS and Windows CI jobs install
     their Python in before_install, so only a Linux host is checked."""
@@ -79,7 +88,7 @@ def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], sou
         if host.mode == "native" and target.python not in host.pythons:
             from multibuild.interpreters import discover
 
-            usable = [v for v in discover() if _version_key(v) >= OLDEST_PYTHON]
+            usable = [v for v in discover() if buildable_version(v)]
             found = ", ".join(sorted(usable, key=_version_key)) or "none"
             raise MultibuildError(
                 f"{source} {target.python}: no CPython {target.python} found on this machine "
@@ -87,7 +96,8 @@ def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], sou
         job = Job(target.id, "local", "", 0, target.os, target.plat, target.python, (), ())
         reason = skip_reason(job, host)
         if reason is not None:
-            raise MultibuildError(f"cannot build {target.id} on this machine: {reason}")
+            raise MultibuildError(f"{plat_source} {target.plat}: cannot build {target.id} on "
+                                  f"this machine: {reason}")
 
 
 # Project configurations beside the default one (config.sh, env_vars.sh at the top level):
@@ -275,7 +285,7 @@ class RunOptions:
                                       "replaces its output whole, so choose another")
         targets = tuple(Target(v, platform.plat, platform.os) for v in dict.fromkeys(versions))
         if check_host:
-            check_buildable(targets, environ, python_source)
+            check_buildable(targets, environ, python_source, plat_source)
         return cls(
             root=root,
             targets=targets,

@@ -220,10 +220,10 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
             raise
         publish_run(staging, results, ", ".join(dict.fromkeys(commits)), groups)
         print_summary(results)
-    for job in jobs:
-        if job.id in verdicts:
-            print(f"replay: {job.id}: {verdicts[job.id]}")
     ran = [v for v in verdicts.values() if not v.startswith("skipped")]
+    for job in jobs:  # a skipped job was said so once, above
+        if job.id in verdicts and not verdicts[job.id].startswith("skipped"):
+            print(f"replay: {job.id}: {verdicts[job.id]}")
     if not ran and not args.print_env:
         print("error: none of the selected jobs can run on this host", file=sys.stderr)
         return 1

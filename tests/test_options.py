@@ -22,6 +22,17 @@ def test_python_all_is_every_supported_interpreter_found_oldest_first() -> None:
     assert all(tuple(map(int, v.split("."))) >= OLDEST_PYTHON for v in versions)
 
 
+def test_interpreters_lists_only_what_build_accepts() -> None:
+    done = run_wheels(["interpreters"])
+    assert done.returncode == 0, done.stderr
+    listed = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    assert listed and all(tuple(map(int, v.rstrip("t").split("."))) >= OLDEST_PYTHON
+                          for v in listed)
+    older = [v for v in discover() if tuple(map(int, v.rstrip("t").split("."))) < OLDEST_PYTHON]
+    if older:  # found, but named on stderr as refused
+        assert done.stderr.startswith(f"wheels: also found {', '.join(older)}: older than")
+
+
 def test_config_scipy_picks_its_files_and_project_defaults() -> None:
     options = RunOptions.resolve(REPO_ROOT, {}, config="scipy", plat="x86_64", pythons="3.12")
     assert options.config == "scipy"
