@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def cmd_build(args: argparse.Namespace) -> int:
     from multibuild.interrupts import ProcessGroups
-    from multibuild.replay import build
+    from multibuild.replay import build, repository_record
     from multibuild.summary import print_summary
 
     groups = ProcessGroups()
@@ -29,12 +29,12 @@ def cmd_build(args: argparse.Namespace) -> int:
             repo_url=args.repo_url, repo_dir=args.repo_dir, output_dir=args.output,
             work_dir=args.work_dir, jobs=args.jobs, config=args.config, fresh=args.fresh,
         )
-        if groups.interrupted:
+        results = [] if groups.interrupted else build(options, os.environ, groups=groups)
+        if not results:  # a signal came before any target started: nothing was changed
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
                   file=sys.stderr)
             return groups.exit_status
-        results = build(options, os.environ, groups=groups)  # the engine of a replayed CI job
-        print_summary(results)
+        print_summary(results, repository=repository_record(options))
     if groups.interrupted:
         unfinished = sum(r.interrupted for r in results)
         print(f"wheels: interrupted by {groups.signal_name}: {unfinished} of {len(results)} "
@@ -44,7 +44,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if failed:
         print(f"wheels: {len(failed)} of {len(results)} targets failed", file=sys.stderr)
         return 1
-    print(f"wheels: {len(results)} targets passed; wheels in {options.output_dir}")
+    targets = "target" if len(results) == 1 else "targets"
+    print(f"wheels: {len(results)} {targets} passed; wheels in {options.output_dir}")
     return 0
 
 

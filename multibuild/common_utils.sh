@@ -99,28 +99,37 @@ function mb_step_start {
 
 function mb_step_end {
     # Close step NAME with STATUS (default 0): its duration, the end line in MB_STEP_LOG,
-    # then the CI group end (and on failure the service's error annotation).
-    local name=$1 status=${2:-0} end start title fold took verdict
+    # then the CI group end (and on failure the service's error annotation). SIGNAL, when
+    # given, names the signal that interrupted the step: it is reported as interrupted, not
+    # failed: mb_step_end NAME [STATUS [SIGNAL]]
+    local name=$1 status=${2:-0} signame=${3:-} end start title fold took verdict problem
     end=$(mb_now_us)
     start=${MB_STEP_START_US:-$end}
     title="${MB_TARGET_ID:+$MB_TARGET_ID: }$name"
     fold=$(mb_group_name "$name")
     took=$(( (end - start) / 1000000 )).$(( (end - start) / 100000 % 10 ))
     verdict=passed
+    problem="failed (exit $status)"
     [ "$status" -ne 0 ] && verdict="FAILED (exit $status)"
-    if [ -n "${MB_STEP_LOG:-}" ]; then
-        printf 'end\t%s\t%s.%s\t%s\n' "$name" "${end:0:${#end}-6}" "${end:${#end}-6}" \
-            "$status" >> "$MB_STEP_LOG"
+    if [ -n "$signame" ]; then
+        verdict="INTERRUPTED by $signame"
+        problem="interrupted by $signame"
     fi
-    echo "---- $title: $verdict in ${took}s"
+    if [ -n "${MB_STEP_LOG:-}" ]; then
+        local extra=""
+        [ -n "$signame" ] && extra=$'\t'$signame
+        printf 'end\t%s\t%s.%s\t%s%s\n' "$name" "${end:0:${#end}-6}" "${end:${#end}-6}" \
+            "$status" "$extra" >> "$MB_STEP_LOG"
+    fi
+    echo "---- $title: $verdict $([ -n "$signame" ] && echo after || echo in) ${took}s"
     case "$(mb_log_groups)" in
         azure)
             echo "##[endgroup]"
-            [ "$status" -ne 0 ] && echo "##[error]$title failed (exit $status) after ${took}s"
+            [ "$status" -ne 0 ] && echo "##[error]$title $problem after ${took}s"
             ;;
         github)
             echo "::endgroup::"
-            [ "$status" -ne 0 ] && echo "::error::$title failed (exit $status) after ${took}s"
+            [ "$status" -ne 0 ] && echo "::error::$title $problem after ${took}s"
             ;;
         travis)
             printf '\ntravis_time:end:%s:start=%s000,finish=%s000,duration=%s000\r\033[0K' \
@@ -133,10 +142,16 @@ function mb_step_end {
 }
 
 function mb_record_exit {
-    # EXIT trap of a step script: a step still open when the shell exits has failed.
-    local status=$?
+    # EXIT trap of a step script: a step still open when the shell exits has failed, or was
+    # interrupted when ./wheels wrote the signal's name to MB_INTERRUPT_MARK before stopping
+    # the script (whatever status its commands died with).
+    local status=$? signame=""
     if [ -n "${MB_CURRENT_STEP:-}" ]; then
-        mb_step_end "$MB_CURRENT_STEP" "$([ "$status" -eq 0 ] && echo 1 || echo "$status")"
+        if [ -n "${MB_INTERRUPT_MARK:-}" ] && [ -s "$MB_INTERRUPT_MARK" ]; then
+            read -r signame < "$MB_INTERRUPT_MARK" || signame=signal
+        fi
+        mb_step_end "$MB_CURRENT_STEP" "$([ "$status" -eq 0 ] && echo 1 || echo "$status")" \
+            "$signame"
     fi
     return "$status"
 }
@@ -1019,9 +1034,15 @@ function mb_resolve_commit {
 function mb_write_checkout_info {
     # Record what DIR holds as JSON (python -m multibuild.checkout) in MB_CHECKOUT_INFO, else
     # $MB_WORK_DIR/checkout.json when MB_WORK_DIR is set (a ./wheels run); else nothing.
+    # With SAY, also print one line after it saying what was checked out: the ref, the commit,
+    # what was really fetched (the sdist of a stand-in mirror) and whether the commit exists
+    # upstream: mb_write_checkout_info DIR [SAY]
     local dir=$1 info_file=${MB_CHECKOUT_INFO:-${MB_WORK_DIR:+$MB_WORK_DIR/checkout.json}}
-    [ -n "$info_file" ] || return 0
-    mb_python checkout describe "$dir" --output "$info_file"
+    local -a args=()
+    [ -n "$info_file" ] && args+=(--output "$info_file")
+    [ -n "${2:-}" ] && args+=(--say "$2")
+    [ "${#args[@]}" -gt 0 ] || return 0
+    mb_python checkout describe "$dir" "${args[@]}"
 }
 
 function clean_code {
@@ -1134,8 +1155,7 @@ function clean_code {
     fi
     mb_git -C "$repo_dir" config mb.url "$asked" \
         && mb_git -C "$repo_dir" config mb.ref "$build_commit" || return 1
-    echo "clean_code: $repo_dir at $build_commit ($sha) from $(mb_redact_url "${asked:-$repo_dir}")"
-    mb_write_checkout_info "$repo_dir"
+    mb_write_checkout_info "$repo_dir" "clean_code: $repo_dir at "
 }
 
 function mb_target_checkout {
@@ -1454,6 +1474,8 @@ function mb_test_venv {
 function install_run {
     # Install the fitting wheels into a fresh environment and run config.sh's run_tests there,
     # from an empty directory, so the installed wheel is tested, not the source tree.
+    # In a ./wheels run (MB_WORK_DIR set) every pytest run_tests starts writes a JUnit XML
+    # file, MB_WORK_DIR/test-results.xml (PYTEST_ADDOPTS), for the report's test counts.
     if [ -z "$(is_function run_tests)" ]; then
         mb_error "config.sh (${CONFIG_PATH:-config.sh}) does not define run_tests"
         return 1
@@ -1461,10 +1483,22 @@ function install_run {
     mb_test_venv || return 1
     install_wheel || return 1
     # run_tests runs in a subshell with errexit on, as a CI step would, from an empty directory.
-    local empty status flags=$-
+    local empty status flags=$- junit=""
+    if [ -n "${MB_WORK_DIR:-}" ]; then
+        junit="$(abspath "$MB_WORK_DIR")/test-results.xml"
+        rm -f "$junit"
+    fi
     empty=$(mktemp -d)
     set +e
-    (set -e; cd "$empty"; run_tests)
+    (
+        set -e
+        cd "$empty"
+        if [ -n "$junit" ]; then
+            PYTEST_ADDOPTS="${PYTEST_ADDOPTS:+$PYTEST_ADDOPTS }--junitxml=$(printf %q "$junit")"
+            export PYTEST_ADDOPTS
+        fi
+        run_tests
+    )
     status=$?
     [[ $flags == *e* ]] && set -e
     rm -rf "$empty"
@@ -1491,7 +1525,8 @@ function mb_source_project {
     for file in "$env_vars" "$config"; do
         [ -r "$file" ] || continue
         if ! problem=$(bash -n "$file" 2>&1); then
-            mb_error "syntax error in $file: $(echo "$problem" | head -n 1)"
+            problem=$(echo "$problem" | head -n 1)
+            mb_error "syntax error in $file: ${problem#"$file: "}"
             return 1
         fi
     done
