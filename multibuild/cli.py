@@ -49,9 +49,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-# System packages some tests need (llvm-otool/-lipo/-install-name-tool: delocate from Linux).
+# System packages some tests need (llvm-otool/-lipo/-install-name-tool: delocate from Linux;
+# a headless browser to render report.html).
 TEST_SYSTEM_PACKAGES = {
     "llvm-16": SystemPackage("/usr/lib/llvm-16/bin/llvm-lipo", apt="llvm-16"),
+    "chromium": SystemPackage("/usr/bin/chromium", apt="chromium"),
 }
 
 

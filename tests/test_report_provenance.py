@@ -91,3 +91,13 @@ def test_checkout_record_of_a_directory_that_is_no_checkout(tmp_path: Path) -> N
     assert checkout_record(tmp_path, "main") == {
         "url": None, "requested_url": None, "fetched_url": None, "ref": "main",
         "commit": None, "commit_upstream": None, "sdist_mirror": None, "sdist": None}
+
+
+def test_summary_shows_no_wheel_for_a_target_that_staged_none(tmp_path: Path) -> None:
+    stopped = scipy_like_result(tmp_path)  # it built its wheel, then a signal came
+    stopped.interrupted = True
+    stream = io.StringIO()
+    print_summary([stopped], Console(file=stream, width=250))
+    text = stream.getvalue()
+    assert "- (none staged)" in text and "interrupted in" in text
+    assert "scipy-1.17.1" not in text and "MB" not in text and "compiler runtimes" not in text
