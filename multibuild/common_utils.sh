@@ -1444,8 +1444,12 @@ function build_index_wheel {
 function repair_wheelhouse {
     # Make the wheels of IN_DIR self-contained into OUT_DIR (default IN_DIR):
     # auditwheel (Linux), delocate (macOS), delvewheel (Windows); pure wheels untouched.
+    # Each repaired wheel gets a PEP 770 SBOM naming the project at REPO_DIR's commit and
+    # every library the repair bundled (multibuild/sbom.py).
     local in_dir=$1 out_dir=${2:-$1}
-    mb_python repair "$in_dir" "$out_dir"
+    local -a source=()
+    [ -n "${REPO_DIR:-}" ] && [ -d "$REPO_DIR" ] && source=(--source "$REPO_DIR")
+    mb_python repair "$in_dir" "$out_dir" "${source[@]}"
 }
 
 function install_wheel {

@@ -18,12 +18,14 @@ it stopped or never started: such a target is never ``passed`` and lists no whee
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
 import platform as host_platform
 import re
 import shutil
+import zipfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from importlib import metadata
@@ -178,9 +180,38 @@ def target_provenance(result: TargetResult) -> dict[str, Any]:
     }
 
 
-def wheel_entry(wheel: WheelInfo, reproduced: bool | None = None) -> dict[str, Any]:
+def sbom_entry(wheel: Path, directory: Path | None = None) -> dict[str, Any] | None:
+    """The SBOM inside ``wheel`` (multibuild.sbom): its path there, sha256 and what it names;
+    with ``directory``, a copy kept beside the report (``sboms/<wheel>.cdx.json``, href)."""
+    from multibuild.sbom import SBOM_FILE, summary
+
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            member = next((n for n in archive.namelist()
+                           if n.endswith(f".dist-info/sboms/{SBOM_FILE}") and n.count("/") == 2),
+                          None)
+            if member is None:
+                return None
+            data = archive.read(member)
+            others = sorted(n for n in archive.namelist()
+                            if ".dist-info/sboms/" in n and n != member)
+    except (OSError, zipfile.BadZipFile):
+        return None
+    entry: dict[str, Any] = {"path": member, "sha256": hashlib.sha256(data).hexdigest(),
+                             "components": summary(json.loads(data)), "others": others}
+    if directory is not None:
+        kept = directory / "sboms" / f"{wheel.name}.cdx.json"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(kept, data.decode())
+        entry["href"] = f"sboms/{kept.name}"
+    return entry
+
+
+def wheel_entry(wheel: WheelInfo, reproduced: bool | None = None,
+                directory: Path | None = None) -> dict[str, Any]:
     """A wheel's record; ``reproduced``: whether it has the bytes of the previous run's wheel
-    of the same target and commit (None: nothing to compare with)."""
+    of the same target and commit (None: nothing to compare with); ``directory``: where the
+    report goes (its SBOM is copied there)."""
     return {
         "file": wheel.path.name,
         "sha256": wheel.sha256,
@@ -190,6 +221,7 @@ def wheel_entry(wheel: WheelInfo, reproduced: bool | None = None) -> dict[str, A
         "platform_tags": list(wheel.platform_tags),
         "bundled": list(wheel.bundled),
         "compiler_runtimes": compiler_runtimes(wheel.bundled),
+        "sbom": sbom_entry(wheel.path, directory),
     }
 
 
@@ -210,9 +242,12 @@ def target_result(result: TargetResult) -> str:
     return "failed"
 
 
-def target_entry(result: TargetResult, logs: dict[str, str] | None = None) -> dict[str, Any]:
-    """A target's record; ``logs``: target id -> its log's copy beside the report."""
-    wheels = [wheel_entry(w, result.reproduced.get(w.path.name)) for w in result.wheels]
+def target_entry(result: TargetResult, logs: dict[str, str] | None = None,
+                 directory: Path | None = None) -> dict[str, Any]:
+    """A target's record; ``logs``: target id -> its log's copy beside the report;
+    ``directory``: where the report goes (the staged wheels' SBOMs are copied there)."""
+    wheels = [wheel_entry(w, result.reproduced.get(w.path.name),
+                          directory if result.passed else None) for w in result.wheels]
     href = (logs or {}).get(result.target.id)
     return {
         "id": result.target.id,
@@ -277,11 +312,13 @@ def run_report(results: Sequence[TargetResult], build_commit: str,
                repository: dict[str, Any] | None = None,
                source: SourceResult | None = None,
                timing: tuple[float, float] | None = None,
-               logs: dict[str, str] | None = None) -> dict[str, Any]:
+               logs: dict[str, str] | None = None,
+               directory: Path | None = None) -> dict[str, Any]:
     """The report of a run; ``interrupted_by``: the signal that stopped it (e.g. SIGINT);
     ``repository``: what was checked out (``checkout_record``); ``source``: that checkout's
     step; ``timing``: when the run started and ended (default: its targets' span);
-    ``logs``: the hrefs of the logs kept beside the report (``keep_logs``)."""
+    ``logs``: the hrefs of the logs kept beside the report (``keep_logs``); ``directory``:
+    where the report goes (the staged wheels' SBOMs are copied there)."""
     if timing is not None:
         started, ended = timing
     else:
@@ -309,7 +346,7 @@ def run_report(results: Sequence[TargetResult], build_commit: str,
         "signal": interrupted_by,
         "summary": {"targets": len(results), "passed": passed,
                     "failed": len(results) - passed - interrupted, "interrupted": interrupted},
-        "targets": [target_entry(r, logs) for r in results],
+        "targets": [target_entry(r, logs, directory) for r in results],
     }
 
 
@@ -329,7 +366,8 @@ def write_run_report(output_dir: Path, results: Sequence[TargetResult], build_co
     directory.mkdir(parents=True, exist_ok=True)
     logs = keep_logs(directory, results, source)
     data = run_report(results, build_commit, jobs=jobs, interrupted_by=interrupted_by,
-                      repository=repository, source=source, timing=timing, logs=logs)
+                      repository=repository, source=source, timing=timing, logs=logs,
+                      directory=directory)
     path = directory / REPORT
     _write(path, json.dumps(data, indent=2) + "\n")
     _write(directory / HTML_REPORT, render_html(data))
@@ -459,8 +497,9 @@ def _target_section(target: dict[str, Any]) -> list[str]:
         for wheel, state in wheels:
             size = wheel.get("size")
             sbom = wheel.get("sbom") or {}
-            sbom_cell = (f'<a href="{_e(sbom["href"])}">{_e(sbom.get("components", "?"))} '
-                         "components</a>" if sbom.get("href") else "-")
+            named = "; ".join(sbom.get("components") or []) or "no bundled libraries"
+            sbom_cell = (f'<a href="{_e(sbom["href"])}">CycloneDX</a>: {_e(named)}'
+                         if sbom.get("href") else _e(named) if sbom else "-")
             out.append(
                 f'<tr><td>{_e(wheel["file"])} <span class="small">({state})</span></td>'
                 f'<td>{_e(f"{size / 1e6:.2f} MB" if isinstance(size, int) else "-")}</td>'
