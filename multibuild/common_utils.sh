@@ -1311,6 +1311,49 @@ function mb_in_errexit_subshell {
     return "$status"
 }
 
+function mb_words {
+    # Print WORDS split on whitespace and joined by single spaces: mb_words WORDS
+    local -a words=()
+    read -r -a words <<< "$1"
+    echo "${words[*]}"
+}
+
+function mb_wheel_flags {
+    # Run COMMAND with the compiler flags the wheel build gets: mb_wheel_flags COMMAND [ARGS...]
+    # MB_WHEEL_FLAGS=library (the default, as multibuild): configure_build.sh's defaults stay.
+    # MB_WHEEL_FLAGS=project: the wheel is built with the project's and the user's flags only,
+    # as the project's own release builds are (numpy's and scipy's meson record the flags in
+    # show_config): the -Wl,-strip-all configure_build.sh put into CFLAGS/CXXFLAGS/FFLAGS
+    # (MB_DEFAULTED_FLAGS) and the BUILD_PREFIX entries of CPPFLAGS and LIBRARY_PATH are left
+    # out; whatever env_vars.sh, config.sh or pre_build set or added stays. The library builds
+    # of pre_build keep the defaults. Runs COMMAND in a subshell (the changes stay in it).
+    # shellcheck disable=SC2030
+    (
+        case "${MB_WHEEL_FLAGS:-library}" in
+            library) ;;
+            project)
+                local name value entry kept="" prefix=${BUILD_PREFIX:-/usr/local}
+                for name in ${MB_DEFAULTED_FLAGS:-}; do
+                    value=" ${!name:-} "
+                    value=$(mb_words "${value/" ${STRIP_FLAGS:-} "/ }")
+                    if [ -n "$value" ]; then export "$name=$value"; else unset "$name"; fi
+                done
+                value=" ${CPPFLAGS:-} "
+                value=$(mb_words "${value//" -I$prefix/include "/ }")
+                if [ -n "$value" ]; then export CPPFLAGS=$value; else unset CPPFLAGS; fi
+                while IFS= read -r -d : entry; do
+                    [ -z "$entry" ] || [ "$entry" == "$prefix/lib" ] || kept+=${kept:+:}$entry
+                done <<< "${LIBRARY_PATH:-}:"
+                if [ -n "$kept" ]; then export LIBRARY_PATH=$kept; else unset LIBRARY_PATH; fi
+                ;;
+            *)
+                mb_error "MB_WHEEL_FLAGS=$MB_WHEEL_FLAGS: expected library or project"
+                exit 2 ;;
+        esac
+        "$@"
+    )
+}
+
 function mb_cd_run {
     # cd DIR, then run COMMAND: mb_cd_run DIR COMMAND [ARGS...]
     cd "$1" && shift && "$@"
@@ -1329,7 +1372,7 @@ function build_wheel_cmd {
     mb_build_env "$repo_dir" || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
     mb_install_build_requires || return 1
-    mb_in_errexit_subshell mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
+    mb_in_errexit_subshell mb_wheel_flags mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
         || { mb_error "building $repo_dir with $cmd failed"; return 1; }
     mb_ccache_stats
     repair_wheelhouse "$wheelhouse"
@@ -1494,6 +1537,7 @@ function install_run {
     fi
     empty=$(mktemp -d)
     set +e
+    # shellcheck disable=SC2030  # PYTEST_ADDOPTS for run_tests only
     (
         set -e
         cd "$empty"
