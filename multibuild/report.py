@@ -3,14 +3,18 @@
 ``report.json`` is the contract the upload step reads (``multibuild.upload.passed_wheels``):
 version 1, ``targets`` with ``id``, ``passed`` and ``wheels`` (``file``, ``sha256``) of the
 staged wheels of passing targets. A run adds, per target, each step's start, end and
-duration, the result and failed step, each wheel's size, tags and bundled libraries, the path
-of the target's log and the tail of a failure; what was built (``repository``: URL, the ref as
-written, the resolved commit hash) and with what (per target: project version, Python version,
-the tools: auditwheel, uv, pip, meson, ninja, compilers; per wheel the bundled compiler runtimes
-such as libgfortran, and ``reproduced``: whether it has the same bytes as the previous run's
-wheel of that target and commit, null when there is none). ``report.schema.json`` beside this
-module is its JSON schema. Both files are written atomically (temporary name, then rename), with
-the user's umask.
+duration, the result and failed step, each wheel's size, tags, bundled libraries and SBOM,
+the test counts (``tests``, multibuild.testresults), the target's log and the tail of a
+failure; what was built (``repository``: the URL asked for, what was really fetched, the ref
+as written, the resolved commit and whether it exists upstream; ``checkout``: that step's
+time and log) and with what (per target: project version, Python version, the tools:
+auditwheel, uv, pip, meson, ninja, compilers; per wheel the bundled compiler runtimes such as
+libgfortran, and ``reproduced``: whether it has the same bytes as the previous complete wheel
+of that target and commit, null when there is none). ``report.schema.json`` beside this
+module is its JSON schema. Both files are written atomically (temporary name, then rename),
+with the user's umask, and the run's logs and the staged wheels' SBOMs are kept beside them
+(``logs/``, ``sboms/``), so every link of ``report.html`` is relative to it and the set can be
+moved or copied whole.
 
 A run stopped by a signal is marked ``interrupted`` (with the signal), and so is each target
 it stopped or never started: such a target is never ``passed`` and lists no wheels.

@@ -50,8 +50,9 @@ from multibuild.testresults import JUNIT_XML, TestResults, collect
 from multibuild.wheelinfo import WheelInfo, inspect
 
 # The steps every CI job runs for each target, in order: (name, shell command). CI files reach
-# them through ci_step.sh -> ./wheels build. clean_code of REPO_DIR itself runs once per run
-# (prepare_source); the target's clean_code step takes its own copy of that checkout.
+# them through ci_step.sh -> ./wheels build. clean_code of REPO_DIR itself runs once per run,
+# before any target and before anything is staged (prepare_source); the target's clean_code
+# step takes its own copy of that checkout.
 LIFECYCLE_STEPS: tuple[tuple[str, str], ...] = (
     ("setup", "source multibuild/travis_steps.sh"),
     ("before_install", "before_install"),
