@@ -111,6 +111,9 @@ def build_targets(options: RunOptions, environ: Mapping[str, str], groups: Proce
                   staging: Staging) -> list[TargetResult]:
     """Build, repair, test every target of ``options`` (its source resolved) and stage the
     passing wheels into ``staging``."""
+    from multibuild.incremental import provision_ccache
+
+    provision_ccache(environ)  # USE_CCACHE's default wants it; installed like the tests' LLVM
     targets = ", ".join(t.id for t in options.targets)
     print(f"wheels: building {options.repo_dir} at {options.build_commit} for {targets}",
           flush=True)
@@ -132,10 +135,7 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
         own = ProcessGroups()
         with own.handling_signals():
             return build(options, environ, groups=own)
-    from multibuild.incremental import provision_ccache
-
     started = time.time()
-    provision_ccache(environ)  # USE_CCACHE's default wants it; installed like the tests' LLVM
     source = resolve_source(options, environ, groups)
     if source is None:
         return []

@@ -231,10 +231,10 @@ def wheel_entry(wheel: WheelInfo, reproduced: bool | None = None,
 
 def step_entry(step: StepResult, interrupted: bool = False) -> dict[str, Any]:
     result = "unfinished" if step.status is None else ("passed" if step.passed else "failed")
-    if interrupted and not step.passed:
-        result = "interrupted"  # the step the signal stopped, whatever its exit trap wrote
+    if (interrupted or step.signal) and not step.passed:
+        result = "interrupted"  # the step the signal stopped, whatever status it ended with
     return {"name": step.name, "result": result, "status": step.status,
-            "start": _when(step.start), "end": _when(step.end),
+            "signal": step.signal, "start": _when(step.start), "end": _when(step.end),
             "duration": _seconds(step.duration)}
 
 

@@ -319,7 +319,8 @@ def test_target_copy_is_an_independent_git_work_tree_with_the_same_version(
     assert f"clean_code: {copy}: clone of {source} at {head(source)}" in out
     recorded = json.loads((tmp_path / "build" / "t1" / "checkout.json").read_text())
     assert recorded == {"url": str(project), "ref": "main", "sha": head(source),
-                        "sdist_mirror": None}  # the project's, not its submodule's
+                        "sdist_mirror": None, "fetched_url": str(project),
+                        "commit_upstream": True, "sdist": None}  # the project's
     describe = ("describe", "--tags", "--long", "--dirty")
     assert head(copy) == head(source) and git(copy, *describe) == git(source, *describe)
     assert git(copy, *describe).startswith("v1.1-1-g")

@@ -185,6 +185,7 @@ def test_sigterm_stops_the_build_leaves_no_process_and_reports_it(
     # the checkout included.
     log = (work / tid(first) / "build.log").read_text()
     assert f"---- {tid(first)}: build_wheel: INTERRUPTED by SIGTERM after " in log
+    assert stopped["steps"][-1]["signal"] == "SIGTERM"
     assert "build_wheel: FAILED" not in log + run.output()
     assert data["started"] <= data["checkout"]["started"] <= stopped["started"]
     assert data["duration"] >= stopped["duration"] + data["checkout"]["duration"]
