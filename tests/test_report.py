@@ -139,6 +139,11 @@ def test_report_html_is_a_self_contained_matrix_with_log_links(tmp_path: Path) -
     assert page.index("<th>3.10</th>") < page.index("<th>3.11</th>") < page.index("<th>3.12</th>")
     assert "<th>linux-x86_64</th>" in page
     assert "error: run_tests failed" in page  # the failure tail
+    assert "at a time" not in page  # no -j given
+    write_run_report(tmp_path / "one", results[:1], "main", jobs=1)
+    assert "at a time" not in (tmp_path / "one" / "report.html").read_text()
+    write_run_report(tmp_path / "two", results[:2], "main", jobs=2)
+    assert "with 2 at a time" in (tmp_path / "two" / "report.html").read_text()
 
 
 def test_interrupted_run_lists_no_unfinished_target_as_passed(tmp_path: Path) -> None:

@@ -123,6 +123,7 @@ def test_a_real_run_counts_its_tests(tmp_path: Path, purepy_repo: FixtureRepo,
                       env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["jobs"] == 1  # one target: one at a time, whatever -j says
     (target,) = report["targets"]
     tests = target["tests"]
     factor = 2 if twice else 1
