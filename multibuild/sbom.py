@@ -68,7 +68,9 @@ class Bundled:
 
     member: str  # its path in the wheel
     sha256: str  # of the copy in the wheel
-    source: str | None = None  # the file it was copied from
+    # The file it was copied from, as its provider has it: an OS package's path, a path in a
+    # wheel or distribution (never a path of this build machine's caches or work dirs).
+    source: str | None = None
     name: str | None = None  # what provided it: a distribution or OS package
     version: str | None = None
     purl: str | None = None
@@ -150,8 +152,10 @@ def _from_openblas_prefix(source: Path) -> dict[str, Any] | None:
             purl = (f"pkg:pypi/{canonicalize_name(str(name))}@{version}"
                     f"?file_name={artifact}") if name and artifact.endswith(".whl") else None
             licence = short_licence(str(origin.get("license") or ""))
+            inside = source.relative_to(prefix).as_posix()
             return {"name": name or "OpenBLAS", "version": version, "purl": purl,
                     "licence": licence, "artifact": artifact or None,
+                    "source": f"{artifact}: {inside}" if artifact else inside,
                     "artifact_sha256": origin.get("sha256"),
                     "identified_by": "openblas-origin"}
     return None
@@ -172,7 +176,8 @@ def _from_python_dist(source: Path) -> dict[str, Any] | None:
                 name, version = meta.get("Name") or "", meta.get("Version") or ""
                 return {"name": name, "version": version,
                         "purl": f"pkg:pypi/{canonicalize_name(name)}@{version}",
-                        "licence": declared_licence(text), "identified_by": "python-dist"}
+                        "licence": declared_licence(text), "identified_by": "python-dist",
+                        "source": f"{name} {version}: {relative}"}
         return None
     return None
 
@@ -189,6 +194,7 @@ def _from_os_package(source: Path) -> dict[str, Any] | None:
             continue
         for provided in found.values():
             return {"name": provided.package_name, "version": provided.package_version,
+                    "source": str(path),
                     "purl": provided.purl, "identified_by": "os-package",
                     "properties": {f"{_NS}:os-package": f"{provided.distro or ''} "
                                    f"{provided.package_type}".strip()}}
@@ -212,8 +218,9 @@ def identify(member: str, contents: bytes, dirs: Sequence[Path]) -> Bundled:
                  or _from_os_package(source) or {})
     if not facts.get("licence"):
         facts["licence"] = runtime_licence(member)
-    return Bundled(member=member, sha256=digest, source=str(source) if source else None,
-                   **facts)
+    if source is not None and "source" not in facts:
+        facts["source"] = source.name  # only its name: the path is this machine's
+    return Bundled(member=member, sha256=digest, **facts)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, FixtureRepo, run_wheels
 
+from multibuild.openblas import default_cache_dir
 from multibuild.sbom import RUNTIME_LICENCES, SBOM_FILE, Bundled, Project, render
 
 CONFIG = """
@@ -46,6 +48,11 @@ class Built:
     report: dict[str, Any]
     output: Path
     stdout: str
+
+    @property
+    def caches(self) -> list[Path]:
+        """The origin records of the OpenBLAS prefixes in the cache (openblas.py's default)."""
+        return sorted(default_cache_dir(os.environ).glob("*/openblas-origin.json"))
 
 
 def build(tmp: Path, repo: FixtureRepo, python: str) -> Built:
@@ -108,8 +115,10 @@ def test_the_sbom_names_the_project_at_its_commit_and_what_it_bundles(
 
     openblas = components["scipy-openblas32"]
     bundled = {p["name"]: p["value"] for p in openblas["properties"]}
-    origin = json.loads((Path(bundled["multibuild:copied-from"]).parent.parent
-                         / "openblas-origin.json").read_text())
+    artifact, inside = bundled["multibuild:copied-from"].split(": ")
+    assert inside == "lib/libscipy_openblas.so"  # a path in the wheel, not this machine's
+    (origin,) = [json.loads(p.read_text()) for p in built.caches
+                 if json.loads(p.read_text())["artifact"] == artifact]
     assert openblas["version"] == "0.3.34.481.3"
     assert openblas["hashes"] == [{"alg": "SHA-256", "content": origin["sha256"]}]
     assert openblas["purl"] == ("pkg:pypi/scipy-openblas32@0.3.34.481.3"
