@@ -50,6 +50,34 @@ function mb_python {
     PYTHONPATH="$MB_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$MB_TOOL_PYTHON" -m "multibuild.$module" "$@"
 }
 
+function mb_import_vars {
+    # Assign the NAME=VALUE lines on stdin (multibuild/shellvars.py) without evaluating any:
+    #   mb_import_vars [--export] NAME... <<< "$(mb_python MODULE ...)"
+    # Only the NAMEs listed are accepted; each value is taken byte for byte (quotes, $(...),
+    # backticks, globs and all) with printf -v, or export with --export. Never eval. A line's
+    # trailing CR (Python's newline on Windows) is dropped: no value may hold one.
+    local mb_iv_export="" mb_iv_line mb_iv_name mb_iv_known mb_iv_ok
+    if [ "${1:-}" == --export ]; then mb_iv_export=1; shift; fi
+    while IFS= read -r mb_iv_line || [ -n "$mb_iv_line" ]; do
+        mb_iv_line=${mb_iv_line%$'\r'}
+        [ -n "$mb_iv_line" ] || continue
+        mb_iv_name=${mb_iv_line%%=*}
+        mb_iv_ok=""
+        for mb_iv_known in "$@"; do
+            if [ "$mb_iv_known" == "$mb_iv_name" ]; then mb_iv_ok=1; break; fi
+        done
+        if [ -z "$mb_iv_ok" ] || [ "$mb_iv_name" == "$mb_iv_line" ]; then
+            mb_error "mb_import_vars: unexpected record '${mb_iv_line:0:60}' (expected: $*)"
+            return 1
+        fi
+        if [ -n "$mb_iv_export" ]; then
+            export "$mb_iv_name=${mb_iv_line#*=}"
+        else
+            printf -v "$mb_iv_name" '%s' "${mb_iv_line#*=}"
+        fi
+    done
+}
+
 function mb_now_us {
     # Print the current time in microseconds since the epoch (EPOCHREALTIME, else date).
     if [ -n "${EPOCHREALTIME:-}" ]; then
@@ -1064,6 +1092,8 @@ function clean_code {
     local repo_url="" submodule="" remote="" origin previous asked sha status
     [ -n "$repo_dir" ] || { mb_error "clean_code: REPO_DIR is not set"; return 1; }
     [ -n "$build_commit" ] || { mb_error "clean_code: BUILD_COMMIT is not set"; return 1; }
+    # Refs as git checks them, and no characters a shell would read (multibuild/refs.py).
+    mb_python refs --what clean_code --repo-dir="$repo_dir" --ref="$build_commit" || return 1
     if [ -e "$repo_dir" ] && [ ! -d "$repo_dir" ]; then
         mb_error "clean_code: REPO_DIR '$repo_dir' is not a directory"
         return 1
@@ -1383,9 +1413,16 @@ function mb_build_env {
     # Exports SOURCE_DATE_EPOCH (unless set) as the commit date of REPO_DIR's HEAD, so the
     # compilers, the build backend and the repair tool write that date, not the clock's;
     # sets MB_BUILD_REQUIRES (array) to the project's [build-system].requires.
-    local out
+    local out line
     out=$(mb_python incremental build-env "$1") || return 1
-    eval "$out"
+    MB_COMMIT_EPOCH="" MB_BUILD_REQUIRES=()
+    while IFS= read -r line; do  # NAME=VALUE records (multibuild/shellvars.py), never eval'd
+        line=${line%$'\r'}
+        case $line in
+            MB_COMMIT_EPOCH=*) MB_COMMIT_EPOCH=${line#*=} ;;
+            MB_BUILD_REQUIRES=*) MB_BUILD_REQUIRES+=("${line#*=}") ;;
+        esac
+    done <<< "$out"
     if [ -z "${SOURCE_DATE_EPOCH:-}" ] && [ -n "${MB_COMMIT_EPOCH:-}" ]; then
         export SOURCE_DATE_EPOCH=$MB_COMMIT_EPOCH
         echo "build_wheel: SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH (the commit date of $1)"

@@ -49,11 +49,13 @@ function build_openblas {
     # MB_DLL_PATH).
     local plat=${1:-${PLAT:-}} exports
     if [ -n "$plat" ]; then
-        exports=$(mb_python openblas --exports --plat "$plat") || return 1
+        exports=$(mb_python openblas --records --plat "$plat") || return 1
     else
-        exports=$(mb_python openblas --exports) || return 1
+        exports=$(mb_python openblas --records) || return 1
     fi
-    eval "$exports"
+    mb_import_vars --export OPENBLAS OPENBLAS_LIB_DIR OPENBLAS_INCLUDE_DIR \
+        OPENBLAS_PKG_CONFIG_NAME OPENBLAS_CONFIG_SETTINGS PKG_CONFIG_PATH LD_LIBRARY_PATH \
+        DYLD_FALLBACK_LIBRARY_PATH MB_DLL_PATH <<< "$exports"
 }
 
 # --- the build engine -------------------------------------------------------------------------
@@ -199,7 +201,8 @@ function mb_recipe {
         --version "${!version_var:-}" --sha256 "${!sha_var:-}" --base-url "${!url_var:-}" \
         --mirror "${MB_SOURCE_MIRROR:-}" --allow-unverified "${MB_ALLOW_UNVERIFIED:-0}") \
         || return 1
-    eval "$resolved"
+    mb_import_vars mb_recipe_version mb_recipe_file mb_recipe_url mb_recipe_sha256 \
+        <<< "$resolved" || return 1
     mb_build_source "$name" "$mb_recipe_version" "$mb_recipe_url" "$mb_recipe_file" \
         "$mb_recipe_sha256" "$steps" "$@"
 }

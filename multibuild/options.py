@@ -14,6 +14,7 @@ from multibuild import MultibuildError
 from multibuild.cifiles import azure_variables
 from multibuild.interpreters import parse_version
 from multibuild.platforms import default_plat, find_platform, host_os
+from multibuild.refs import check_ref, check_repo_dir
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,6 @@ def installed_versions() -> list[str]:
         raise MultibuildError("--python all: no CPython 3.9 or newer found "
                               "(./wheels interpreters lists what was searched)")
     return versions
-
-
-# Characters and sequences git refuses in ref names (git check-ref-format), and a leading "-"
-# that a command would read as an option.
-_BAD_REF = re.compile(r"[\s\x00-\x1f\x7f~^:?*\[\\'\"]|\.\.|@\{|^-|^$")
-
-
-def valid_ref(ref: str) -> bool:
-    """Whether ``ref`` can name a branch, tag or commit hash."""
-    return not _BAD_REF.search(ref)
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -256,14 +247,13 @@ class RunOptions:
                 "BUILD_COMMIT is not set: set it in azure-pipelines.yml, the environment "
                 "or --commit"
             )
-        if not valid_ref(commit):
-            raise MultibuildError(f"{commit_source} {commit!r}: not a valid git ref (a branch, "
-                                  "tag or commit hash)")
-        repo, _ = pick(repo_dir, "--repo-dir", "REPO_DIR")
+        check_ref(commit, commit_source)
+        repo, repo_source = pick(repo_dir, "--repo-dir", "REPO_DIR")
         if not repo:
             raise MultibuildError(
                 "REPO_DIR is not set: set it in azure-pipelines.yml or --repo-dir"
             )
+        check_repo_dir(repo, repo_source)
         url, url_source = pick(repo_url, "--repo-url", "REPO_URL")
         if url and _is_local_path(url) and not (root / url).exists():
             raise MultibuildError(f"{url_source} {url}: no such repository")

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import re
-import shlex
 import shutil
 import sys
 import tarfile
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from multibuild import MultibuildError
+from multibuild.shellvars import records
 
 TABLE = Path(__file__).with_name("recipes.json")
 SEEDED_ARCHIVES = Path(__file__).with_name("archives")  # multibuild's pre-seeded archives
@@ -200,7 +200,7 @@ class Resolved:
     def shell(self) -> str:
         values = {"mb_recipe_version": self.version, "mb_recipe_file": self.file,
                   "mb_recipe_url": self.url, "mb_recipe_sha256": self.sha256 or ""}
-        return "".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items())
+        return records(values)
 
 
 def resolve(recipe: Recipe, *, caller: str, version: str = "", sha256: str = "",

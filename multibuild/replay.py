@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, UsageError
 from multibuild.checkout import source_sentence
 from multibuild.environment import STEP_VARIABLES
 from multibuild.events import BuildPlan, EventKind, plan
@@ -92,7 +92,7 @@ def resolve_source(options: RunOptions, environ: Mapping[str, str],
                    groups: ProcessGroups) -> SourceResult | None:
     """clean_code REPO_DIR at BUILD_COMMIT (clone or fetch, resolve the ref) before any target
     starts or anything is staged: an unknown ref, an unreachable repository or a broken
-    config.sh is a one-line MultibuildError here, and the previous wheelhouse stays as it
+    config.sh is a one-line UsageError here, and the previous wheelhouse stays as it
     was. None when a signal stopped it (nothing changed either)."""
     log = options.work_dir / "source" / "build.log"
     if sys.stdout.isatty():  # a clone can take minutes; pipes and CI logs stay quiet
@@ -101,8 +101,8 @@ def resolve_source(options: RunOptions, environ: Mapping[str, str],
     source = prepare_source(options, environ, groups)
     if groups.interrupted:
         return None
-    if not source.passed:
-        raise MultibuildError(source.error)
+    if not source.passed:  # an error before any build: exit status 2, like bad input
+        raise UsageError(source.error)
     print(f"wheels: source: {source_sentence(repository_record(options))}", flush=True)
     return source
 
@@ -182,6 +182,12 @@ def publish_run(staging: Staging, results: list[TargetResult], build_commit: str
         print_interruption(results, groups.signal_name, report)
 
 
+def _single_quoted(value: str) -> str:
+    """``value`` as one single-quoted shell word (a printed line may be pasted into a shell:
+    Python's repr would leave ``$(...)`` live inside double quotes)."""
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for item in items:
@@ -234,7 +240,7 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
               f"CI would upload to {upload}; a replay uploads nothing", flush=True)
         if args.print_env:
             for name in sorted({*job.environment, *overrides, *result.as_env()}):
-                print(f"export {name}={env[name]!r}")
+                print(f"export {name}={_single_quoted(env[name])}")
             continue
         planned.append((job.id, env, RunOptions.resolve(root, env, output_dir=output,
                                                         work_dir=work / job.id)))

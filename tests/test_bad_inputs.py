@@ -163,8 +163,7 @@ BAD_BUILD_INPUTS: list[tuple[list[str], str]] = [
      "directory"),
     (["--work-dir", ""], "error: --work-dir '': empty value"),
     (["--commit", ""], "error: --commit '': empty value (leave the option out for the default)"),
-    (["--commit=-rf"], "error: --commit '-rf': not a valid git ref (a branch, tag or commit "
-     "hash)"),
+    (["--commit=-rf"], "error: --commit '-rf': not an accepted ref: it starts with '-'"),
     (["--commit", "v1 v2"], "error: --commit 'v1 v2': not a valid git ref"),
     (["--commit", "main..v1"], "error: --commit 'main..v1': not a valid git ref"),
     (["--repo-url", "{tmp}/no-such-repo"], "error: --repo-url {tmp}/no-such-repo: no such "
