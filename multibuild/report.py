@@ -389,7 +389,9 @@ body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: .5em 0; max-width: 100%; }
 table.wheels { width: 100%; table-layout: fixed; }
-table.wheels col.file { width: 30%; } table.wheels col.hash { width: 22%; }
+table.wheels col.file { width: 24%; } table.wheels col.size { width: 7%; }
+table.wheels col.tags { width: 15%; } table.wheels col.libs { width: 20%; }
+table.wheels col.hash { width: 16%; } table.wheels col.same { width: 7%; }
 th, td { border: 1px solid #ccc; padding: .35em .6em; text-align: left; vertical-align: top;
          overflow-wrap: anywhere; word-break: break-word; }
 th { background: #f3f3f3; }
@@ -493,8 +495,8 @@ def _target_section(target: dict[str, Any]) -> list[str]:
     wheels += [(w, "not staged") for w in target.get("rejected_wheels") or []]
     if wheels:
         out += ['<table class="wheels">',
-                '<colgroup><col class="file"><col><col><col><col class="hash"><col><col>'
-                "</colgroup>",
+                '<colgroup><col class="file"><col class="size"><col class="tags">'
+                '<col class="libs"><col class="hash"><col class="same"><col></colgroup>',
                 "<tr><th>wheel</th><th>size</th><th>platform tags</th>"
                 "<th>bundled libraries</th><th>sha256</th><th>same as last run</th>"
                 "<th>SBOM</th></tr>"]
