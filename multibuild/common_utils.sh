@@ -1566,13 +1566,20 @@ function install_run {
     fi
     mb_test_venv || return 1
     install_wheel || return 1
-    # run_tests runs in a subshell with errexit on, as a CI step would, from an empty directory.
+    # run_tests runs in a subshell with errexit on, as a CI step would, from an empty
+    # directory: in a container tmp_for_test in the repository (/io, the target's own one
+    # mounted there), as multibuild's docker_test_wrap.sh, so configs reach ../$REPO_DIR.
     local empty status flags=$- junit=""
     if [ -n "${MB_WORK_DIR:-}" ]; then
         junit="$(abspath "$MB_WORK_DIR")/test-results.xml"
         rm -f "$junit"
     fi
-    empty=$(mktemp -d)
+    if [ -n "${MB_IN_CONTAINER:-}" ]; then
+        empty=$PWD/tmp_for_test
+        mkdir -p "$empty"
+    else
+        empty=$(mktemp -d)
+    fi
     set +e
     # shellcheck disable=SC2030  # PYTEST_ADDOPTS for run_tests only
     (
@@ -1586,7 +1593,11 @@ function install_run {
     )
     status=$?
     [[ $flags == *e* ]] && set -e
-    rm -rf "$empty"
+    if [ -n "${MB_IN_CONTAINER:-}" ]; then
+        rmdir "$empty" 2> /dev/null || true  # kept when it is a mount or run_tests left files
+    else
+        rm -rf "$empty"
+    fi
     if [ "$status" -ne 0 ]; then
         mb_error "run_tests failed (exit $status)"
         return "$status"
@@ -1626,6 +1637,21 @@ function mb_source_project {
     fi
     # shellcheck disable=SC1090
     source "$config" || { mb_error "sourcing $config failed"; return 1; }
+}
+
+function mb_root_relative {
+    # Print PATH as a container sees it from /io: relative to the repository root (MB_ROOT);
+    # a relative PATH is that already. One-line error for a path outside the root.
+    local path=$1 root
+    root=$(cd "$MB_ROOT" && pwd -P)
+    if [ -d "$path" ]; then path=$(cd "$path" && pwd -P); fi
+    case "$path" in
+        "$root") echo . ;;
+        "$root"/*) echo "${path#"$root"/}" ;;
+        /*) mb_error "$1 is outside the repository $MB_ROOT; a container cannot see it"
+            return 1 ;;
+        *) echo "$path" ;;
+    esac
 }
 
 function mb_handed_env {

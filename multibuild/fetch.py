@@ -24,7 +24,6 @@ import base64
 import contextlib
 import hashlib
 import http.client
-import os
 import signal
 import socket
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from multibuild import MultibuildError
-from multibuild.files import atomic_path, atomic_write
+from multibuild.files import atomic_path, atomic_write, file_lock
 from multibuild.urls import redact_url as redact_url  # re-exported: its old home
 
 MANIFEST = "sha256sums.txt"
@@ -469,16 +468,8 @@ def read_manifest(directory: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def manifest_lock(directory: Path) -> Iterator[None]:
     """An exclusive lock on ``directory``'s manifest (a lock file beside it)."""
-    import fcntl
-
-    directory.mkdir(parents=True, exist_ok=True)
-    lock_path = directory / f".{MANIFEST}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with file_lock(directory / f".{MANIFEST}.lock"):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def update_manifest(directory: Path, add: Mapping[str, str] | None = None,

@@ -91,9 +91,14 @@ def job_environment(
 def resolve_source(options: RunOptions, environ: Mapping[str, str],
                    groups: ProcessGroups) -> SourceResult | None:
     """clean_code REPO_DIR at BUILD_COMMIT (clone or fetch, resolve the ref) before any target
-    starts or anything is staged: an unknown ref, an unreachable repository or a broken
-    config.sh is a one-line UsageError here, and the previous wheelhouse stays as it
-    was. None when a signal stopped it (nothing changed either)."""
+    starts or anything is staged (in docker mode after the docker preflight): an unknown
+    ref, an unreachable repository or a broken config.sh is a one-line UsageError here, and
+    the previous wheelhouse stays as it was. None when a signal stopped it (nothing changed
+    either)."""
+    from multibuild.incremental import build_mode_of
+
+    if build_mode_of(environ) == "docker":  # the images and mounts, before anything runs
+        docker_preflight(options, environ, groups)
     log = options.work_dir / "source" / "build.log"
     if sys.stdout.isatty():  # a clone can take minutes; pipes and CI logs stay quiet
         print(f"wheels: checking out {options.repo_dir} at {options.build_commit} (log: {log})",
@@ -149,6 +154,25 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
                 jobs=effective_jobs(options), repository=repository_record(options),
                 source=source, started=started)
     return results
+
+
+def docker_preflight(options: RunOptions, environ: Mapping[str, str],
+                     groups: ProcessGroups) -> None:
+    """Docker mode, before anything is built: the images are here (or pulled) and have the
+    targets' Pythons, the work directory is visible in the containers; an interrupted run
+    removes the containers it started."""
+    from multibuild import docker
+
+    docker.preflight([(t.python, t.plat) for t in options.targets], environ, options.root,
+                     options.work_dir)
+
+    def remove_containers() -> None:
+        removed = docker.remove_run_containers(groups.run_id, environ)
+        if removed:
+            print(f"wheels: removed {removed} container(s) of the interrupted run",
+                  file=sys.stderr, flush=True)
+
+    groups.on_interrupt(remove_containers)
 
 
 def repository_record(options: RunOptions) -> dict[str, object]:

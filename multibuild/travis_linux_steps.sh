@@ -48,6 +48,7 @@ if [ "$MB_BUILD_MODE" == docker ]; then
         # Build (and repair) in the manylinux container: build_wheel [REPO_DIR [PLAT]]
         local repo_dir=${1:-${REPO_DIR:-}}
         [ -z "$repo_dir" ] && { mb_error "build_wheel: REPO_DIR is not set"; return 1; }
+        repo_dir=$(mb_root_relative "$repo_dir") || return 1
         # BUILD_COMMANDS is shell run in the container: the value goes in quoted (printf %q).
         build_multilinux "${2:-${PLAT:-x86_64}}" "build_wheel $(printf '%q' "$repo_dir")"
     }

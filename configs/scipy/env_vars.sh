@@ -24,3 +24,7 @@ export TEST_DEPENDS=${TEST_DEPENDS:-"pytest==8.3.5 pytest-xdist==3.6.1 hypothesi
 # defaults configure_build.sh sets for libraries built into BUILD_PREFIX (-Wl,-strip-all,
 # -I$BUILD_PREFIX/include), which scipy.show_config() would otherwise record.
 export MB_WHEEL_FLAGS=${MB_WHEEL_FLAGS:-project}
+# Docker mode: pre_build downloads OpenBLAS from the package index (build_openblas), so the
+# containers use the host's network (the default, none, reaches only the wheels the host
+# prepares).
+export MB_DOCKER_NETWORK=${MB_DOCKER_NETWORK:-host}
