@@ -18,7 +18,7 @@ from multibuild.cifiles import CIFile, MatrixEntry, read_all, step_names
 
 # CPython versions a matrix entry may name.
 KNOWN_PYTHONS: tuple[str, ...] = (
-    "3.9", "3.10", "3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t",
+    "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.13t", "3.14", "3.14t",
 )
 # Variables every build job must set (in its entry or the file's globals).
 JOB_VARIABLES: tuple[str, ...] = ("MB_PYTHON_VERSION", "PLAT")
@@ -137,6 +137,11 @@ def skip_reason(job: Job, host: Host) -> str | None:
         return None
     if job.plat != machine:
         return f"{job.plat} job: runs on {job.plat} hardware only (this host is {machine})"
+    from multibuild.interpreters import unsupported_python
+
+    why = unsupported_python(job.python)
+    if why:
+        return why
     if host.mode == "native" and job.python not in host.pythons:
         return f"no CPython {job.python} on this machine (native build mode)"
     return None

@@ -391,21 +391,25 @@ def parse_manifest(text: str) -> dict[str, str]:
     return entries
 
 
-def read_manifest(directory: Path) -> dict[str, str]:
-    """``sha256sums.txt`` of ``directory`` as {file name: sha256}; unreadable lines skipped."""
+def read_manifest(directory: Path, name: str = MANIFEST) -> dict[str, str]:
+    """``sha256sums.txt`` (or ``name``) of ``directory`` as {file name: sha256}; unreadable
+    lines skipped."""
     try:
-        return parse_manifest((directory / MANIFEST).read_text(encoding="utf-8"))
+        return parse_manifest((directory / name).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return {}
 
 
 @contextlib.contextmanager
-def manifest_lock(directory: Path) -> Iterator[None]:
-    """An exclusive lock on ``directory``'s manifest (a lock file beside it)."""
+def manifest_lock(directory: Path, name: str = MANIFEST,
+                  lock_path: Path | None = None) -> Iterator[None]:
+    """An exclusive lock on ``directory``'s manifest ``name``: ``lock_path``, by default a
+    lock file beside it."""
     import fcntl
 
     directory.mkdir(parents=True, exist_ok=True)
-    lock_path = directory / f".{MANIFEST}.lock"
+    lock_path = lock_path or directory / f".{name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -415,15 +419,17 @@ def manifest_lock(directory: Path) -> Iterator[None]:
 
 
 def update_manifest(directory: Path, add: Mapping[str, str] | None = None,
-                    remove: Iterable[str] = ()) -> dict[str, str]:
-    """Merge ``add`` into (and drop ``remove`` from) the manifest on disk, under the lock."""
-    with manifest_lock(directory):
-        entries = read_manifest(directory)
+                    remove: Iterable[str] = (), *, name: str = MANIFEST,
+                    header: str = "", lock_path: Path | None = None) -> dict[str, str]:
+    """Merge ``add`` into (and drop ``remove`` from) the manifest ``name`` on disk, under the
+    lock (``lock_path``, see manifest_lock); ``header`` (comment lines) heads the file."""
+    with manifest_lock(directory, name, lock_path):
+        entries = read_manifest(directory, name)
         entries.update(add or {})
-        for name in remove:
-            entries.pop(name, None)
-        text = "".join(f"{entries[name]}  {name}\n" for name in sorted(entries))
-        atomic_write(directory / MANIFEST, text)
+        for entry in remove:
+            entries.pop(entry, None)
+        text = header + "".join(f"{entries[entry]}  {entry}\n" for entry in sorted(entries))
+        atomic_write(directory / name, text)
         return entries
 
 

@@ -7,10 +7,12 @@
 # /usr/local). Their data (version, archive name, URL, sha256) is multibuild/recipes.json; the
 # shell asks multibuild/recipes.py for it. Variables, as in multibuild:
 #   <NAME>_VERSION     another version (defaults in recipes.sh); <NAME>_SHA256 its checksum when
-#                      the table does not know it (MB_ALLOW_UNVERIFIED=1 skips the check)
+#                      the table does not know it, else the archive's sha256 is recorded in the
+#                      repository's archives.lock on first use and checked on every later run
 #   MB_SOURCE_MIRROR   a directory URL holding every archive under its file name (one for all);
 #                      <NAME>_DOWNLOAD_URL one recipe's (multibuild's OPENSSL_DOWNLOAD_URL)
-#   ARCHIVE_SDIR       where archives are kept (default ARCHIVE_DIR, else archives/)
+#   ARCHIVE_SDIR       where archives are kept (default ARCHIVE_DIR, else archives/); an archive
+#                      there under multibuild's name for it (xz-5.4.1.tar.gz) is used too
 # Each build writes multibuild's <name>-stamp in the current directory (a present stamp skips
 # it) and keeps the installed files in the library cache ($MB_CACHE_DIR/libs), so a fresh
 # BUILD_PREFIX with the same recipe, flags and platform is refilled without compiling.
@@ -190,16 +192,17 @@ function mb_recipe {
     local caller=$1 key=$2 var=$3 name=$4 steps=$5 resolved
     shift 5
     local version_var="${var}_VERSION" sha_var="${var}_SHA256" url_var="${var}_DOWNLOAD_URL"
-    local mb_recipe_version mb_recipe_file mb_recipe_url mb_recipe_sha256
+    local mb_recipe_version mb_recipe_file mb_recipe_url mb_recipe_sha256 mb_recipe_also_named
     if [ -e "$name-stamp" ]; then
         echo "$name: $name-stamp present in $PWD; not building it again"
         return 0
     fi
     resolved=$(mb_python recipes resolve "$key" --caller "$caller" --var "$var" \
         --version "${!version_var:-}" --sha256 "${!sha_var:-}" --base-url "${!url_var:-}" \
-        --mirror "${MB_SOURCE_MIRROR:-}" --allow-unverified "${MB_ALLOW_UNVERIFIED:-0}") \
-        || return 1
-    eval "$resolved"
+        --mirror "${MB_SOURCE_MIRROR:-}") || return 1
+    eval "$resolved"  # mb_recipe_* assignments, shell-quoted by recipes.py
+    # fetch_unpack's other names for the archive, and the recipe its messages name.
+    local -x MB_ARCHIVE_ALSO_NAMED=$mb_recipe_also_named MB_ARCHIVE_CALLER=$caller
     mb_build_source "$name" "$mb_recipe_version" "$mb_recipe_url" "$mb_recipe_file" \
         "$mb_recipe_sha256" "$steps" "$@"
 }
@@ -253,7 +256,7 @@ function build_github {
 
 function mb_have_header {
     # Succeed if the C compiler finds HEADER: mb_have_header zlib.h
-    # shellcheck disable=SC2086  # CC may be a command with arguments ("ccache gcc")
+    # shellcheck disable=SC2086  # CC may be a command with arguments ("zig cc")
     printf '#include <%s>\n' "$1" | ${CC:-cc} -E - > /dev/null 2>&1
 }
 

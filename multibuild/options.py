@@ -12,7 +12,7 @@ from pathlib import Path
 
 from multibuild import MultibuildError
 from multibuild.cifiles import azure_variables
-from multibuild.interpreters import parse_version
+from multibuild.interpreters import OLDEST_PYTHON, parse_version, unsupported_python
 from multibuild.platforms import default_plat, find_platform, host_os
 
 
@@ -29,18 +29,18 @@ class Target:
         return f"cp{self.python.replace('.', '')}-{self.os}-{self.plat}"
 
 
-# The oldest Python the library's build and test tooling (pip, uv, build) still supports.
-OLDEST_PYTHON = (3, 9)
+# ``--python all`` starts here: the Pythons current projects still support.
+ALL_PYTHONS_FROM = (3, 9)
 
 
 def installed_versions() -> list[str]:
-    """``--python all``: every CPython found here from OLDEST_PYTHON on, oldest first."""
+    """``--python all``: every CPython found here from ALL_PYTHONS_FROM on, oldest first."""
     from multibuild.interpreters import discover
 
     found = sorted(
         (tuple(int(p) for p in v.split(".")), v) for v in discover() if v.replace(".", "").isdigit()
     )
-    versions = [v for key, v in found if key >= OLDEST_PYTHON]
+    versions = [v for key, v in found if key >= ALL_PYTHONS_FROM]
     if not versions:
         raise MultibuildError("--python all: no CPython 3.9 or newer found "
                               "(./wheels interpreters lists what was searched)")
@@ -225,11 +225,9 @@ class RunOptions:
                     version = parse_version(item)
                 except MultibuildError as exc:
                     raise MultibuildError(f"{python_source}: {exc}") from None
-                if _version_key(version) < OLDEST_PYTHON:
-                    oldest = ".".join(map(str, OLDEST_PYTHON))
-                    raise MultibuildError(
-                        f"{python_source} {version}: Python {version} is older than "
-                        f"{oldest}, the oldest this library builds for")
+                why = unsupported_python(version)
+                if why:
+                    raise MultibuildError(f"{python_source} {version}: {why}")
                 versions.append(version)
             if not versions:
                 raise MultibuildError(f"{python_source} {spec!r}: no Python version given "

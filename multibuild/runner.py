@@ -170,6 +170,7 @@ def target_environment(
         PLAT=target.plat,
         BUILD_COMMIT=options.build_commit,
         REPO_DIR=str(target_checkout(options, work)),
+        MB_GIVEN_REPO_DIR=options.repo_dir,  # what run_tests sees: ../$REPO_DIR
         MB_SOURCE_DIR=str(source_dir(options)),
         MB_TARGET_ID=target.id,
         CONFIG_PATH=options.config_path,
