@@ -33,6 +33,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
                   file=sys.stderr)
             return groups.exit_status
+        for line in options.ci_sources():
+            print(f"wheels: {line}", flush=True)
         results = build(options, os.environ, groups=groups)  # the engine of a replayed CI job
         print_summary(results)
     if groups.interrupted:

@@ -950,8 +950,9 @@ function fill_submodule {
     # naming the superproject's .git/modules/...) becomes a standalone clone at the same HEAD
     # with the same origin, so copies of it stay valid git work trees (versioneer). A submodule
     # registered in the superproject but not initialised (an empty directory, as in a fresh
-    # clone) is cloned from its URL in .gitmodules (relative URLs resolved by git).
-    local repo_dir=${1:-} abs top rel name url head origin tmp
+    # clone) is cloned from its URL in .gitmodules (relative URLs resolved by git), else, when
+    # that is out of reach, from REPO_URL (origin stays the .gitmodules URL).
+    local repo_dir=${1:-} abs top rel name url head origin tmp fallback=""
     [ -n "$repo_dir" ] || { mb_error "fill_submodule: no REPO_DIR given"; return 1; }
     [ -d "$repo_dir/.git" ] && return 0
     abs=$(abspath "$repo_dir")
@@ -991,10 +992,23 @@ function fill_submodule {
     # git resolves a relative URL against the superproject's remote and records it.
     mb_git -C "$top" submodule --quiet init -- "$rel" || return 1
     url=$(git -C "$top" config --get "submodule.$name.url") || return 1
-    (cd "$top" && mb_clone_into "$url" "$rel") \
-        || { mb_error "fill_submodule: cannot clone submodule '$name' from $(mb_redact_url "$url")"
-             return 1; }
-    echo "fill_submodule: cloned submodule $rel from $(mb_redact_url "$url")" >&2
+    if (cd "$top" && mb_clone_into "$url" "$rel"); then
+        echo "fill_submodule: cloned submodule $rel from $(mb_redact_url "$url")" >&2
+        return 0
+    fi
+    # Out of reach (no network, a moved project): REPO_URL, when set, holds the same project.
+    # Its origin stays the .gitmodules URL, as for a submodule cloned from there.
+    [ -n "${REPO_URL:-}" ] && fallback=$(mb_normalize_url "$REPO_URL")
+    if [ -n "$fallback" ] && (cd "$top" && mb_clone_into "$fallback" "$rel") \
+        && mb_git -C "$abs" remote set-url origin "$url" \
+        && mb_git -C "$abs" config mb.url "$fallback"; then
+        echo "fill_submodule: cloned submodule $rel from REPO_URL $(mb_redact_url "$REPO_URL")" \
+            "($(mb_redact_url "$url") is out of reach)" >&2
+        return 0
+    fi
+    mb_error "fill_submodule: cannot clone submodule '$name' from $(mb_redact_url "$url")" \
+        "${REPO_URL:+or REPO_URL $(mb_redact_url "$REPO_URL")}"
+    return 1
 }
 
 function mb_clone_sdist_mirror {

@@ -7,13 +7,17 @@ import re
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from multibuild import MultibuildError
-from multibuild.cifiles import azure_variables
+from multibuild.cifiles import CIFile, azure_variables, read_all
 from multibuild.interpreters import OLDEST_PYTHON, parse_version, unsupported_python
 from multibuild.platforms import default_plat, find_platform, host_os
+
+if TYPE_CHECKING:
+    from multibuild.cimatrix import LocalSettings
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,13 @@ class ProjectConfig:
 
 def default_config_name(root: Path) -> str:
     """The default configuration's name: its project, REPO_DIR of the CI files."""
-    return Path(azure_variables(root).get("REPO_DIR") or "default").name
+    repo_dir = azure_variables(root).get("REPO_DIR")
+    if not repo_dir:  # a repository with only .travis.yml (or appveyor.yml)
+        from multibuild.cimatrix import ci_globals
+
+        found = ci_globals(read_all(root)).get("REPO_DIR")
+        repo_dir = found.value if found else ""
+    return Path(repo_dir or "default").name
 
 
 def known_configs(root: Path) -> list[str]:
@@ -163,6 +173,38 @@ class RunOptions:
     jobs: int = 1  # targets built at the same time (-j); resolve() defaults to the cores
     config: str = ""  # --config NAME; empty: CONFIG_PATH / ENV_VARS_PATH as set, or the default
     fresh: bool = False  # --fresh / MB_FRESH=1: every target starts from an empty work dir
+    # Per target id: what the CI files give its build (multibuild.cimatrix.local_settings).
+    ci: Mapping[str, LocalSettings] = field(default_factory=dict)
+
+    def ci_environment(self, target: Target) -> dict[str, str]:
+        """The CI files' variables for ``target``'s build (the job building it, its
+        dependency lists), under what the environment and the options set."""
+        settings = self.ci.get(target.id)
+        return settings.env() if settings is not None else {}
+
+    def ci_sources(self) -> list[str]:
+        """Where the run's REPO_DIR, BUILD_COMMIT and each target's dependency lists came
+        from in the CI files, one line each, for the log."""
+        lines: list[str] = []
+        first = next(iter(self.ci.values()), None)
+        if first is not None:
+            shown = [f"{name}={first.values[name].value} ({first.values[name].source})"
+                     for name in ("REPO_DIR", "BUILD_COMMIT", "REPO_URL")
+                     if name in first.values]
+            if shown:
+                lines.append("from the CI files: " + ", ".join(shown))
+        for target_id, settings in self.ci.items():
+            if settings.job is None:
+                lines.append(f"{target_id}: no CI job builds it; the CI files' top-level "
+                             "variables apply")
+                continue
+            deps = [f"{name}={settings.values[name].value!r} ({settings.values[name].source})"
+                    for name in ("BUILD_DEPENDS", "TEST_DEPENDS") if name in settings.values]
+            rest = len(settings.values) - len(deps)
+            lines.append(f"{target_id}: the variables of CI job {settings.job.id} "
+                         f"({settings.job.where})" + (": " + ", ".join(deps) if deps else "")
+                         + f"; {rest} more")
+        return lines
 
     @classmethod
     def resolve(
@@ -185,7 +227,13 @@ class RunOptions:
         """Every option from flags over environment over the CI files, checked before any
         work: a bad one is a one-line ``MultibuildError`` naming the flag or variable.
         ``check_host``: also refuse targets this machine cannot build (interpreters, PLAT)."""
-        ci = azure_variables(root)
+        from multibuild.cimatrix import ci_globals, local_settings
+
+        files: list[CIFile] = read_all(root)
+        # The CI files' top-level variables, then (once the targets are known) those of the
+        # job building the first target: REPO_DIR, BUILD_COMMIT, ... from whichever CI files
+        # the repository has.
+        ci = {name: setting.value for name, setting in ci_globals(files).items()}
         chosen = project_config(root, config) if config else None
         # --config NAME: that configuration's project defaults come before the CI files'.
         defaults = chosen.defaults if chosen else {}
@@ -238,11 +286,14 @@ class RunOptions:
             platform = find_platform(here, plat_value)
         except MultibuildError as exc:
             raise MultibuildError(f"{plat_source}: {exc}") from None
+        targets = tuple(Target(v, platform.plat, platform.os) for v in dict.fromkeys(versions))
+        settings = {t.id: local_settings(root, t.python, t.plat, files, t.os) for t in targets}
+        ci.update(settings[targets[0].id].env())
         commit, commit_source = pick(build_commit, "--commit", "BUILD_COMMIT")
         if not commit:
             raise MultibuildError(
-                "BUILD_COMMIT is not set: set it in azure-pipelines.yml, the environment "
-                "or --commit"
+                "BUILD_COMMIT is not set: set it in the CI files (azure-pipelines.yml, "
+                ".travis.yml or appveyor.yml), the environment or --commit"
             )
         if not valid_ref(commit):
             raise MultibuildError(f"{commit_source} {commit!r}: not a valid git ref (a branch, "
@@ -250,7 +301,8 @@ class RunOptions:
         repo, _ = pick(repo_dir, "--repo-dir", "REPO_DIR")
         if not repo:
             raise MultibuildError(
-                "REPO_DIR is not set: set it in azure-pipelines.yml or --repo-dir"
+                "REPO_DIR is not set: set it in the CI files (azure-pipelines.yml, "
+                ".travis.yml or appveyor.yml), the environment or --repo-dir"
             )
         url, url_source = pick(repo_url, "--repo-url", "REPO_URL")
         if url and _is_local_path(url) and not (root / url).exists():
@@ -271,7 +323,6 @@ class RunOptions:
             if inner == output or output in inner.parents:
                 raise MultibuildError(f"--output {output}: holds {name} ({inner}); each run "
                                       "replaces its output whole, so choose another")
-        targets = tuple(Target(v, platform.plat, platform.os) for v in dict.fromkeys(versions))
         if check_host:
             check_buildable(targets, environ, python_source)
         return cls(
@@ -289,4 +340,5 @@ class RunOptions:
             jobs=jobs or os.cpu_count() or 1,
             config=chosen.name if chosen else "",
             fresh=bool(fresh) or environ.get("MB_FRESH", "0") not in ("", "0"),
+            ci=settings,
         )
