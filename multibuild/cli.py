@@ -87,7 +87,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     if not own.no_provision:
         provision_test_packages()
     marker = [] if own.slow else ["-m", "not slow"]
-    return subprocess.call([sys.executable, "-m", "pytest", *marker, *pytest_args], cwd=ROOT)
+    config = ["-c", str(ROOT / "tests" / "pytest.ini")]  # not the repository's pyproject.toml
+    return subprocess.call([sys.executable, "-m", "pytest", *config, *marker, *pytest_args],
+                           cwd=ROOT)
 
 
 def cmd_interpreters(_args: argparse.Namespace) -> int:

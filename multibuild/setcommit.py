@@ -94,7 +94,8 @@ def plan_changes(root: Path, name: str, value: str) -> list[Change]:
         var = cifile.variables.get(name)
         if var is None:
             raise MultibuildError(f"{cifile.file}:{cifile.variables_line}: no {name} variable")
-        new_scalar = var.scalar[: len(var.scalar) - len(var.value)] + value
+        # Travis: the text after NAME= as written (quotes kept) is what gets replaced.
+        new_scalar = var.scalar[: len(var.scalar) - len(var.written)] + value
         text = replace_scalar(cifile.text, var, new_scalar) if var.value != value else cifile.text
         if text != cifile.text:
             _verify(root, service, cifile.text, text, name, value)
