@@ -264,7 +264,7 @@ def run_travis(run: JobRun, output: Output | None, groups: ProcessGroups) -> int
         bin_dir = ci_python(run, extra["python"], "travis-python")
         if bin_dir is None:
             _say(output, job, f"replay: Travis's python {extra['python']} is not on this "
-                 "machine; the job's shell keeps this host's python3")
+                 "machine; the job's shell keeps this host's python3", run.log)
         else:
             env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
             env["VIRTUAL_ENV"] = str(bin_dir.parent)
@@ -448,7 +448,8 @@ def run_azure(run: JobRun, output: Output | None, groups: ProcessGroups) -> int:
         state = "failed" if failed else "succeeded"
         if index in publishing and not run.upload:
             _say(output, job, f"replay: step {name!r} ({step.where}) skipped: publishing step "
-                 "(after the last build or test step; ./wheels replay --upload runs it)")
+                 "(after the last build or test step; ./wheels replay --upload runs it)",
+                 run.log)
             continue
         try:
             wanted = Condition(variables, state).evaluate(
@@ -457,7 +458,7 @@ def run_azure(run: JobRun, output: Output | None, groups: ProcessGroups) -> int:
             raise MultibuildError(f"{step.where}: {exc}") from None
         if not wanted:
             _say(output, job, f"replay: step {name!r} skipped (condition: "
-                 f"{step.condition or 'succeeded()'})")
+                 f"{step.condition or 'succeeded()'})", run.log)
             continue
         steps.start(name)
         status = _azure_step(run, step, name, index, variables, prepend, scripts, output,
@@ -469,7 +470,7 @@ def run_azure(run: JobRun, output: Output | None, groups: ProcessGroups) -> int:
             failed = status
             _say(output, job, f"replay: {step.where} (step {step.phase!r}) failed "
                  f"(exit {status}); later steps run only if their condition says so, as on "
-                 "Azure")
+                 "Azure", run.log)
     return failed
 
 
@@ -477,22 +478,23 @@ def _azure_step(run: JobRun, step: Step, name: str, index: int, variables: dict[
                 prepend: list[str], scripts: Path, output: Output | None,
                 groups: ProcessGroups) -> int:
     job = run.job
-    _say(output, job, f"---- {job.id}: step {name} ({step.where})")
+    _say(output, job, f"---- {job.id}: step {name} ({step.where})", run.log)
     if step.kind == "checkout":
-        _say(output, job, "checkout: the repository is this directory")
+        _say(output, job, "checkout: the repository is this directory", run.log)
         return 0
     if step.kind == "python":
         spec = expand_macros(step.text, variables)
         bin_dir = ci_python(run, spec, f"azure-python-{python_of(spec)}")
         if bin_dir is None:
             _say(output, job, f"error: UsePythonVersion {spec!r}: no such CPython on this "
-                 "machine (./wheels interpreters lists them)")
+                 "machine (./wheels interpreters lists them)", run.log)
             return 1
         prepend.insert(0, str(bin_dir))
-        _say(output, job, f"UsePythonVersion: {spec} -> {bin_dir} first on PATH")
+        _say(output, job, f"UsePythonVersion: {spec} -> {bin_dir} first on PATH", run.log)
         return 0
     if step.kind == "task":
-        _say(output, job, f"replay: Azure task {step.text!r} is not replayed here; skipped")
+        _say(output, job, f"replay: Azure task {step.text!r} is not replayed here; skipped",
+             run.log)
         return 0
     env = dict(run.env)
     env.update({_env_name(k): v for k, v in variables.items()})
@@ -524,7 +526,11 @@ def _azure_step(run: JobRun, step: Step, name: str, index: int, variables: dict[
 # --------------------------------------------------------------------------- the job
 
 
-def _say(output: Output | None, job: Job, text: str) -> None:
+def _say(output: Output | None, job: Job, text: str, log: Path | None = None) -> None:
+    """A line of the replay's own about the job: to the terminal and the job's log."""
+    if log is not None:
+        with log.open("ab") as out:
+            out.write(text.encode() + b"\n")
     if output is not None:
         output.line(job.id, text + "\n")
 

@@ -9,6 +9,11 @@ through ``./wheels replay`` of its own CI file and through ``./wheels build``:
   config.sh that no recipe table knows, its archive fetched in a zip under multibuild's name
   (pillow-wheels' way), ``run_tests`` reaching the project's tests as ``../tinylib/tests``, an
   ``after_success`` upload, jobs this host cannot run (i686, arm64, macOS).
+- ``azure-wheels``: Azure Pipelines only; job templates with parameters and an inserted
+  matrix, a step setting variables for the next (``##vso[task.setvariable]``),
+  ``UsePythonVersion``, the dependency list set in the build step, ``$(VAR)`` macros,
+  conditions, upload steps fed by secret variables, ccache opted in (``USE_CCACHE=1``); its
+  project is built with numpy.distutils (a C++ extension: a two-word CXX broke its link).
 """
 
 from __future__ import annotations
@@ -166,3 +171,82 @@ def test_check_is_clean_on_the_unmodified_travis_file(travis: TravisRepo) -> Non
     assert done.ok, done.log
     assert "check: 1 CI files, 7 build jobs, BUILD_COMMIT=v1.0.0: ok (another repository's " \
         "CI files: shared variables agree)" in done.proc.stdout
+
+
+@dataclass
+class AzureRepo:
+    repo: Path
+    job: str
+    python: str
+    replay: Run
+    build: Run
+
+
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory: pytest.TempPathFactory) -> AzureRepo:
+    tmp = tmp_path_factory.mktemp("azure-style")
+    project = project_repo(tmp / "distutilsext-upstream", "distutilsext", "v2.0.0")
+    repo = wheels_repo(tmp, "azure-wheels", project, "distutilsext")
+    runnable = runnable_jobs(repo)
+    # numpy.distutils: numpy 1.24 on Python 3.9 to 3.11.
+    choice = next((p for p in ("3.11", "3.10", "3.9")
+                   if f"azure-linux-x86_64-cp{p.replace('.', '')}" in runnable), None)
+    if choice is None:
+        pytest.skip(f"none of CPython 3.9-3.11 here; runnable: {runnable}")
+    job = f"azure-linux-x86_64-cp{choice.replace('.', '')}"
+    replay = wheels(repo, ["replay", job, "--repo-url", str(project)])
+    build = wheels(repo, ["build", "--python", choice, "--repo-url", str(project)])
+    return AzureRepo(repo, job, choice, replay, build)
+
+
+def test_azure_jobs_come_from_templates_with_their_parameters(azure: AzureRepo) -> None:
+    done = wheels(azure.repo, ["jobs"])
+    assert done.ok, done.log
+    lines = {line.split()[0]: line for line in done.proc.stdout.splitlines()[:-1]}
+    assert lines["azure-windows-win_amd64-cp311"].endswith(
+        "skip: Windows job: runs on a Windows machine only")
+    assert lines["azure-macos-x86_64-cp311"].endswith("skip: macOS job: runs on a macOS "
+                                                      "machine only")
+    # The matrix entries come from azure-pipelines.yml, where the parameters are given.
+    assert "azure-pipelines.yml:" in lines[azure.job]
+
+
+def test_replay_runs_the_azure_steps_as_azure_would(azure: AzureRepo) -> None:
+    run = azure.replay
+    assert run.ok, run.log[-5000:]
+    log = run.log
+    # UsePythonVersion put that CPython first on PATH; the next step stored its path with
+    # ##vso[task.setvariable] and the build step got it (and the $(TEST_DIR) macro expanded).
+    assert f"UsePythonVersion: {azure.python} -> " in log
+    found = re.search(r"Azure's python: (\S+); tests in (\S+)", log)
+    assert found and "azure-python-" in found.group(1), log[-3000:]
+    assert found.group(2).endswith("/agent/tmp_for_test")
+    assert "Building distutilsext@v2.0.0" in log
+    # ccache is opted in (USE_CCACHE: "1") through wrapper links: numpy.distutils compiled and
+    # linked the C++ extension, which a two-word CXX="ccache g++" broke.
+    assert "activate_ccache: " in log
+    assert "ccache -shared" not in log
+    assert re.search(r"\.\./distutilsext/tests/test_distutilsext\.py::"
+                     r"test_the_cxx_extension_works PASSED", log), log[-3000:]
+    # A push build: the scheduled-only step is skipped by its condition; the upload steps
+    # (after the last build or test step) are not run by a replay.
+    assert "replay: step '04 Nightly preparation' skipped (condition: " \
+        "eq(variables['Build.Reason'], 'Schedule'))" in log
+    assert "skipped: publishing step" in log and "anaconda -t" not in log.split(
+        "Install wheel and test")[-1].replace("skipped: publishing step", "")
+    assert f"replay: {azure.job}: passed" in log
+    (wheel,) = (azure.repo / "wheelhouse").glob("*.whl")
+    assert wheel.name.startswith(f"distutilsext-2.0.0-cp{azure.python.replace('.', '')}-")
+
+
+def test_wheels_build_takes_the_dependency_list_from_the_azure_build_step(
+        azure: AzureRepo) -> None:
+    run = azure.build
+    assert run.ok, run.log[-5000:]
+    assert "wheels: from the CI files: REPO_DIR=distutilsext (azure/posix.yml:" in run.log
+    assert "BUILD_COMMIT=v2.0.0 (azure-pipelines.yml:" in run.log
+    assert re.search(rf"the variables of CI job {azure.job} \(azure-pipelines\.yml:\d+\): "
+                     r"BUILD_DEPENDS='numpy==1\.24\.4 setuptools<60 wheel' \(azure/posix\.yml:"
+                     r"\d+, Build wheel\), TEST_DEPENDS='pytest' \(azure/posix\.yml:\d+\)",
+                     run.log), run.log[:2000]
+    assert "test_the_cxx_extension_works PASSED" in run.log
