@@ -147,15 +147,17 @@ def entry_job(cifile: CIFile, entry: MatrixEntry, root: Path | None = None) -> J
     if folder:  # AppVeyor's C:\Python39-x64
         python = f"{folder.group(1)}.{folder.group(2)}"
     plat = env.get("PLAT", "")
+    kind = "build" if "build" in entry.steps else "script"
     if not plat and entry.service == "travis" and entry.os == "linux":
         plat = _TRAVIS_ARCH_PLAT.get(entry.extra.get("arch", "amd64"), "")
+    if not plat and entry.os == "linux" and kind == "script":
+        plat = "x86_64"  # multibuild's ${PLAT:-x86_64}
     if not plat and entry.os == "windows":
         arch = env.get("PYTHON_ARCH") or ("x64" if env.get("PYTHON", "").endswith("-x64")
                                           else "x86" if env.get("PYTHON") else "")
         plat = _WINDOWS_ARCH_PLAT.get(arch, "")
     if not plat and entry.os == "macos":
         plat = "x86_64"
-    kind = "build" if "build" in entry.steps else "script"
     extra = dict(entry.extra)
     if entry.python:
         extra["python"] = entry.python
@@ -281,6 +283,10 @@ def script_assignments(job: Job, root: Path) -> dict[str, Setting]:
     names = {n for n in SCRIPT_VARIABLES if any(f"{n}=" in line for line, _ in wanted)}
     if not names:
         return {}
+    if job.service == "azure":  # Azure expands $(VAR) macros before bash runs the script
+        from multibuild.cifiles import expand_macros
+
+        wanted = [(expand_macros(line, job.environment), step) for line, step in wanted]
     script = "".join(f"{line}\n" for line, _ in wanted)
     script += "".join(f'printf "%s\\0" "${{{n}-}}";' for n in SCRIPT_VARIABLES)
     base = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}

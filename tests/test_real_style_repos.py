@@ -29,8 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from realstyle import Run, deps_zip, libtiny_tarball, project_repo, runnable_jobs, wheels, \
-    wheels_repo
+from realstyle import (
+    Run,
+    deps_zip,
+    libtiny_tarball,
+    project_repo,
+    runnable_jobs,
+    wheels,
+    wheels_repo,
+)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
