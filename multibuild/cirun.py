@@ -21,10 +21,11 @@ multibuild submodule, those steps run here unchanged:
   itself; other tasks are reported and not run.
 
 Uploads: a replay uploads nothing unless asked (``--upload``). Travis's ``after_success`` runs
-with ``anaconda``, ``twine`` and other uploaders replaced by stubs that say what they would
-have done; Azure's steps after the last one that builds or tests (the publishing steps) are
-skipped. Secrets (Travis ``secure``, Azure secret variables) are never there; with
-``--upload`` the job's shell also gets this host's environment (where upload tokens are).
+with ``anaconda``, ``twine`` and other uploaders (also as ``python -m twine``,
+``python -m wheelhouse_uploader``) replaced by stubs that say what they would have done;
+Azure's steps after the last one that builds or tests (the publishing steps) are skipped.
+Secrets (Travis ``secure``, Azure secret variables) are never there; with ``--upload`` the
+job's shell also gets this host's environment (where upload tokens are).
 
 Values from the command line (``--set``, ``--commit``, ...) reach the job through its
 environment, never through the shell code it evaluates.
@@ -50,8 +51,9 @@ from multibuild.options import Target
 from multibuild.runner import Output, StepResult, TargetResult, read_step_log, run_logged
 from multibuild.wheelinfo import inspect
 
-# Upload commands a replay replaces by stubs unless --upload.
+# Upload commands a replay replaces by stubs unless --upload, and modules for python -m.
 UPLOADERS: tuple[str, ...] = ("anaconda", "twine", "wheelhouse-uploader", "ghr", "gh")
+UPLOADER_MODULES: tuple[str, ...] = ("twine", "wheelhouse_uploader", "binstar_client")
 # Shell code of a step that builds or tests: Azure steps after the last such are publishing.
 _BUILDS_OR_TESTS = re.compile(
     r"\b(build_wheel|build_multilinux|build_index_wheel|install_run|ci_step\.sh\s+build)\b")
@@ -137,7 +139,8 @@ def ci_python(run: JobRun, spec: str, name: str) -> Path | None:
 
 
 def _upload_stubs(run: JobRun) -> Path:
-    """A directory of stand-ins for the upload commands: each says it did not upload."""
+    """A directory of stand-ins for the upload commands (and, in its ``py`` directory, for
+    ``python -m twine`` and the like): each says it did not upload."""
     stubs = run.work / "upload-stubs"
     stubs.mkdir(parents=True, exist_ok=True)
     for name in UPLOADERS:
@@ -146,6 +149,13 @@ def _upload_stubs(run: JobRun) -> Path:
         path.write_text("#!/bin/sh\necho \"replay: upload skipped: $(basename \"$0\") (a replay "
                         "uploads only with ./wheels replay --upload)\"\n")
         path.chmod(0o755)
+    for module in UPLOADER_MODULES:
+        package = stubs / "py" / module
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text("")
+        (package / "__main__.py").write_text(
+            f"print('replay: upload skipped: python -m {module} (a replay uploads only with "
+            "./wheels replay --upload)')\n")
     return stubs
 
 
@@ -247,6 +257,8 @@ def travis_driver(job: Job, overrides: Mapping[str, str], stubs: Path | None) ->
             out.append('if [ "$__mb_failed" -ne 0 ]; then trap - EXIT; exit "$__mb_failed"; fi')
             if stubs is not None:
                 out.append(f"export PATH={quote(str(stubs))}:\"$PATH\"")
+                out.append(f"export PYTHONPATH={quote(str(stubs / 'py'))}"
+                           '${PYTHONPATH:+:$PYTHONPATH}')
         out.append(f"__mb_open {phase}")
         for step in lines:
             command(phase, step.where, step.text, stop=phase != "script")

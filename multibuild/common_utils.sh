@@ -706,7 +706,10 @@ function mb_activate_test_venv {
         mb_make_venv "$base" "$dir" || return 1
         if [ -n "${TEST_DEPENDS:-}" ]; then
             # shellcheck disable=SC2086
-            mb_pip_install "$dir/bin/python" $opts $TEST_DEPENDS || return 1
+            mb_pip_install "$dir/bin/python" $opts $TEST_DEPENDS || {
+                mb_error "install_run: cannot install TEST_DEPENDS ($TEST_DEPENDS) for" \
+                    "$("$dir/bin/python" --version 2>&1) (see the installer's reason above)"
+                return 1; }
         fi
         if [ -n "$uv" ]; then
             "$uv" pip freeze --python "$dir/bin/python" > "$baseline" \
@@ -1393,7 +1396,10 @@ function mb_install_build_requires {
     MB_BUILD_ENV_READY=
     if [ "${#depends[@]}" -gt 0 ]; then
         # shellcheck disable=SC2086
-        mb_pip_install "${PYTHON_EXE:-python}" $opts "${depends[@]}" || return 1
+        mb_pip_install "${PYTHON_EXE:-python}" $opts "${depends[@]}" || {
+            mb_error "build_wheel: cannot install BUILD_DEPENDS (${depends[*]}) for" \
+                "$("${PYTHON_EXE:-python}" --version 2>&1) (see the installer's reason above)"
+            return 1; }
     fi
     [ "${MB_BUILD_ISOLATION:-0}" != 1 ] || return 0
     if [ "${#MB_BUILD_REQUIRES[@]}" -gt 0 ]; then

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -373,17 +374,52 @@ def build_wheel(src: Path, python: str, pip_opts: str, out_dir: Path,
           f"{shown}{' ' if shown else ''}--outdir {out_dir} . (pip wheel --no-build-isolation "
           "--no-deps, without pip's per-line logging)", flush=True)
 
+    first_error = FirstError()
+
     def runner(cmd: Sequence[str], cwd: str | None = None,
                extra_environ: Mapping[str, str] | None = None) -> None:
-        subprocess.run(list(cmd), cwd=cwd, env={**_hook_environment(), **(extra_environ or {})},
-                       check=True)
+        # The backend's output passes straight through; its first error is kept for the
+        # one-line message (a Cython or compiler error in the project's own code).
+        proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
+                                env={**_hook_environment(), **(extra_environ or {})})
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.buffer.write(line)
+            first_error.feed(line.decode(errors="replace"))
+        sys.stdout.flush()
+        if proc.wait() != 0:
+            raise subprocess.CalledProcessError(proc.returncode, list(cmd))
 
     builder = ProjectBuilder(src, python_executable=python, runner=runner)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         return Path(builder.build("wheel", out_dir, settings or None))
     except BuildBackendException as exc:
-        raise MultibuildError(f"{src}: the build backend failed ({exc})") from None
+        found = f": {first_error.line}" if first_error.line else f" ({exc})"
+        raise MultibuildError(f"{src}: the build backend failed{found}") from None
+
+
+class FirstError:
+    """The first line of a build's output that says what failed: a compiler's or Cython's
+    ``file:line:col: ... error`` (Cython's own location lines), else a line starting with
+    ``error:`` or holding ``Error:``."""
+
+    _LOCATED = re.compile(r"^\S+:\d+:\d+: (?:fatal )?error: |^\S+\.(?:pyx|pxd|pxi):\d+:\d+: ")
+    _GENERIC = re.compile(r"^(?:error|ERROR): |\b\w*Error: ")
+
+    def __init__(self) -> None:
+        self.line = ""
+        self._located = False
+
+    def feed(self, text: str) -> None:
+        text = text.strip()
+        if self._located or not text:
+            return
+        if self._LOCATED.search(text):
+            self.line, self._located = text, True
+        elif not self.line and self._GENERIC.search(text):
+            self.line = text
 
 
 def build_env_assignments(src: Path) -> str:
