@@ -1385,11 +1385,14 @@ function mb_install_build_requires {
     # [build-system].requires (MB_BUILD_REQUIRES, from mb_build_env) on top: the wheel is then
     # built without build isolation in this environment, whose paths stay the same between runs
     # (an isolated build gets a new temporary environment each time, and with it new paths in
-    # every compile command). Installed second, the requires win where the two disagree (a
-    # BUILD_DEPENDS numpy pin against pyproject.toml's): the build sees what pip's isolated
-    # build would have given it, as under multibuild. Installs are no-ops when satisfied (uv).
-    # Sets MB_BUILD_ENV_READY=1 for pip_wheel_cmd.
-    local opts
+    # every compile command). The build must see what multibuild's `pip wheel` gave it: an
+    # isolated environment of pyproject.toml's requires (BUILD_DEPENDS do not reach it), so
+    # where BUILD_DEPENDS are set those requires go in with --upgrade, as the newest versions
+    # they allow (a BUILD_DEPENDS numpy==1.17.3 does not stand in for a requires' "numpy"); a
+    # project without [build-system] builds against BUILD_DEPENDS as they are, as pip's
+    # legacy path did. Installs are no-ops when satisfied (uv). Sets MB_BUILD_ENV_READY=1 for
+    # pip_wheel_cmd.
+    local opts upgrade=""
     local -a depends=()
     opts=$(pip_opts | tr '\n' ' ')
     read -r -a depends <<< "${BUILD_DEPENDS:-}"
@@ -1402,9 +1405,13 @@ function mb_install_build_requires {
             return 1; }
     fi
     [ "${MB_BUILD_ISOLATION:-0}" != 1 ] || return 0
+    if [ "${#depends[@]}" -gt 0 ] && [ "${MB_BUILD_REQUIRES_DECLARED:-0}" == 1 ]; then
+        upgrade=--upgrade
+    fi
     if [ "${#MB_BUILD_REQUIRES[@]}" -gt 0 ]; then
         # shellcheck disable=SC2086
-        mb_pip_install "${PYTHON_EXE:-python}" $opts "${MB_BUILD_REQUIRES[@]}" || return 1
+        mb_pip_install "${PYTHON_EXE:-python}" $opts $upgrade "${MB_BUILD_REQUIRES[@]}" \
+            || return 1
     fi
     MB_BUILD_ENV_READY=1
 }
