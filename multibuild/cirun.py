@@ -37,6 +37,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from multibuild import MultibuildError
 from multibuild.cifiles import TRAVIS_PHASES, Step, expand_macros
 from multibuild.cimatrix import Job, python_of
 from multibuild.environment import HOST_VARIABLES
+from multibuild.incremental import uv_binary
 from multibuild.interrupts import ProcessGroups
 from multibuild.options import Target
 from multibuild.runner import Output, StepResult, TargetResult, read_step_log, run_logged
@@ -124,9 +126,7 @@ def ci_python(run: JobRun, spec: str, name: str) -> Path | None:
     stamp = venv / ".mb-python"
     if not (stamp.is_file() and stamp.read_text() == str(interpreter.path)):
         shutil.rmtree(venv, ignore_errors=True)
-        uv = run.env.get("MB_UV") or shutil.which("uv")
-        import subprocess
-
+        uv = uv_binary(run.env)
         command = ([uv, "venv", "--quiet", "--seed", "--python", str(interpreter.path), str(venv)]
                    if uv else [str(interpreter.path), "-m", "venv", str(venv)])
         done = subprocess.run(command, capture_output=True, text=True, check=False,

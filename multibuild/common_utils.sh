@@ -1302,8 +1302,8 @@ function pip_wheel_cmd {
     [ "${MB_BUILD_VERBOSE:-1}" == 0 ] && verbose=
     opts=$(pip_opts | tr '\n' ' ')
     if [ -n "${MB_BUILD_ENV_READY:-}" ] && [ -n "$verbose" ]; then
-        mb_python incremental build-wheel . --python "${PYTHON_EXE:-python}" --pip-opts "$opts" \
-            --out "$abs_wheelhouse" ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"} \
+        mb_python incremental build-wheel "$PWD" --python "${PYTHON_EXE:-python}" \
+            --pip-opts "$opts" --out "$abs_wheelhouse" ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"} \
             || status=$?
         [ "$status" -eq 3 ] || return "$status"
     fi

@@ -233,7 +233,9 @@ class RunOptions:
         # The CI files' top-level variables, then (once the targets are known) those of the
         # job building the first target: REPO_DIR, BUILD_COMMIT, ... from whichever CI files
         # the repository has.
-        ci = {name: setting.value for name, setting in ci_globals(files).items()}
+        found = ci_globals(files)
+        ci = {name: setting.value for name, setting in found.items()}
+        ci_sources = {name: setting.source for name, setting in found.items()}
         chosen = project_config(root, config) if config else None
         # --config NAME: that configuration's project defaults come before the CI files'.
         defaults = chosen.defaults if chosen else {}
@@ -324,7 +326,15 @@ class RunOptions:
                 raise MultibuildError(f"--output {output}: holds {name} ({inner}); each run "
                                       "replaces its output whole, so choose another")
         if check_host:
-            check_buildable(targets, environ, python_source)
+            try:
+                check_buildable(targets, environ, python_source)
+            except MultibuildError as exc:
+                where = ci_sources.get("PLAT")
+                if plat is not None or environ.get("PLAT") or not where \
+                        or plat_value == default_plat(here):
+                    raise
+                raise MultibuildError(f"{exc} (PLAT={plat_value} is from {where}; --plat "
+                                      f"{default_plat(here)} builds for this machine)") from None
         return cls(
             root=root,
             targets=targets,
