@@ -7,12 +7,14 @@ function mb_bootstrap_tools {
     # A stamp (hash of pyproject.toml) makes a warm call a no-op. The environment and the
     # library are byte-compiled ahead (even under PYTHONDONTWRITEBYTECODE, which only stops
     # Python writing them): every helper call would otherwise compile its imports again.
-    # Depends on: python3 (>= 3.9) on PATH, or MB_BOOTSTRAP_PYTHON.
+    # Depends on: python3 (>= 3.9) on PATH, or MB_BOOTSTRAP_PYTHON. MB_TOOL_PACKAGES (names)
+    # installs only those pins (a container's steps need a few of the tools).
     local root=$1
     local venv="${MB_TOOL_VENV:-$root/.venv}"
     local stamp="$venv/.mb-stamp"
-    local want python
-    want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) compiled"
+    local want python name
+    local -a pins=()
+    want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1) compiled${MB_TOOL_PACKAGES:+ $MB_TOOL_PACKAGES}"
     python=$(mb_venv_python "$venv")
     if [ -x "$python" ] && [ "$(cat "$stamp" 2>/dev/null)" == "$want" ]; then
         export MB_TOOL_PYTHON="$python"
@@ -31,8 +33,15 @@ function mb_bootstrap_tools {
     fi
     "$python" -m pip install --quiet --disable-pip-version-check "$(mb_pin uv "$root")" \
         || return 1
-    "$python" -m uv pip install --quiet --python "$python" \
-        -r "$root/pyproject.toml" --all-extras || return 1
+    if [ -n "${MB_TOOL_PACKAGES:-}" ]; then
+        for name in $MB_TOOL_PACKAGES; do
+            pins+=("$(mb_pin "$name" "$root")")
+        done
+        "$python" -m uv pip install --quiet --python "$python" "${pins[@]}" || return 1
+    else
+        "$python" -m uv pip install --quiet --python "$python" \
+            -r "$root/pyproject.toml" --all-extras || return 1
+    fi
     # uv compiles only what it installs; an environment already satisfied stays uncompiled.
     "$python" -m compileall -q -j 0 "$venv" > /dev/null 2>&1 || true
     echo "$want" > "$stamp"
@@ -46,7 +55,9 @@ function mb_compile_library {
     local root=$1 python=$2 stamp=$3
     if [ "${4:-}" == force ] \
         || [ -n "$(find "$root/multibuild" -name '*.py' -newer "$stamp" -print -quit)" ]; then
-        "$python" -m compileall -q "$root/multibuild" > /dev/null && touch "$stamp"
+        # A shared tool environment may not be ours to touch: then compile again next time.
+        "$python" -m compileall -q "$root/multibuild" > /dev/null \
+            && { touch "$stamp" 2> /dev/null || true; }
     fi
     return 0
 }

@@ -15,7 +15,7 @@ function mb_ci_plan {
     # Export MB_EVENT, BUILD_COMMIT and MB_UPLOAD_CHANNEL for the current CI event.
     local plan
     plan=$(mb_python events) || return 1
-    eval "$plan"
+    mb_import_vars --export MB_EVENT BUILD_COMMIT MB_UPLOAD_CHANNEL <<< "$plan" || return 1
     echo "ci_step: ${MB_EVENT} event: commit ${BUILD_COMMIT}, upload channel '${MB_UPLOAD_CHANNEL}'"
 }
 

@@ -7,7 +7,8 @@ variable or a library step, or two jobs build the same thing.
 That layout (every CI file, ``bash multibuild/ci_step.sh STEP`` steps) is this repository's.
 Another wheels repository's CI files (no ``ci_step.sh``: their jobs call multibuild's functions
 themselves) are checked for what matters there: the files parse, and the shared variables they
-have (BUILD_COMMIT, REPO_DIR, ...) agree, in every file and every Azure job template.
+have (BUILD_COMMIT, REPO_DIR, ...) are safe by the same rules and agree, in every file and every
+Azure job template.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from multibuild.cifiles import (
 )
 from multibuild.cimatrix import JOB_VARIABLES, KNOWN_PYTHONS, Job, entry_job
 from multibuild.platforms import find_platform
+from multibuild.refs import ref_problem, repo_dir_problem, shown, url_problem
 
 CI_STEPS: tuple[str, ...] = ("build", "upload", "check")
 # The steps every build job runs, in this order.
@@ -54,12 +56,30 @@ def _shared(files: list[CIFile]) -> list[Problem]:
             if not var.value.strip():
                 problems.append(Problem(cifile.file, var.line, f"{name} is empty"))
                 continue
+            unsafe = value_problem(name, var.value)
+            if unsafe is not None:
+                problems.append(Problem(cifile.file, var.line, unsafe))
+                continue
             first = reference.setdefault(name, var)
             if first is not var and first.value != var.value:
                 problems.append(Problem(
                     cifile.file, var.line,
                     f"{name} is {var.value!r} but {first.file}:{first.line} has {first.value!r}"))
     return problems
+
+
+def value_problem(name: str, value: str) -> str | None:
+    """Why a shared variable's value may not stay in a CI file (Travis runs its env entries
+    as shell, so a value is refused rather than trusted to be quoted), or None."""
+    if name in ("BUILD_COMMIT", "NIGHTLY_BUILD_COMMIT"):
+        problem = ref_problem(value)
+    elif name == "REPO_DIR":
+        problem = repo_dir_problem(value, single=True)
+    elif name == "REPO_URL":
+        problem = url_problem(value)
+    else:
+        return None
+    return None if problem is None else f"{name} {shown(value)}: {problem}"
 
 
 def _entry(root: Path, entry: MatrixEntry, job: Job) -> list[Problem]:
@@ -73,6 +93,9 @@ def _entry(root: Path, entry: MatrixEntry, job: Job) -> list[Problem]:
         if not env.get(name):
             add(f"required variable {name} is missing")
     for name, var in entry.variables.items():
+        unsafe = value_problem(name, var.value)
+        if unsafe is not None:
+            add(unsafe, var.line, var.file)
         if var.raw is not None and not isinstance(var.raw, str):
             add(f"{name} is the YAML number {var.raw}; quote it ({name}: \"{var.value}\")",
                 var.line, var.file)
@@ -127,13 +150,18 @@ def _template_variables(files: list[CIFile]) -> list[CIFile]:
 
 
 def _foreign_shared(files: list[CIFile]) -> list[Problem]:
-    """The shared variables present in another repository's files must agree."""
+    """The shared variables present in another repository's files must be safe (the rules
+    of this repository's own, value_problem) and agree."""
     problems: list[Problem] = []
     reference: dict[str, Variable] = {}
     for cifile in [*files, *_template_variables(files)]:
         for name in SHARED_VARIABLES:
             var = cifile.variables.get(name)
-            if var is None or var.dynamic:
+            if var is None:
+                continue
+            unsafe = value_problem(name, var.value)
+            if unsafe is not None:
+                problems.append(Problem(cifile.file, var.line, unsafe))
                 continue
             first = reference.setdefault(name, var)
             if first is not var and first.value != var.value:

@@ -19,6 +19,7 @@ once.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, UsageError
 
 AZURE_FILE = "azure-pipelines.yml"
 TRAVIS_FILE = ".travis.yml"
@@ -675,8 +676,11 @@ def read_ci_file(root: Path, service: str) -> CIFile | None:
     Invalid YAML raises MultibuildError naming file and line."""
     file = CI_FILES[service]
     path = root / file
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
+    if not path.is_file():
+        raise UsageError(f"{path}:1: not a regular file (a directory or a broken link); "
+                              "refused")
     text = path.read_text(encoding="utf-8")
     data = load_yaml(path)
     problems: list[Problem] = []

@@ -125,22 +125,30 @@ def travis_environment(root: Path, python: str, arch: str, event: str = "push") 
     return base
 
 
-def job_variables(root: Path, cifile: CIFile, entry: MatrixEntry) -> dict[str, str]:
+def job_variables(cifile: CIFile, entry: MatrixEntry) -> dict[str, str]:
     """What ``entry``'s CI service sets for the job: the file's globals, an Azure job's own
-    variables, the entry's; Travis's ``env`` entries evaluated as Travis does when one needs
-    the shell (``$``, backquotes), else taken as the shell reads them."""
+    variables, the entry's. A Travis entry that needs the shell (``$``, backquotes) is kept
+    as written here: listing or checking jobs never runs a CI file's code
+    (``evaluated_environment`` does, for a job that is built or replayed)."""
     env = {name: var.value for name, var in cifile.variables.items()}
     env.update({name: var.value for name, var in entry.job_variables.items()})
     env.update({name: var.value for name, var in entry.variables.items()})
-    dynamic = any(v.dynamic for v in (*cifile.variables.values(), *entry.variables.values()))
-    if entry.service == "travis" and dynamic:
-        base = travis_environment(root, entry.python, entry.extra.get("arch", "amd64"))
-        env = evaluate_exports((e.text for e in entry.exports), base, root)
     return env
 
 
+def evaluated_environment(root: Path, job: Job) -> dict[str, str]:
+    """``job``'s variables with its Travis ``env`` entries evaluated as Travis does (each
+    ``export``ed, in order, by bash): the repository owner's code, run for a job that is
+    built or replayed. Other jobs' variables as they are."""
+    if job.service != "travis" or not any("$" in e.text or "`" in e.text for e in job.exports):
+        return job.environment
+    extra = dict(job.extra)
+    base = travis_environment(root, extra.get("python", ""), extra.get("arch", "amd64"))
+    return evaluate_exports((e.text for e in job.exports), base, root)
+
+
 def entry_job(cifile: CIFile, entry: MatrixEntry, root: Path | None = None) -> Job:
-    env = job_variables(root or Path.cwd(), cifile, entry)
+    env = job_variables(cifile, entry)
     python = python_of(env.get("MB_PYTHON_VERSION") or env.get("PYTHON_VERSION")
                        or entry.python)
     folder = _WINDOWS_PYTHON_RE.search(env.get("PYTHON", "")) if not python else None
@@ -316,6 +324,7 @@ def local_settings(root: Path, python: str, plat: str, files: list[CIFile] | Non
             if job.os != os_name or job.plat != plat or job.python != python \
                     or job.kind == "check":
                 continue
+            job = dataclasses.replace(job, env=tuple(evaluated_environment(root, job).items()))
             for name, value in job.env:
                 var = entry.variables.get(name) or entry.job_variables.get(name) \
                     or cifile.variables.get(name)

@@ -76,6 +76,10 @@ def test_parser() -> argparse.ArgumentParser:
         "other arguments are pytest's, e.g. ./wheels test -k lifecycle -x",
     )
     parser.add_argument("--slow", action="store_true", help="also run slow acceptance tests")
+    parser.add_argument("--docker", action="store_true",
+                        help="also run the docker-mode tests in real containers (a private "
+                        "docker engine and Debian-made images; as root, docker.io and "
+                        "debootstrap are installed if missing)")
     parser.add_argument("--no-provision", action="store_true",
                         help="do not apt-get install the system packages some tests need "
                         f"({', '.join(TEST_SYSTEM_PACKAGES)}; only as root, when missing)")
@@ -86,7 +90,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     own, pytest_args = test_parser().parse_known_args(args.pytest_args)
     if not own.no_provision:
         provision_test_packages()
-    marker = [] if own.slow else ["-m", "not slow"]
+    skipped = [name for name, wanted in (("slow", own.slow), ("docker", own.docker))
+               if not wanted]
+    marker = ["-m", " and ".join(f"not {name}" for name in skipped)] if skipped else []
     config = ["-c", str(ROOT / "tests" / "pytest.ini")]  # not the repository's pyproject.toml
     return subprocess.call([sys.executable, "-m", "pytest", *config, *marker, *pytest_args],
                            cwd=ROOT)

@@ -50,6 +50,34 @@ function mb_python {
     PYTHONPATH="$MB_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$MB_TOOL_PYTHON" -m "multibuild.$module" "$@"
 }
 
+function mb_import_vars {
+    # Assign the NAME=VALUE lines on stdin (multibuild/shellvars.py) without evaluating any:
+    #   mb_import_vars [--export] NAME... <<< "$(mb_python MODULE ...)"
+    # Only the NAMEs listed are accepted; each value is taken byte for byte (quotes, $(...),
+    # backticks, globs and all) with printf -v, or export with --export. Never eval. A line's
+    # trailing CR (Python's newline on Windows) is dropped: no value may hold one.
+    local mb_iv_export="" mb_iv_line mb_iv_name mb_iv_known mb_iv_ok
+    if [ "${1:-}" == --export ]; then mb_iv_export=1; shift; fi
+    while IFS= read -r mb_iv_line || [ -n "$mb_iv_line" ]; do
+        mb_iv_line=${mb_iv_line%$'\r'}
+        [ -n "$mb_iv_line" ] || continue
+        mb_iv_name=${mb_iv_line%%=*}
+        mb_iv_ok=""
+        for mb_iv_known in "$@"; do
+            if [ "$mb_iv_known" == "$mb_iv_name" ]; then mb_iv_ok=1; break; fi
+        done
+        if [ -z "$mb_iv_ok" ] || [ "$mb_iv_name" == "$mb_iv_line" ]; then
+            mb_error "mb_import_vars: unexpected record '${mb_iv_line:0:60}' (expected: $*)"
+            return 1
+        fi
+        if [ -n "$mb_iv_export" ]; then
+            export "$mb_iv_name=${mb_iv_line#*=}"
+        else
+            printf -v "$mb_iv_name" '%s' "${mb_iv_line#*=}"
+        fi
+    done
+}
+
 function mb_now_us {
     # Print the current time in microseconds since the epoch (EPOCHREALTIME, else date).
     if [ -n "${EPOCHREALTIME:-}" ]; then
@@ -1083,6 +1111,8 @@ function clean_code {
     local repo_url="" submodule="" remote="" origin previous asked sha status
     [ -n "$repo_dir" ] || { mb_error "clean_code: REPO_DIR is not set"; return 1; }
     [ -n "$build_commit" ] || { mb_error "clean_code: BUILD_COMMIT is not set"; return 1; }
+    # Refs as git checks them, and no characters a shell would read (multibuild/refs.py).
+    mb_python refs --what clean_code --repo-dir="$repo_dir" --ref="$build_commit" || return 1
     if [ -e "$repo_dir" ] && [ ! -d "$repo_dir" ]; then
         mb_error "clean_code: REPO_DIR '$repo_dir' is not a directory"
         return 1
@@ -1369,10 +1399,19 @@ function mb_build_env {
     # What the build of REPO_DIR needs to know first: mb_build_env REPO_DIR
     # Exports SOURCE_DATE_EPOCH (unless set) as the commit date of REPO_DIR's HEAD, so the
     # compilers, the build backend and the repair tool write that date, not the clock's;
-    # sets MB_BUILD_REQUIRES (array) to the project's [build-system].requires.
-    local out
+    # sets MB_BUILD_REQUIRES (array) to the project's [build-system].requires and
+    # MB_BUILD_REQUIRES_DECLARED to 1 when pyproject.toml declares them (0: pip's fallback).
+    local out line
     out=$(mb_python incremental build-env "$1") || return 1
-    eval "$out"
+    MB_COMMIT_EPOCH="" MB_BUILD_REQUIRES=() MB_BUILD_REQUIRES_DECLARED=0
+    while IFS= read -r line; do  # NAME=VALUE records (multibuild/shellvars.py), never eval'd
+        line=${line%$'\r'}
+        case $line in
+            MB_COMMIT_EPOCH=*) MB_COMMIT_EPOCH=${line#*=} ;;
+            MB_BUILD_REQUIRES=*) MB_BUILD_REQUIRES+=("${line#*=}") ;;
+            MB_BUILD_REQUIRES_DECLARED=*) MB_BUILD_REQUIRES_DECLARED=${line#*=} ;;
+        esac
+    done <<< "$out"
     if [ -z "${SOURCE_DATE_EPOCH:-}" ] && [ -n "${MB_COMMIT_EPOCH:-}" ]; then
         export SOURCE_DATE_EPOCH=$MB_COMMIT_EPOCH
         echo "build_wheel: SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH (the commit date of $1)"
@@ -1529,14 +1568,26 @@ function install_run {
     fi
     mb_test_venv || return 1
     install_wheel || return 1
-    # run_tests runs in a subshell with errexit on, as a CI step would.
+    # run_tests runs in a subshell with errexit on, as a CI step would. In a container the
+    # test directory is /io/tmp_for_test (the target's own, mounted there by docker.py), as
+    # multibuild's docker_test_wrap.sh has it; natively multibuild/testdir.py makes it.
     local test_dir status flags=$- failed
-    test_dir=$(mb_python testdir --root "$MB_ROOT" --repo-dir "${REPO_DIR:-}" \
-        --work-dir "${MB_WORK_DIR:-}") || return 1
+    if [ -n "${MB_IN_CONTAINER:-}" ]; then
+        test_dir=$PWD/tmp_for_test
+        mkdir -p "$test_dir"
+    else
+        test_dir=$(mb_python testdir --root "$MB_ROOT" --repo-dir "${REPO_DIR:-}" \
+            --work-dir "${MB_WORK_DIR:-}") || return 1
+    fi
     set +e
     { failed=$( (mb_run_tests_in "$test_dir") 3>&1 1>&4); status=$?; } 4>&1
     [[ $flags == *e* ]] && set -e
-    rmdir "$test_dir" 2> /dev/null || echo "install_run: $test_dir kept: run_tests left files in it"
+    if [ -n "${MB_IN_CONTAINER:-}" ]; then
+        rmdir "$test_dir" 2> /dev/null || true  # kept when it is a mount or run_tests left files
+    else
+        rmdir "$test_dir" 2> /dev/null \
+            || echo "install_run: $test_dir kept: run_tests left files in it"
+    fi
     if [ "$status" -ne 0 ]; then
         mb_error "run_tests failed (exit $status)${failed:+: $failed}"
         return "$status"
@@ -1597,6 +1648,21 @@ function mb_source_project {
     fi
     # shellcheck disable=SC1090
     source "$config" || { mb_error "sourcing $config failed"; return 1; }
+}
+
+function mb_root_relative {
+    # Print PATH as a container sees it from /io: relative to the repository root (MB_ROOT);
+    # a relative PATH is that already. One-line error for a path outside the root.
+    local path=$1 root
+    root=$(cd "$MB_ROOT" && pwd -P)
+    if [ -d "$path" ]; then path=$(cd "$path" && pwd -P); fi
+    case "$path" in
+        "$root") echo . ;;
+        "$root"/*) echo "${path#"$root"/}" ;;
+        /*) mb_error "$1 is outside the repository $MB_ROOT; a container cannot see it"
+            return 1 ;;
+        *) echo "$path" ;;
+    esac
 }
 
 function mb_handed_env {

@@ -31,12 +31,12 @@ import os
 import re
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from packaging.tags import Tag
 from packaging.utils import (
@@ -48,10 +48,11 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, UsageError
 from multibuild.fetch import (
     MANIFEST,
     Cancelled,
+    DeadlinePassed,
     FetchError,
     Http,
     Interrupted,
@@ -66,6 +67,7 @@ from multibuild.fetch import (
 )
 from multibuild.fetch import download as fetch_download
 from multibuild.platforms import wheel_os
+from multibuild.refs import shown
 from multibuild.wheelcheck import BadDistribution, verify_distribution
 
 __all__ = [  # the download API other modules use (Http and friends live in multibuild.fetch)
@@ -84,6 +86,10 @@ _JSON_ACCEPT = (
 )
 
 DownloadError = FetchError  # the historical name
+# Every request of one release download together (listing, every file, every retry): any
+# mix of hanging, dripping or failing servers ends the run by then.
+DEFAULT_TOTAL_DEADLINE = 900.0
+TOTAL_DEADLINE_VAR = "MB_DOWNLOAD_TOTAL_DEADLINE"
 
 
 # --------------------------------------------------------------------------- listings
@@ -147,6 +153,26 @@ def _matches(filename: str, package: str, version: Version) -> bool:
     return parsed is not None and parsed == (canonicalize_name(package), version)
 
 
+def load_json(body: bytes | str) -> Any:
+    """``json.loads`` whose every failure is a ValueError: a document nested thousands of
+    levels deep (RecursionError) is as malformed as a truncated one."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def check_project_name(name: str, what: str = "-p") -> str:
+    """``name`` when it is a project name an index can have (PEP 508), else one line."""
+    if not _PROJECT_NAME.fullmatch(name) or len(name) > 200:
+        raise UsageError(f"{what} {shown(name)}: not a project name (ASCII letters, digits and "
+                         ". _ -, starting and ending with a letter or digit)")
+    return name
+
+
 def parse_release_version(version: str) -> Version:
     try:
         return Version(version)
@@ -167,7 +193,7 @@ def list_simple(http: Http, index_url: str, package: str, version: str) -> list[
     files: list[RemoteFile] = []
     if "json" in ctype:
         try:
-            data = json.loads(body)
+            data: Any = load_json(body)
             entries = [(f["filename"], f["url"], f.get("hashes", {}).get("sha256"))
                        for f in data["files"]]
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -196,9 +222,21 @@ def anaconda_api_url(base: str) -> str | None:
     """The API serving the channel at ``base``: api.anaconda.org for anaconda.org, else none
     unless given (``--api-url``, ``MB_ANACONDA_API_URL``)."""
     explicit = os.environ.get("MB_ANACONDA_API_URL")
-    if explicit:
-        return explicit
+    if explicit is not None:
+        try:
+            return check_url(explicit, "MB_ANACONDA_API_URL")
+        except FetchError as exc:
+            raise UsageError(str(exc)) from None
     return ANACONDA_API if is_anaconda(base) else None
+
+
+def anaconda_org(url: str) -> str:
+    """ORG of a channel URL ``https://anaconda.org/ORG``; one line for anything else."""
+    path = [p for p in urllib.parse.urlsplit(url).path.split("/") if p]
+    if len(path) != 1 or not _PROJECT_NAME.fullmatch(path[0]):
+        raise UsageError(f"{redact_url(url)!r}: an anaconda.org channel URL names one "
+                         "organisation: https://anaconda.org/ORG")
+    return path[0]
 
 
 def _hexdigest(value: object, length: int) -> str | None:
@@ -215,11 +253,11 @@ def list_anaconda_api(http: Http, api: str, base: str, package: str,
     ``basename``, ``version``, ``sha256``, ``md5``, ``download_url`` (``//host/path``), ...
     """
     wanted = parse_release_version(version)
-    org = base.rstrip("/").rsplit("/", 1)[-1]
+    org = anaconda_org(base)
     url = f"{api.rstrip('/')}/package/{org}/{package}/files"
     body, _ctype, final = http.get(url, accept="application/json")
     try:
-        entries = json.loads(body)
+        entries = load_json(body)
         if not isinstance(entries, list):
             raise ValueError("not a list")
     except ValueError:
@@ -285,7 +323,10 @@ def list_anaconda_html(http: Http, base: str, package: str, version: str) -> lis
 
 
 def is_anaconda(url: str) -> bool:
-    return (urllib.parse.urlsplit(url).hostname or "") in ANACONDA_HOSTS
+    try:
+        return (urllib.parse.urlsplit(url).hostname or "") in ANACONDA_HOSTS
+    except ValueError:
+        return False
 
 
 def list_files(http: Http, url: str, package: str, version: str,
@@ -294,6 +335,7 @@ def list_files(http: Http, url: str, package: str, version: str,
     if source == "auto":
         source = "anaconda" if is_anaconda(url) else "simple"
     if source == "anaconda":
+        anaconda_org(url)
         return list_anaconda(http, url, package, version, api)
     if source == "simple":
         return list_simple(http, url, package, version)
@@ -320,15 +362,15 @@ def _md5(path: Path) -> str:
 
 
 def verify_file(path: Path, file: RemoteFile) -> None:
-    """Raise unless ``path`` is ``file``: the listing's checksum when it gives one, else the
-    file's own structure (``multibuild.wheelcheck``)."""
+    """Raise unless ``path`` is ``file``: the listing's md5 when it gives one and no sha256
+    (the sha256 is checked as the bytes arrive), and always the file's own structure
+    (``multibuild.wheelcheck``): a listing vouches for bytes, not for what a wheel says."""
     if file.md5 and not file.sha256:
         actual = _md5(path)
         if actual != file.md5:
             raise FetchError(f"{file.filename}: md5 mismatch: the listing says {file.md5}, "
                              f"the file has {actual}; file rejected")
-    if not file.sha256 and not file.md5:
-        verify_distribution(path, file.filename)
+    verify_distribution(path, file.filename)
 
 
 def present_digest(path: Path, file: RemoteFile, recorded: str | None) -> str | None:
@@ -336,8 +378,8 @@ def present_digest(path: Path, file: RemoteFile, recorded: str | None) -> str | 
     if not path.is_file() or path.is_symlink():
         return None
     actual = sha256_file(path)
-    if file.sha256:
-        return actual if actual == file.sha256 else None
+    if file.sha256 and actual != file.sha256:
+        return None
     try:
         verify_file(path, file)
     except MultibuildError:
@@ -401,6 +443,7 @@ def download_all(http: Http, files: Sequence[RemoteFile], directory: Path, *, jo
         todo.append(file)
     update_manifest(directory, {o.file.filename: o.sha256 for o in outcomes}, remove=stale)
     errors: list[str] = []
+    late: list[str] = []  # not fetched before the whole run's deadline
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress, transient=False) as bar:
@@ -418,6 +461,9 @@ def download_all(http: Http, files: Sequence[RemoteFile], directory: Path, *, jo
                     path, digest = future.result()
                 except Cancelled:
                     continue
+                except DeadlinePassed:
+                    late.append(file.filename)
+                    continue
                 except MultibuildError as exc:
                     errors.append(str(exc))
                     continue
@@ -430,6 +476,12 @@ def download_all(http: Http, files: Sequence[RemoteFile], directory: Path, *, jo
             raise
         finally:
             pool.shutdown(wait=True)
+    if late:
+        raise DeadlinePassed(
+            f"the {http.total_deadline:g}s deadline of the whole download passed with "
+            f"{len(late)} of {len(todo)} files not fetched (first: {sorted(late)[0]}); "
+            f"--total-deadline or {TOTAL_DEADLINE_VAR} sets it; run again to fetch the rest"
+            + (f"; also: {'; '.join(sorted(errors))}" if errors else ""))
     if errors:
         raise FetchError("; ".join(sorted(errors)))
     return sorted(outcomes, key=lambda o: o.file.filename)
@@ -556,6 +608,13 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def nonempty(value: str, option: str) -> str:
+    """An option's value, refusing an empty one (which would mean the default)."""
+    if not value.strip():
+        raise UsageError(f"{option} '': empty value (leave the option out for the default)")
+    return value
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -577,14 +636,26 @@ def positive_float(text: str) -> float:
 
 
 def check_destination(path: Path, option: str = "-w") -> Path:
-    """A directory to download into: it may not exist yet; it may not be a file."""
-    if os.path.lexists(path) and not path.is_dir():
-        raise MultibuildError(f"{option} {path}: exists and is not a directory")
-    parent = path.parent if not path.exists() else path
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise MultibuildError(f"{option} {path}: {parent} is not a writable directory")
+    """A directory to download into: it may not exist yet; it may not be a file, a link to
+    nothing, or hold a manifest that is not a file."""
+    try:
+        if path.is_symlink() and not path.exists():
+            raise UsageError(f"{option} {shown(str(path))}: a link to a missing directory; "
+                             "refused (it would be created where the link points)")
+        if os.path.lexists(path) and not path.is_dir():
+            raise UsageError(f"{option} {shown(str(path))}: exists and is not a directory")
+        manifest = path / MANIFEST
+        if os.path.lexists(manifest) and (manifest.is_symlink() or not manifest.is_file()):
+            raise UsageError(f"{option} {shown(str(path))}: {MANIFEST} there is not a regular "
+                             "file")
+        parent = path.parent if not path.exists() else path
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise UsageError(f"{option} {shown(str(path))}: {parent} is not a writable "
+                             "directory")
+    except OSError as exc:
+        raise UsageError(f"{option} {shown(str(path))}: {exc.strerror}") from None
     return path
 
 
@@ -593,8 +664,9 @@ def default_package(root: Path) -> str:
 
     name = os.environ.get("MB_PACKAGE_NAME") or azure_variables(root).get("REPO_DIR", "")
     if not name:
-        raise MultibuildError("no package name: pass --package or set MB_PACKAGE_NAME")
-    return name
+        raise UsageError("no package name: pass --package or set MB_PACKAGE_NAME")
+    return check_project_name(name, "MB_PACKAGE_NAME" if os.environ.get("MB_PACKAGE_NAME")
+                              else "REPO_DIR")
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -609,6 +681,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds for each socket operation (default: 60)")
     parser.add_argument("--deadline", type=positive_float, default=1800.0,
                         help="seconds for each whole download, retries included (default: 1800)")
+    parser.add_argument("--total-deadline", type=positive_float, default=None,
+                        help="seconds for every request of the run together, listing included "
+                        f"(default: {DEFAULT_TOTAL_DEADLINE:g}, or {TOTAL_DEADLINE_VAR})")
     parser.add_argument("--attempts", type=positive_int, default=4, help="tries per request")
     parser.add_argument("--expect", action="append", default=[], metavar="PYTHON:PLATFORM",
                         help="an expected wheel slot (repeat); default: the CI matrix")
@@ -633,8 +708,22 @@ def build_parser(prog: str = "download-wheels.py") -> argparse.ArgumentParser:
     return parser
 
 
-def http_from_args(args: argparse.Namespace) -> Http:
-    return Http(timeout=args.timeout, attempts=args.attempts, deadline=args.deadline)
+def total_deadline(args: argparse.Namespace, environ: Mapping[str, str]) -> float:
+    """--total-deadline, else MB_DOWNLOAD_TOTAL_DEADLINE, else the default (15 minutes)."""
+    if args.total_deadline is not None:
+        return float(args.total_deadline)
+    raw = environ.get(TOTAL_DEADLINE_VAR, "").strip()
+    if not raw:
+        return DEFAULT_TOTAL_DEADLINE
+    try:
+        return positive_float(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{TOTAL_DEADLINE_VAR}: {exc}") from None
+
+
+def http_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Http:
+    return Http(timeout=args.timeout, attempts=args.attempts, deadline=args.deadline,
+                total_deadline=total_deadline(args, os.environ if environ is None else environ))
 
 
 def say(message: str) -> None:
@@ -644,7 +733,7 @@ def say(message: str) -> None:
 def main(argv: Sequence[str] | None = None, root: Path | None = None) -> int:
     root = root or Path(__file__).resolve().parent.parent
     args = build_parser().parse_args(argv)
-    directory = Path(args.wheelhouse or "release/installers").resolve()
+    directory = Path("release/installers")
     try:
         with sigterm_raises():
             # Every input is checked before the first request.
@@ -652,12 +741,18 @@ def main(argv: Sequence[str] | None = None, root: Path | None = None) -> int:
             check_url(args.url, "-u")
             if args.api_url:
                 check_url(args.api_url, "--api-url")
-            check_destination(directory)
-            package = args.package or default_package(root)
+            if args.wheelhouse is not None:
+                directory = Path(nonempty(args.wheelhouse, "-w"))
+            directory = check_destination(directory).resolve()
+            package = (check_project_name(args.package) if args.package is not None
+                       else default_package(root))
             pairs = None
             if not args.no_gate:
                 pairs = parse_expect(args.expect) if args.expect else matrix_pairs(root)
             http = http_from_args(args)
+            if is_anaconda(args.url) or args.source == "anaconda":
+                anaconda_org(args.url)
+                anaconda_api_url(args.url)
             try:
                 files = list_files(http, args.url, package, args.version, args.source,
                                    args.api_url)

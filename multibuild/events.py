@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from multibuild import MultibuildError
+from multibuild.shellvars import records
 
 EventKind = Literal["schedule", "push", "pull_request"]
 Channel = Literal["nightly", "staging"]
@@ -78,17 +79,17 @@ def plan(environ: Mapping[str, str]) -> BuildPlan:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m multibuild.events",
-        description="Print shell assignments (MB_EVENT, BUILD_COMMIT, MB_UPLOAD_CHANNEL) "
-        "for the current CI event; eval them in a step.",
+        description="Print NAME=VALUE records (MB_EVENT, BUILD_COMMIT, MB_UPLOAD_CHANNEL) "
+        "for the current CI event, one a line, for mb_import_vars (never eval'd).",
     )
     parser.parse_args(argv)
     try:
-        result = plan(os.environ)
+        text = records(plan(os.environ).as_env())
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for name, value in result.as_env().items():
-        print(f"export {name}='{value}'")
+    sys.stdout.buffer.write(text.encode("utf-8"))  # UTF-8 and "\n" on every OS
+    sys.stdout.flush()
     return 0
 
 

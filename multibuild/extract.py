@@ -15,29 +15,40 @@ one line naming the member, when:
 - a hard link does not name a regular file extracted earlier;
 - a member is a device, fifo or other special file, or appears twice;
 - the archive has more members, or expands to more bytes, than the limits (checked against
-  the declared sizes before anything is written, and again while writing).
+  the declared sizes before anything is written, and again while writing). The byte limit
+  follows what is being unpacked: at most ``max_ratio`` times the archive's own size (real
+  sources, wheels and OpenBLAS builds expand 3 to 10 times), at least ``min_bytes``, never
+  above ``max_bytes``: a 1 MiB archive that would expand to 1 GiB is refused.
 
-Limits default to :data:`DEFAULT_LIMITS` and may be set with ``MB_EXTRACT_MAX_BYTES`` and
-``MB_EXTRACT_MAX_MEMBERS``.
+Limits default to :data:`DEFAULT_LIMITS` and may be set with ``MB_EXTRACT_MAX_BYTES``,
+``MB_EXTRACT_MAX_RATIO`` and ``MB_EXTRACT_MAX_MEMBERS``.
+
+The archive is unpacked into a fresh directory beside the target, renamed onto the target
+(which must be missing or empty) only when every member is in place: a refused archive
+leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tarfile
+import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from multibuild import MultibuildError
+from multibuild.files import current_umask
 
 _CHUNK = 1 << 20
 
@@ -48,18 +59,28 @@ class Limits:
 
     max_bytes: int = 2 << 30
     max_members: int = 200_000
+    max_ratio: int = 50
+    min_bytes: int = 64 << 20
+
+    def byte_limit(self, archive: Path) -> int:
+        """The bytes ``archive`` may expand to: ``max_ratio`` times its size, at least
+        ``min_bytes``, at most ``max_bytes``."""
+        return min(self.max_bytes, max(self.min_bytes, self.max_ratio * archive.stat().st_size))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         environ = os.environ if environ is None else environ
         values = {}
         for field_name, var in (("max_bytes", "MB_EXTRACT_MAX_BYTES"),
-                                ("max_members", "MB_EXTRACT_MAX_MEMBERS")):
+                                ("max_members", "MB_EXTRACT_MAX_MEMBERS"),
+                                ("max_ratio", "MB_EXTRACT_MAX_RATIO")):
             raw = environ.get(var, "").strip()
             if raw:
                 if not raw.isdigit() or int(raw) <= 0:
                     raise MultibuildError(f"{var}={raw!r} is not a positive whole number")
                 values[field_name] = int(raw)
+        if "max_bytes" in values:  # an explicit cap is the cap, however small
+            values["min_bytes"] = min(values["max_bytes"], cls.min_bytes)
         return cls(**values)
 
 
@@ -146,24 +167,45 @@ def _make_symlink(dest: Path, path: Path, link: str, archive: str, name: str) ->
 class _Budget:
     """Counts bytes written against the limit (declared sizes can lie)."""
 
-    def __init__(self, limits: Limits, archive: str) -> None:
-        self.limits = limits
+    def __init__(self, limits: Limits, archive: str, path: Path) -> None:
+        self.max_bytes = limits.byte_limit(path)
         self.archive = archive
         self.written = 0
 
     def too_big(self, total: int) -> ExtractError:
-        return ExtractError(f"{self.archive}: expands to more than "
-                            f"{self.limits.max_bytes} bytes ({total} or more); refused")
+        return ExtractError(f"{self.archive}: expands to more than {self.max_bytes} bytes "
+                            f"({total} or more); refused (MB_EXTRACT_MAX_RATIO, "
+                            "MB_EXTRACT_MAX_BYTES)")
 
     def copy(self, source: IO[bytes], dest: Path, mode: int) -> None:
         # "x": never follow or replace an existing name (a planted symlink, say).
         with open(dest, "xb") as out:
             for chunk in iter(lambda: source.read(_CHUNK), b""):
                 self.written += len(chunk)
-                if self.written > self.limits.max_bytes:
+                if self.written > self.max_bytes:
                     raise self.too_big(self.written)
                 out.write(chunk)
         os.chmod(dest, (mode & 0o755) | 0o600)
+
+
+@contextlib.contextmanager
+def _all_or_nothing(dest: Path, label: str) -> Iterator[Path]:
+    """A fresh directory beside ``dest`` to unpack into, renamed onto ``dest`` (missing or
+    empty) once complete, and removed whole on any failure or interruption."""
+    try:
+        if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
+            raise ExtractError(f"{label}: the target {dest} is not a missing or empty directory")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.unpack-"))
+    except OSError as exc:
+        raise ExtractError(f"{label}: cannot unpack into {dest} ({exc.strerror})") from None
+    try:
+        yield work
+        os.chmod(work, 0o777 & ~current_umask())
+        os.rename(work, dest)  # onto an empty directory too (POSIX rename)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def _count(limits: Limits, archive: str, members: int) -> None:
@@ -175,9 +217,9 @@ def safe_extract_tar(archive: Path, dest: Path, label: str,
                      limits: Limits | None = None) -> None:
     """Extract a tar archive into ``dest``; refuse the whole archive on any unsafe member."""
     limits = limits or Limits.from_env()
-    budget = _Budget(limits, label)
     try:
-        with tarfile.open(archive, "r:*") as tar:
+        budget = _Budget(limits, label, archive)
+        with tarfile.open(archive, "r:*") as tar, _all_or_nothing(dest, label) as work:
             # Read the headers one by one: the limits stop a bomb before its data is inflated
             # further than the member whose header crosses them.
             plan: list[tuple[list[str], tarfile.TarInfo]] = []
@@ -204,19 +246,18 @@ def safe_extract_tar(archive: Path, dest: Path, label: str,
                     regular["/".join(parts)] = member.size
                 elif not member.isdir():
                     raise ExtractError(f"{label}: member {member.name!r} is a special file")
-                if declared > limits.max_bytes:
+                if declared > budget.max_bytes:
                     raise budget.too_big(declared)
                 plan.append((parts, member))
-            dest.mkdir(parents=True, exist_ok=True)
             for parts, member in plan:
                 if member.isdir():
-                    _prepare(dest, parts, label, member.name, directory=True)
+                    _prepare(work, parts, label, member.name, directory=True)
                     continue
-                path = _prepare(dest, parts, label, member.name)
+                path = _prepare(work, parts, label, member.name)
                 if member.issym():
-                    _make_symlink(dest, path, member.linkname, label, member.name)
+                    _make_symlink(work, path, member.linkname, label, member.name)
                 elif member.islnk():
-                    source_path = dest.joinpath(*member_parts(member.linkname, label))
+                    source_path = work.joinpath(*member_parts(member.linkname, label))
                     if source_path.is_symlink():
                         raise ExtractError(f"{label}: hard link {member.name!r} names a link")
                     with open(source_path, "rb") as source:
@@ -235,13 +276,13 @@ def safe_extract_zip(archive: Path, dest: Path, label: str,
                      limits: Limits | None = None) -> None:
     """Extract a zip archive into ``dest``; refuse the whole archive on any unsafe member."""
     limits = limits or Limits.from_env()
-    budget = _Budget(limits, label)
     try:
+        budget = _Budget(limits, label, archive)
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
             _count(limits, label, len(infos))
             declared = sum(info.file_size for info in infos)
-            if declared > limits.max_bytes:
+            if declared > budget.max_bytes:
                 raise budget.too_big(declared)
             plan: list[tuple[list[str], zipfile.ZipInfo, str | None]] = []
             for info in infos:
@@ -257,19 +298,37 @@ def safe_extract_zip(archive: Path, dest: Path, label: str,
                         and stat.S_IFMT(mode):
                     raise ExtractError(f"{label}: member {info.filename!r} is a special file")
                 plan.append((parts, info, link))
-            dest.mkdir(parents=True, exist_ok=True)
-            for parts, info, link in plan:
-                if info.is_dir():
-                    _prepare(dest, parts, label, info.filename, directory=True)
-                    continue
-                path = _prepare(dest, parts, label, info.filename)
-                if link is not None:
-                    _make_symlink(dest, path, link, label, info.filename)
-                    continue
-                with zf.open(info) as source:
-                    budget.copy(source, path, (info.external_attr >> 16) or 0o644)
+            with _all_or_nothing(dest, label) as work:
+                for parts, info, link in plan:
+                    if info.is_dir():
+                        _prepare(work, parts, label, info.filename, directory=True)
+                        continue
+                    path = _prepare(work, parts, label, info.filename)
+                    if link is not None:
+                        _make_symlink(work, path, link, label, info.filename)
+                        continue
+                    with zf.open(info) as source:
+                        budget.copy(source, path, (info.external_attr >> 16) or 0o644)
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError) as exc:
         raise ExtractError(f"{label}: truncated or corrupt archive ({exc})") from None
+
+
+def check_links(root: Path, label: str) -> None:
+    """Refuse a tree (say, part of an archive moved into a cache) holding a symbolic link
+    that points at nothing or outside ``root``: a link that was inside the archive dangles
+    once what it pointed at stayed behind."""
+    real_root = os.path.realpath(root)
+    for path in sorted(root.rglob("*")):
+        if not path.is_symlink():
+            continue
+        shown = path.relative_to(root).as_posix()
+        pointed = os.path.realpath(path)
+        if not _inside(real_root, pointed):
+            raise ExtractError(f"{label}: link {shown!r} -> {os.readlink(path)!r} points "
+                               "outside the prefix")
+        if not os.path.exists(pointed):
+            raise ExtractError(f"{label}: link {shown!r} -> {os.readlink(path)!r} points at "
+                               "nothing in the prefix (what it named was not laid out)")
 
 
 def record_digest(data_sha256: bytes) -> str:

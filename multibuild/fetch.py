@@ -24,7 +24,6 @@ import base64
 import contextlib
 import hashlib
 import http.client
-import os
 import signal
 import socket
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from multibuild import MultibuildError
-from multibuild.files import atomic_path, atomic_write
+from multibuild.files import atomic_path, atomic_write, file_lock
 from multibuild.urls import redact_url as redact_url  # re-exported: its old home
 
 MANIFEST = "sha256sums.txt"
@@ -53,6 +52,10 @@ class FetchError(MultibuildError):
 
 class Cancelled(FetchError):
     """Downloads were cancelled (an interrupt)."""
+
+
+class DeadlinePassed(FetchError):
+    """The deadline for every request of a client together (``total_deadline``) passed."""
 
 
 def url_problem(url: str) -> str | None:
@@ -71,7 +74,24 @@ def url_problem(url: str) -> str | None:
         return "malformed URL (no host)"
     if any(c in url for c in " \t\r\n"):
         return "malformed URL (contains white space)"
+    if "@" in parts.netloc:
+        return ("a URL with user:password@ is refused (credentials go in the token variable "
+                "or .pypirc, never in a URL)")
+    if not parts.hostname.isascii() or not url.isascii():
+        return "non-ASCII characters (percent-encode them)"
     return None
+
+
+Origin = tuple[str, str, int]
+
+
+def origin(url: str) -> Origin:
+    """(scheme, host, port) of ``url``, the default port filled in: where credentials
+    configured for ``url`` may go, and nowhere else."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https"
+                                                                  else 80)
 
 
 def check_url(url: str, what: str = "URL") -> str:
@@ -120,8 +140,11 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _handlers(watch: _Watch) -> list[urllib.request.BaseHandler]:
-    """urllib's HTTP(S) handlers whose connections report their sockets to ``watch``."""
+def _handlers(watch: _Watch, auth_origin: Origin | None,
+              same_origin: bool) -> list[urllib.request.BaseHandler]:
+    """urllib's HTTP(S) handlers whose connections report their sockets to ``watch``, and
+    whose redirects never carry credentials away from ``auth_origin``, never go from https
+    to http, and with ``same_origin`` never leave the origin asked of."""
 
     class WatchedHTTP(http.client.HTTPConnection):
         def connect(self) -> None:
@@ -147,7 +170,19 @@ def _handlers(watch: _Watch) -> list[urllib.request.BaseHandler]:
             if url_problem(newurl) is not None:
                 raise FetchError(f"{redact_url(req.full_url)}: redirected to an unsupported "
                                  f"URL {redact_url(newurl)!r}")
-            return super().redirect_request(req, fp, code, msg, headers, newurl)
+            old, new = origin(req.full_url), origin(newurl)
+            if old[0] == "https" and new[0] != "https":
+                raise FetchError(f"{redact_url(req.full_url)} redirected to "
+                                 f"{redact_url(newurl)}: from https to http; refused")
+            if same_origin and new != old:
+                raise FetchError(f"{redact_url(req.full_url)} redirected to "
+                                 f"{redact_url(newurl)}, another host; a listing is trusted "
+                                 "only from the host it was asked of")
+            redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if redirected is not None and new != auth_origin:
+                # urllib copies every header to the new request: the credentials stay home.
+                redirected.remove_header("Authorization")
+            return redirected
 
     return [HTTPHandler(), HTTPSHandler(), RedirectHandler()]
 
@@ -202,7 +237,10 @@ class Http:
 
     ``timeout``: seconds for any one socket operation (connect, each read);
     ``deadline``: seconds for a whole request, every attempt and wait included;
-    ``attempts``: tries for transient failures; ``backoff``: seconds, times the attempt number.
+    ``total_deadline``: seconds for every request of this client together, counted from the
+    first (a whole release download: any mix of slow servers ends then);
+    ``attempts``: tries for transient failures; ``backoff``: seconds, times the attempt number;
+    ``auth``: (user, password) sent only to the origin (scheme, host, port) of ``auth_url``.
     """
 
     timeout: float = 60.0
@@ -210,21 +248,32 @@ class Http:
     backoff: float = 1.0
     deadline: float = 1800.0
     auth: tuple[str, str] | None = None
+    auth_url: str = ""
+    total_deadline: float | None = None
     user_agent: str = "wheels-repo-fetch/2"
     sleep: Callable[[float], None] = time.sleep
     log: Callable[[str], None] | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
     _watches: set[_Watch] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _run_end: float | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("timeout", "deadline"):
             if not getattr(self, name) > 0:
                 raise FetchError(f"{name} must be a positive number of seconds")
+        if self.total_deadline is not None and not self.total_deadline > 0:
+            raise FetchError("total_deadline must be a positive number of seconds")
+        if self.auth is not None and url_problem(self.auth_url) is not None:
+            raise FetchError("credentials need the URL they are for (auth_url)")
         if self.attempts < 1:
             raise FetchError("attempts must be at least 1")
         if self.backoff < 0:
             raise FetchError("backoff must not be negative")
+
+    @property
+    def auth_origin(self) -> Origin | None:
+        return origin(self.auth_url) if self.auth is not None else None
 
     # ----------------------------------------------------------------- cancel (interrupts)
 
@@ -250,19 +299,31 @@ class Http:
         headers = {"User-Agent": self.user_agent}
         if accept:
             headers["Accept"] = accept
-        if self.auth is not None:
+        if self.auth is not None and origin(url) == self.auth_origin:
             raw = f"{self.auth[0]}:{self.auth[1]}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
         return urllib.request.Request(url, headers=headers)
 
+    def _end(self, start: float) -> tuple[float, bool]:
+        """When a request started at ``start`` must end, and whether that is the run's end."""
+        own = start + self.deadline
+        if self.total_deadline is None:
+            return own, False
+        with self._lock:
+            if self._run_end is None:
+                self._run_end = start + self.total_deadline
+            run_end = self._run_end
+        return min(own, run_end), run_end <= own
+
     def with_retries(self, url: str, action: Callable[[_Body], Any], accept: str | None = None,
                      on_retry: Callable[[], None] | None = None,
-                     max_bytes: int | None = None) -> Any:
-        """Open ``url`` and return ``action(body)``, retrying transient failures."""
+                     max_bytes: int | None = None, same_origin: bool = False) -> Any:
+        """Open ``url`` and return ``action(body)``, retrying transient failures.
+        ``same_origin``: refuse a redirect to another origin (listings)."""
         check_url(url)
         shown = redact_url(url)
         start = time.monotonic()
-        deadline = start + self.deadline
+        deadline, run_bound = self._end(start)
         last = ""
         attempt = 0
         for attempt in range(1, self.attempts + 1):
@@ -279,7 +340,8 @@ class Http:
                 watch.kill("cancelled")
             timer.start()
             try:
-                opener = urllib.request.build_opener(*_handlers(watch))
+                opener = urllib.request.build_opener(
+                    *_handlers(watch, self.auth_origin, same_origin))
                 with opener.open(self._request(url, accept),
                                  timeout=min(self.timeout, remaining)) as response:
                     return action(_Body(response, self, watch, deadline, max_bytes, shown))
@@ -318,6 +380,9 @@ class Http:
                 elif wait > 0:
                     self.sleep(wait)
             self.check_cancelled()
+        if run_bound and time.monotonic() >= deadline - 0.05:
+            raise DeadlinePassed(f"{shown}: not complete when the {self.total_deadline:g}s "
+                                 "deadline of the whole run passed")
         if time.monotonic() >= deadline and "deadline" not in last:
             last = f"{last + '; ' if last else ''}not complete within the " \
                    f"{self.deadline:g}s deadline"
@@ -332,8 +397,9 @@ class Http:
             data = body.read_all()
             return data, body.response.headers.get("Content-Type", ""), body.response.geturl()
 
+        # A document (an index page, a file list) is trusted only from the origin asked of.
         result: tuple[bytes, str, str] = self.with_retries(url, read, accept,
-                                                           max_bytes=max_bytes)
+                                                           max_bytes=max_bytes, same_origin=True)
         return result
 
 
@@ -391,45 +457,31 @@ def parse_manifest(text: str) -> dict[str, str]:
     return entries
 
 
-def read_manifest(directory: Path, name: str = MANIFEST) -> dict[str, str]:
-    """``sha256sums.txt`` (or ``name``) of ``directory`` as {file name: sha256}; unreadable
-    lines skipped."""
+def read_manifest(directory: Path) -> dict[str, str]:
+    """``sha256sums.txt`` of ``directory`` as {file name: sha256}; unreadable lines skipped."""
     try:
-        return parse_manifest((directory / name).read_text(encoding="utf-8"))
+        return parse_manifest((directory / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return {}
 
 
 @contextlib.contextmanager
-def manifest_lock(directory: Path, name: str = MANIFEST,
-                  lock_path: Path | None = None) -> Iterator[None]:
-    """An exclusive lock on ``directory``'s manifest ``name``: ``lock_path``, by default a
-    lock file beside it."""
-    import fcntl
-
-    directory.mkdir(parents=True, exist_ok=True)
-    lock_path = lock_path or directory / f".{name}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+def manifest_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on ``directory``'s manifest (a lock file beside it)."""
+    with file_lock(directory / f".{MANIFEST}.lock"):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def update_manifest(directory: Path, add: Mapping[str, str] | None = None,
-                    remove: Iterable[str] = (), *, name: str = MANIFEST,
-                    header: str = "", lock_path: Path | None = None) -> dict[str, str]:
-    """Merge ``add`` into (and drop ``remove`` from) the manifest ``name`` on disk, under the
-    lock (``lock_path``, see manifest_lock); ``header`` (comment lines) heads the file."""
-    with manifest_lock(directory, name, lock_path):
-        entries = read_manifest(directory, name)
+                    remove: Iterable[str] = ()) -> dict[str, str]:
+    """Merge ``add`` into (and drop ``remove`` from) the manifest on disk, under the lock."""
+    with manifest_lock(directory):
+        entries = read_manifest(directory)
         entries.update(add or {})
-        for entry in remove:
-            entries.pop(entry, None)
-        text = header + "".join(f"{entries[entry]}  {entry}\n" for entry in sorted(entries))
-        atomic_write(directory / name, text)
+        for name in remove:
+            entries.pop(name, None)
+        text = "".join(f"{entries[name]}  {name}\n" for name in sorted(entries))
+        atomic_write(directory / MANIFEST, text)
         return entries
 
 

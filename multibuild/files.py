@@ -56,6 +56,22 @@ def atomic_path(path: Path, *, mode: int | None = None, suffix: str = ".part") -
         raise
 
 
+@contextmanager
+def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an flock on ``path`` (created if missing) while the block runs: exclusive, or
+    ``shared`` (several holders at once). Closing the file releases it, so a killed holder
+    never leaves it locked."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: Path, data: bytes | str, *, mode: int | None = None) -> None:
     """Write ``data`` (text is UTF-8, newlines untouched) to ``path`` atomically."""
     raw = data.encode("utf-8") if isinstance(data, str) else data

@@ -47,6 +47,7 @@ from typing import Any, BinaryIO
 from multibuild import MultibuildError
 from multibuild.files import atomic_write
 from multibuild.provision import SystemPackage
+from multibuild.shellvars import records
 
 # Build backends that take a build directory, and the config setting that names it.
 BUILD_DIR_SETTINGS: dict[str, str] = {
@@ -436,14 +437,12 @@ def build_env_assignments(src: Path) -> str:
 
     lines = []
     try:
-        lines.append(f"MB_COMMIT_EPOCH={commit_epoch(src)}")
+        lines.append(("MB_COMMIT_EPOCH", str(commit_epoch(src))))
     except MultibuildError:
-        lines.append("MB_COMMIT_EPOCH=")
-    requires = " ".join(shlex.quote(r) for r in static_requires(src))
-    lines.append(f"MB_BUILD_REQUIRES=({requires})")
-    declared = "requires" in build_system(src)
-    lines.append(f"MB_BUILD_REQUIRES_DECLARED={int(declared)}")
-    return "\n".join(lines)
+        lines.append(("MB_COMMIT_EPOCH", ""))
+    lines += [("MB_BUILD_REQUIRES", r) for r in static_requires(src)]
+    lines.append(("MB_BUILD_REQUIRES_DECLARED", str(int("requires" in build_system(src)))))
+    return records(lines).rstrip("\n")
 
 
 # --------------------------------------------------------------------------- ccache

@@ -16,7 +16,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -77,6 +78,10 @@ class ProcessGroups:
         self._signals_seen = 0
         self._procs: list[subprocess.Popen[bytes]] = []
         self._timer: threading.Timer | None = None
+        # Names this run's step scripts (MB_RUN_ID): what they start outside the process
+        # groups (docker containers) carries it, for the cleanups.
+        self.run_id = uuid.uuid4().hex[:12]
+        self._cleanups: list[Callable[[], None]] = []
 
     @property
     def interrupted(self) -> bool:
@@ -132,9 +137,14 @@ class ProcessGroups:
             self.kill(signal.SIGKILL)
             raise SystemExit(128 + signum)
 
+    def on_interrupt(self, cleanup: Callable[[], None]) -> None:
+        """Run ``cleanup`` once the groups of an interrupted run are gone (what the steps
+        started outside them: docker containers)."""
+        self._cleanups.append(cleanup)
+
     def finish(self) -> None:
         """After an interrupted run: wait out the grace for the groups to empty, then
-        SIGKILL what is left, so that nothing outlives the run."""
+        SIGKILL what is left and run the cleanups, so that nothing outlives the run."""
         if self.signal is None:
             return
         deadline = self.signalled_at + self.grace
@@ -143,6 +153,9 @@ class ProcessGroups:
         self.kill(signal.SIGKILL)
         if self._timer is not None:
             self._timer.cancel()
+        cleanups, self._cleanups = self._cleanups, []
+        for cleanup in cleanups:
+            cleanup()
 
     @contextmanager
     def handling_signals(self) -> Iterator[ProcessGroups]:

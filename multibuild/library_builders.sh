@@ -51,11 +51,13 @@ function build_openblas {
     # MB_DLL_PATH).
     local plat=${1:-${PLAT:-}} exports
     if [ -n "$plat" ]; then
-        exports=$(mb_python openblas --exports --plat "$plat") || return 1
+        exports=$(mb_python openblas --records --plat "$plat") || return 1
     else
-        exports=$(mb_python openblas --exports) || return 1
+        exports=$(mb_python openblas --records) || return 1
     fi
-    eval "$exports"
+    mb_import_vars --export OPENBLAS OPENBLAS_LIB_DIR OPENBLAS_INCLUDE_DIR \
+        OPENBLAS_PKG_CONFIG_NAME OPENBLAS_CONFIG_SETTINGS PKG_CONFIG_PATH LD_LIBRARY_PATH \
+        DYLD_FALLBACK_LIBRARY_PATH MB_DLL_PATH <<< "$exports"
 }
 
 # --- the build engine -------------------------------------------------------------------------
@@ -217,7 +219,8 @@ function mb_recipe {
     resolved=$(mb_python recipes resolve "$key" --caller "$caller" --var "$var" \
         --version "${!version_var:-}" --sha256 "${!sha_var:-}" --base-url "${!url_var:-}" \
         --mirror "${MB_SOURCE_MIRROR:-}") || return 1
-    eval "$resolved"  # mb_recipe_* assignments, shell-quoted by recipes.py
+    mb_import_vars mb_recipe_version mb_recipe_file mb_recipe_url mb_recipe_sha256 \
+        mb_recipe_also_named <<< "$resolved" || return 1
     # fetch_unpack's other names for the archive, and the recipe its messages name.
     local -x MB_ARCHIVE_ALSO_NAMED=$mb_recipe_also_named MB_ARCHIVE_CALLER=$caller
     mb_build_source "$name" "$mb_recipe_version" "$mb_recipe_url" "$mb_recipe_file" \

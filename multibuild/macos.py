@@ -41,6 +41,7 @@ from packaging.utils import parse_wheel_filename
 from multibuild import MultibuildError
 from multibuild.interpreters import parse_version
 from multibuild.openblas import DEFAULT_MACOS_TARGET
+from multibuild.shellvars import records
 
 MACOS_PLATS: tuple[str, ...] = ("x86_64", "arm64", "universal2")
 # The thin architectures a PLAT builds.
@@ -509,7 +510,8 @@ def write_shims(dest: Path, environ: Mapping[str, str] | None = None) -> Path:
 
 
 def _exports(values: Mapping[str, str]) -> str:
-    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items())
+    """NAME=VALUE records for mb_import_vars (osx_utils.sh macos_arch_flags)."""
+    return records(values).rstrip("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from multibuild import MultibuildError
-from multibuild.download import RemoteFile, fetch_file, list_simple
+from multibuild.download import RemoteFile, check_project_name, fetch_file, list_simple
 from multibuild.extract import safe_extract_tar
 from multibuild.fetch import (
     Http,
@@ -203,6 +203,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    check_project_name(args.package, "PACKAGE")  # it names the mirror's directory, too
     version = release_version(args.version)
     if version is None:
         raise MultibuildError(f"{args.version!r} is not a release version or tag (e.g. 2.2.6)")

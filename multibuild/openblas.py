@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, UsageError, exit_status_of
+from multibuild.extract import check_links
 from multibuild.extract import safe_extract_tar as safe_extract_tar  # moved there; re-exported
 from multibuild.extract import safe_extract_zip as safe_extract_zip
 from multibuild.extract import verify_wheel_record as verify_wheel_record
@@ -46,6 +47,7 @@ from multibuild.fetch import Http, Interrupted, exit_status, raise_on_sigterm, u
 from multibuild.fetch import download as fetch_download
 from multibuild.files import atomic_write
 from multibuild.licenses import copy_artifact_licence, has_artifact_licence
+from multibuild.shellvars import records
 
 if TYPE_CHECKING:
     from multibuild.platforms import Platform
@@ -374,6 +376,7 @@ def lay_out_prefix(tree: Path, staged: Path, target: Target, label: str) -> None
         stem = re.sub(r"(\.dll)?\.(a|lib|dll|dylib|so)(\.[0-9.]+)?$", "", libs[0])
         libname = stem[3:] if stem.startswith("lib") else stem
         atomic_write(pkgconfig / "openblas.pc", _generated_pc(staged, target, libname))
+    check_links(staged, label)  # every link still lands on something inside the prefix
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,6 +440,10 @@ class Options:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         _retries(environ)  # bad OPENBLAS_RETRIES / OPENBLAS_RETRY_WAIT: refused before anything
+        cache = Path(str(values["cache_dir"]))
+        if os.path.lexists(cache) and not cache.is_dir():
+            raise UsageError(f"cache directory {cache} (--cache-dir, OPENBLAS_CACHE_DIR): "
+                             "exists and is not a directory")
         base_url = str(values["base_url"])
         problem = url_problem(base_url.replace("{version}", "v0")) if base_url else None
         if problem is not None:
@@ -456,7 +463,7 @@ def load_table(path: Path) -> tuple[str, dict[str, str]]:
         raise MultibuildError(
             f"cannot read OpenBLAS checksum table {path}: {exc.strerror}"
         ) from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
         raise MultibuildError(f"OpenBLAS checksum table {path} is not JSON: {exc}") from None
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict):
@@ -831,6 +838,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "--exports", action="store_true",
         help="print shell 'export' lines for a build (PKG_CONFIG_PATH, OPENBLAS, ...)",
     )
+    mode.add_argument(
+        "--records", action="store_true",
+        help="the same as NAME=VALUE lines, for the library's mb_import_vars (never eval'd)",
+    )
     width = parser.add_mutually_exclusive_group()
     width.add_argument("--ilp64", dest="ilp64", action="store_true", default=None,
                        help="64-bit integers (default: from NPY_USE_BLAS_ILP64)")
@@ -877,7 +888,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         target = make_target(environ, plat=args.plat, ilp64=args.ilp64,
                              version=args.openblas_version)
         prefix = fetch(target, options, environ)
-        if args.exports:
+        if args.records:
+            sys.stdout.write(records(build_exports(prefix, target, environ)))
+        elif args.exports:
             for name, value in build_exports(prefix, target, environ).items():
                 print(f"export {name}={shlex.quote(value)}")
         else:
@@ -885,6 +898,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         return 0
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return exit_status_of(exc)
+    except OSError as exc:
+        print(f"error: {exc.filename or 'OpenBLAS'}: {exc.strerror}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, Interrupted) as exc:
         _log("interrupted; nothing was left in the cache")

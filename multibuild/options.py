@@ -15,6 +15,7 @@ from multibuild import MultibuildError
 from multibuild.cifiles import CIFile, azure_variables, read_all
 from multibuild.interpreters import OLDEST_PYTHON, parse_version, unsupported_python
 from multibuild.platforms import default_plat, find_platform, host_os
+from multibuild.refs import check_ref, check_repo_dir
 
 if TYPE_CHECKING:
     from multibuild.cimatrix import LocalSettings
@@ -49,16 +50,6 @@ def installed_versions() -> list[str]:
         raise MultibuildError("--python all: no CPython 3.9 or newer found "
                               "(./wheels interpreters lists what was searched)")
     return versions
-
-
-# Characters and sequences git refuses in ref names (git check-ref-format), and a leading "-"
-# that a command would read as an option.
-_BAD_REF = re.compile(r"[\s\x00-\x1f\x7f~^:?*\[\\'\"]|\.\.|@\{|^-|^$")
-
-
-def valid_ref(ref: str) -> bool:
-    """Whether ``ref`` can name a branch, tag or commit hash."""
-    return not _BAD_REF.search(ref)
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -297,15 +288,14 @@ class RunOptions:
                 "BUILD_COMMIT is not set: set it in the CI files (azure-pipelines.yml, "
                 ".travis.yml or appveyor.yml), the environment or --commit"
             )
-        if not valid_ref(commit):
-            raise MultibuildError(f"{commit_source} {commit!r}: not a valid git ref (a branch, "
-                                  "tag or commit hash)")
-        repo, _ = pick(repo_dir, "--repo-dir", "REPO_DIR")
+        check_ref(commit, commit_source)
+        repo, repo_source = pick(repo_dir, "--repo-dir", "REPO_DIR")
         if not repo:
             raise MultibuildError(
                 "REPO_DIR is not set: set it in the CI files (azure-pipelines.yml, "
                 ".travis.yml or appveyor.yml), the environment or --repo-dir"
             )
+        check_repo_dir(repo, repo_source)
         url, url_source = pick(repo_url, "--repo-url", "REPO_URL")
         if url and _is_local_path(url) and not (root / url).exists():
             raise MultibuildError(f"{url_source} {url}: no such repository")

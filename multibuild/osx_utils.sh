@@ -166,7 +166,8 @@ function macos_arch_flags {
     local plat=${1:-${PLAT:-}} exports
     if [ -z "$plat" ]; then mb_error "macos_arch_flags: PLAT is not set"; return 1; fi
     exports=$(mb_python macos flags "$plat") || return 1
-    eval "$exports"
+    mb_import_vars --export MACOSX_DEPLOYMENT_TARGET ARCHFLAGS _PYTHON_HOST_PLATFORM \
+        CMAKE_OSX_ARCHITECTURES CFLAGS CXXFLAGS LDFLAGS <<< "$exports"
 }
 
 function install_macpython {

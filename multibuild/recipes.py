@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
 import sys
 import tarfile
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from multibuild import MultibuildError
+from multibuild.shellvars import records
 
 TABLE = Path(__file__).with_name("recipes.json")
 SEEDED_ARCHIVES = Path(__file__).with_name("archives")  # multibuild's pre-seeded archives
@@ -217,7 +217,7 @@ class Resolved:
         values = {"mb_recipe_version": self.version, "mb_recipe_file": self.file,
                   "mb_recipe_url": self.url, "mb_recipe_sha256": self.sha256 or "",
                   "mb_recipe_also_named": " ".join(self.also_named)}
-        return "".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items())
+        return records(values)
 
 
 def resolve(recipe: Recipe, *, caller: str, version: str = "", sha256: str = "",
@@ -279,21 +279,29 @@ LOCK_HEADER = (
 
 
 def read_lock(lock: Path) -> dict[str, str]:
-    """The lock file's {archive name: sha256}."""
-    from multibuild.fetch import read_manifest
+    """The lock file's {archive name: sha256} (sha256sum's format; comments skipped)."""
+    from multibuild.fetch import parse_manifest
 
-    return read_manifest(lock.parent, lock.name)
+    try:
+        return parse_manifest(lock.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return {}
 
 
 def record_in_lock(lock: Path, name: str, sha256: str) -> None:
-    """Add ``name``'s sha256 to the lock file (under a lock kept in the cache, not beside the
-    committed file)."""
-    from multibuild.fetch import update_manifest
+    """Add ``name``'s sha256 to the lock file: merged with what is on disk, written whole
+    (temp name, then rename), under an flock kept in the cache, not beside the committed
+    file."""
+    from multibuild.files import atomic_write, file_lock
 
     cache = Path(os.environ.get("MB_CACHE_DIR") or Path.home() / ".cache" / "wheels")
     digest = hashlib.sha256(str(lock.resolve()).encode()).hexdigest()[:16]
-    update_manifest(lock.parent, {name: sha256}, name=lock.name, header=LOCK_HEADER,
-                    lock_path=cache / "locks" / f"archives-{digest}.lock")
+    with file_lock(cache / "locks" / f"archives-{digest}.lock"):
+        entries = read_lock(lock)
+        entries[name] = sha256
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(lock, LOCK_HEADER + "".join(f"{entries[n]}  {n}\n"
+                                                 for n in sorted(entries)))
 
 
 def ensure_archive(url: str, name: str, sha256: str | None, archive_dir: Path, *,

@@ -28,6 +28,7 @@ from multibuild.environment import STEP_VARIABLES
 from multibuild.events import BuildPlan, EventKind, plan
 from multibuild.interrupts import ProcessGroups
 from multibuild.options import RunOptions
+from multibuild.refs import check_ref, check_repo_dir
 from multibuild.runner import TargetResult, run_all
 from multibuild.staging import PREVIOUS, Staging
 
@@ -105,8 +106,10 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
         own = ProcessGroups()
         with own.handling_signals():
             return build(options, environ, groups=own, staging=staging)
-    from multibuild.incremental import provision_ccache
+    from multibuild.incremental import build_mode_of, provision_ccache
 
+    if build_mode_of(environ) == "docker":
+        docker_preflight(options, environ, groups)
     provision_ccache(environ)  # USE_CCACHE's default wants it; installed like the tests' LLVM
     publish = staging is None
     if staging is None:
@@ -124,6 +127,25 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
         publish_run(staging, results, options.build_commit, groups, jobs=options.jobs,
                     repository=repository_record(options))
     return results
+
+
+def docker_preflight(options: RunOptions, environ: Mapping[str, str],
+                     groups: ProcessGroups) -> None:
+    """Docker mode, before anything is built: the images are here (or pulled) and have the
+    targets' Pythons, the work directory is visible in the containers; an interrupted run
+    removes the containers it started."""
+    from multibuild import docker
+
+    docker.preflight([(t.python, t.plat) for t in options.targets], environ, options.root,
+                     options.work_dir)
+
+    def remove_containers() -> None:
+        removed = docker.remove_run_containers(groups.run_id, environ)
+        if removed:
+            print(f"wheels: removed {removed} container(s) of the interrupted run",
+                  file=sys.stderr, flush=True)
+
+    groups.on_interrupt(remove_containers)
 
 
 def repository_record(options: RunOptions) -> dict[str, object]:
@@ -190,6 +212,12 @@ def script_job_environment(job: Job, root: Path, work: Path, environ: Mapping[st
     return env
 
 
+def _single_quoted(value: str) -> str:
+    """``value`` as one single-quoted shell word (a printed line may be pasted into a shell:
+    Python's repr would leave ``$(...)`` live inside double quotes)."""
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for item in items:
@@ -214,6 +242,11 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
 
     root = repository_root(args)
     jobs = select(expand(root), args.job)
+    # What this command passes on is checked as every tool here checks it (multibuild.refs).
+    if args.commit is not None:
+        check_ref(args.commit, "--commit")
+    if args.repo_dir is not None:
+        check_repo_dir(args.repo_dir, "--repo-dir")
     overrides = parse_assignments(args.set or [])
     for flag, name in ((args.repo_url, "REPO_URL"), (args.repo_dir, "REPO_DIR")):
         if flag:
@@ -247,7 +280,10 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
                   f"{args.event} event; " + ("uploads as written (--upload)" if args.upload
                                              else "uploads disabled"), flush=True)
             if args.print_env:
-                for name, value in sorted({**job.environment, **set_here}.items()):
+                from multibuild.cimatrix import evaluated_environment
+
+                variables = {**evaluated_environment(root, job), **set_here}
+                for name, value in sorted(variables.items()):
                     print(f"export {name}={shlex.quote(value)}")
                 continue
             planned.append(run)
@@ -261,7 +297,7 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
               f"CI would upload to {upload}; a replay uploads nothing", flush=True)
         if args.print_env:
             for name in sorted({*job.environment, *overrides, *result.as_env()}):
-                print(f"export {name}={env[name]!r}")
+                print(f"export {name}={_single_quoted(env[name])}")
             continue
         planned.append((job.id, env, RunOptions.resolve(root, env, output_dir=output,
                                                         work_dir=work / job.id)))

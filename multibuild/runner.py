@@ -66,7 +66,7 @@ _TAIL_LINES = 20
 # What each run of a target writes anew; the rest of its work dir (src/, venv/, test-venv/,
 # build-dir/ and the keys beside them, the previous run's wheel hashes) is kept.
 RUN_FILES: tuple[str, ...] = ("wheelhouse", "steps.tsv", "build.log", "checkout.json",
-                              "ccache-stats.log")
+                              "ccache-stats.log", "tmp_for_test")
 # Lines CI services interpret (log groups, folds, timers, annotations): never prefixed.
 _CI_MARKERS = ("##[", "##vso[", "::", "travis_fold:", "travis_time:")
 
@@ -302,6 +302,7 @@ def run_target(
     reset_run_files(work)
     log_path = work / "build.log"
     env = target_environment(options, target, work, environ)
+    env["MB_RUN_ID"] = groups.run_id  # labels what the steps start outside their group
     output = echo if isinstance(echo, Output) else (Output() if echo else None)
     started = time.time()
     status = _run_script(step_script(), options.root, env, log_path, output, target.id, groups)

@@ -9,21 +9,24 @@ value only. All files are prepared before any is written (temp name, then rename
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, exit_status_of
 from multibuild.cifiles import CI_FILES, Variable, read_ci_file
 from multibuild.files import atomic_write
-from multibuild.options import valid_ref
+from multibuild.refs import check_ref
 
 _PLAIN_END = " \t\n,]}#"
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -94,8 +97,10 @@ def plan_changes(root: Path, name: str, value: str) -> list[Change]:
         var = cifile.variables.get(name)
         if var is None:
             raise MultibuildError(f"{cifile.file}:{cifile.variables_line}: no {name} variable")
-        # Travis: the text after NAME= as written (quotes kept) is what gets replaced.
-        new_scalar = var.scalar[: len(var.scalar) - len(var.written)] + value
+        # Travis runs its env entries as shell: the value goes in as one shell word (a
+        # checked ref needs no quoting), replacing the text after NAME= as written.
+        word = shlex.quote(value) if service == "travis" else value
+        new_scalar = var.scalar[: len(var.scalar) - len(var.written)] + word
         text = replace_scalar(cifile.text, var, new_scalar) if var.value != value else cifile.text
         if text != cifile.text:
             _verify(root, service, cifile.text, text, name, value)
@@ -184,9 +189,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.root).resolve()
     name = "NIGHTLY_BUILD_COMMIT" if args.nightly else "BUILD_COMMIT"
-    ref = args.ref.strip()
-    if not valid_ref(ref):
-        raise MultibuildError(f"{args.ref!r} is not a valid git ref")
+    ref = check_ref(args.ref.strip(), "REF")
     repo = _project_repo(root, args.repo)
     value = ref
     if repo is not None:
@@ -202,17 +205,60 @@ def run(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"note: project repository not found; {ref!r} not verified "
               "(clone it into REPO_DIR or pass --repo)", file=sys.stderr)
-    changes = plan_changes(root, name, value)
+    check_ref(value, "REF")
+    # Read, edit and replace under one lock: two runs at once never lose an update.
+    with ci_files_lock(root):
+        changes = plan_changes(root, name, value)
+        replace_all(root, [c for c in changes if c.old != c.new])
     for change in changes:
         if change.old == change.new:
             print(f"{change.file}:{change.line}: {name} already {change.new}")
         else:
             print(f"{change.file}:{change.line}: {name} {change.old} -> {change.new}")
-    for change in changes:
-        if change.old != change.new:
-            path = root / change.file  # keeps the mode of the file it replaces
-            atomic_write(path, change.text, mode=path.stat().st_mode & 0o777)
     return 0
+
+
+@contextlib.contextmanager
+def ci_files_lock(root: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the wheels repository's directory for the duration of a CI
+    file edit (no lock file to leave behind; every editor here takes it)."""
+    import fcntl
+
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def replace_all(root: Path, changes: Sequence[Change]) -> None:
+    """Replace the files of ``changes`` all or none: every new text is written to a
+    temporary name first, then each is renamed into place; if any step fails, the files
+    already replaced get their old text back and the temporaries are removed."""
+    staged: list[tuple[Path, Path, bytes, int]] = []
+    done: list[tuple[Path, bytes, int]] = []
+    try:
+        for change in changes:
+            path = root / change.file
+            mode = path.stat().st_mode & 0o777  # keeps the mode of the file it replaces
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            with os.fdopen(fd, "wb") as out:
+                out.write(change.text.encode("utf-8"))
+            os.chmod(name, mode)
+            staged.append((Path(name), path, path.read_bytes(), mode))
+        for tmp, path, old, mode in staged:
+            os.replace(tmp, path)
+            done.append((path, old, mode))
+    except BaseException as exc:
+        for path, old, mode in reversed(done):
+            atomic_write(path, old, mode=mode)
+        for tmp, _path, _old, _mode in staged:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise MultibuildError(f"cannot replace the CI files ({exc}); none was changed") \
+                from None
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -220,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(argv)
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_status_of(exc)
 
 
 if __name__ == "__main__":

@@ -58,14 +58,16 @@ if [ "$MB_BUILD_MODE" == docker ]; then
         # Build (and repair) in the manylinux container: build_wheel [REPO_DIR [PLAT]]
         local repo_dir=${1:-${REPO_DIR:-}}
         [ -z "$repo_dir" ] && { mb_error "build_wheel: REPO_DIR is not set"; return 1; }
-        build_multilinux "${2:-${PLAT:-x86_64}}" "build_wheel $repo_dir"
+        repo_dir=$(mb_root_relative "$repo_dir") || return 1
+        # BUILD_COMMANDS is shell run in the container: the value goes in quoted (printf %q).
+        build_multilinux "${2:-${PLAT:-x86_64}}" "build_wheel $(printf '%q' "$repo_dir")"
     }
 
     function build_index_wheel {
         # Build SPEC from the index in the manylinux container: build_index_wheel SPEC [PLAT]
         local spec=$1
         [ -z "$spec" ] && { mb_error "build_index_wheel: no project spec given"; return 1; }
-        build_multilinux "${2:-${PLAT:-x86_64}}" "build_index_wheel $spec"
+        build_multilinux "${2:-${PLAT:-x86_64}}" "build_index_wheel $(printf '%q' "$spec")"
     }
 
     function install_run {

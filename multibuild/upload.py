@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import shlex
@@ -42,24 +41,27 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, UsageError, exit_status_of
 from multibuild.download import (
     DownloadError,
     Http,
     OneLineParser,
+    anaconda_org,
     file_version,
     is_anaconda,
     list_simple,
+    load_json,
     positive_float,
     positive_int,
     redact_url,
     sha256_file,
 )
 from multibuild.fetch import Interrupted, check_url, exit_status, sigterm_raises
+from multibuild.refs import shown
 from multibuild.report import REPORT
 from multibuild.report import write_report as write_report  # moved there; importable here
 
@@ -71,6 +73,10 @@ DEFAULT_URLS = {
 }
 DEFAULT_POLICY: dict[str, Policy] = {"staging": "skip", "nightly": "replace"}
 _UNEXPANDED = re.compile(r"\$\(\s*[\w.]+\s*\)|\$\{\{.*\}\}")
+_MAX_REPORT_BYTES = 64 << 20
+# The index refused a file (twine: "HTTPError: 409 Conflict", or the 400 PyPI and pypiserver
+# answer twine for a file that exists); retrying cannot change that.
+_CONFLICT = re.compile(r"HTTPError: 4\d\d|\b409 Conflict|already exists", re.IGNORECASE)
 _AUTH_FAILURE = re.compile(r"\b(401|403)\b|Unauthorized|Forbidden|Invalid or non-existent")
 
 
@@ -105,7 +111,7 @@ class Destination:
 
     @property
     def org(self) -> str:
-        return self.url.rstrip("/").rsplit("/", 1)[-1]
+        return anaconda_org(self.url)
 
     @property
     def simple_url(self) -> str:
@@ -126,15 +132,36 @@ def destination(channel: str, environ: Mapping[str, str], *, url: str | None = N
     upper = channel.upper()
     chosen = policy or environ.get(f"{upper}_UPLOAD_POLICY") or DEFAULT_POLICY[channel]
     if chosen not in ("skip", "replace"):
-        raise MultibuildError(f"unknown upload policy {chosen!r}; use skip or replace")
-    return Destination(
+        raise UsageError(f"unknown upload policy {chosen!r}; use skip or replace")
+    if token_var is not None:
+        check_token_var(token_var, "--token-var")
+    elif environ.get(f"MB_{upper}_TOKEN_VAR") is not None:
+        token_var = check_token_var(environ[f"MB_{upper}_TOKEN_VAR"], f"MB_{upper}_TOKEN_VAR")
+    dest = Destination(
         channel=channel,
         url=url or environ.get(f"{upper}_UPLOAD_URL") or DEFAULT_URLS[channel],
-        token_var=token_var or environ.get(f"MB_{upper}_TOKEN_VAR") or f"{upper}_UPLOAD_TOKEN",
+        token_var=token_var or f"{upper}_UPLOAD_TOKEN",
         policy="skip" if chosen == "skip" else "replace",
         username=username or environ.get(f"{upper}_UPLOAD_USER") or "__token__",
         index_url=index_url or environ.get(f"{upper}_INDEX_URL") or "",
     )
+    if dest.backend == "anaconda":
+        anaconda_org(dest.url)  # https://anaconda.org/ alone would name no organisation
+    return dest
+
+
+# A token variable's name says so; PATH, HOME, USER and the like would hand their values to
+# the index as a password.
+_TOKEN_NAME = re.compile(r"[A-Z][A-Z0-9_]*(TOKEN|PASSWORD|SECRET|API_KEY|_KEY|_PAT)[A-Z0-9_]*")
+
+
+def check_token_var(name: str, what: str) -> str:
+    """``name`` when it looks like the name of a variable holding a secret, else one line."""
+    if not _TOKEN_NAME.fullmatch(name):
+        raise UsageError(f"{what} {shown(name)}: not the name of a token variable (an "
+                         "upper-case name containing TOKEN, PASSWORD, SECRET or KEY, e.g. "
+                         "STAGING_UPLOAD_TOKEN)")
+    return name
 
 
 def token_problem(value: str | None, name: str) -> str | None:
@@ -166,7 +193,9 @@ class Redactor:
 def passed_wheels(report: Path) -> dict[str, str | None]:
     """{file name: sha256 or None} of the wheels that ``report`` lists as passed."""
     try:
-        data = json.loads(report.read_text())
+        if report.stat().st_size > _MAX_REPORT_BYTES:
+            raise ValueError(f"larger than {_MAX_REPORT_BYTES} bytes")
+        data = load_json(report.read_text(encoding="utf-8"))
         passed: dict[str, str | None] = {}
         for target in data["targets"]:
             if target.get("passed") is not True:
@@ -177,24 +206,35 @@ def passed_wheels(report: Path) -> dict[str, str | None]:
                 else:
                     passed[str(wheel["file"])] = wheel.get("sha256")
         return passed
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise MultibuildError(f"{report}: not a valid test report ({exc})") from None
+    except OSError as exc:
+        raise UsageError(f"{report}: cannot read the test report ({exc.strerror})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"{report}: not a valid test report ({exc})") from None
 
 
 def select_wheels(wheelhouse: Path, explicit: Sequence[Path] = ()) -> list[Path]:
     """The files to upload: ``explicit`` ones, or the wheelhouse's passed wheels."""
+    try:
+        return _select_wheels(wheelhouse, explicit)
+    except OSError as exc:
+        raise UsageError(f"-w {shown(str(wheelhouse))}: {exc.strerror}") from None
+
+
+def _select_wheels(wheelhouse: Path, explicit: Sequence[Path]) -> list[Path]:
     if explicit:
         for path in explicit:
             if not path.is_file():
-                raise MultibuildError(f"{path}: no such file")
+                raise UsageError(f"{path}: no such file")
             if file_version(path.name) is None:
-                raise MultibuildError(f"{path}: not a wheel or sdist file name")
+                raise UsageError(f"{path}: not a wheel or sdist file name")
         return verified(list(explicit))
     if not wheelhouse.is_dir():
         what = "is not a directory" if wheelhouse.exists() else "no such wheelhouse"
-        raise MultibuildError(f"{wheelhouse}: {what}")
+        raise UsageError(f"{wheelhouse}: {what}")
     wheels = sorted(wheelhouse.glob("*.whl"))
     report = wheelhouse / REPORT
+    if os.path.lexists(report) and (report.is_symlink() or not report.is_file()):
+        raise UsageError(f"{report}: not a regular file; refusing to guess what passed")
     if not report.is_file():
         return verified(wheels)
     passed = passed_wheels(report)
@@ -210,7 +250,8 @@ def select_wheels(wheelhouse: Path, explicit: Sequence[Path] = ()) -> list[Path]
         chosen.append(wheel)
     for name in sorted(set(passed) - {w.name for w in wheels}):
         warn(f"{name} passed its tests but is not in {wheelhouse}")
-    return chosen
+    # The report vouches for what was tested; the content is checked all the same.
+    return verified(chosen)
 
 
 def verified(paths: list[Path]) -> list[Path]:
@@ -222,7 +263,7 @@ def verified(paths: list[Path]) -> list[Path]:
         try:
             verify_distribution(path)
         except BadDistribution as exc:
-            raise MultibuildError(f"{path.parent}/{exc}; nothing uploaded") from None
+            raise UsageError(f"{path.parent}/{exc}; nothing uploaded") from None
     return paths
 
 
@@ -326,8 +367,12 @@ def upload_anaconda(dest: Destination, files: Sequence[Path], token: str,
 def existing_files(dest: Destination, files: Sequence[Path], token: str,
                    retry: Retry) -> dict[str, str | None]:
     """{file name: sha256} of the files already on the index, for the projects of ``files``."""
+    # The credentials go to the upload URL's origin only (the listing there gets them, one
+    # elsewhere does not); a listing redirected elsewhere is refused (multibuild.fetch),
+    # never read as "already there".
     http = Http(timeout=min(retry.timeout, 60.0), attempts=retry.attempts,
-                backoff=retry.backoff, auth=(dest.username, token), sleep=retry.sleep)
+                backoff=retry.backoff, auth=(dest.username, token), auth_url=dest.url,
+                sleep=retry.sleep)
     found: dict[str, str | None] = {}
     seen = set()
     for path in files:
@@ -345,34 +390,69 @@ def existing_files(dest: Destination, files: Sequence[Path], token: str,
 
 def upload_index(dest: Destination, files: Sequence[Path], token: str,
                  environ: Mapping[str, str], retry: Retry) -> list[Path]:
-    """twine to a PyPI-compatible index; existing files are checked here, per policy."""
+    """twine to a PyPI-compatible index. The index's listing decides, before and after each
+    twine run: a file there with this run's sha256 is done (after a 409 Conflict too: an
+    upload that raced ours); one there with other bytes after we tried is an error naming
+    it; one still missing is tried again, within the bounded attempts. Returns the files
+    this run put there."""
     redact = Redactor(token)
     env = {k: v for k, v in environ.items() if not k.startswith("TWINE_")}
     env.update(TWINE_USERNAME=dest.username, TWINE_PASSWORD=token, TWINE_NON_INTERACTIVE="1")
+    mine = {path: sha256_file(path) for path in files}
     uploaded: list[Path] = []
-    for attempt in range(1, retry.attempts + 1):
-        there = existing_files(dest, files, token, retry)
+    tried: set[Path] = set()
+    accepted: set[Path] = set()  # twine's last run over them exited 0
+    refused: set[Path] = set()  # the index answered 409 / 400 "already exists" for them
+    seen_before: dict[Path, str | None] = {}  # the listing just before we tried, if there
+    pending = list(files)
+    for attempt in range(1, retry.attempts + 2):
+        there = existing_files(dest, pending, token, retry)
         todo = []
-        for path in files:
-            if path in uploaded:
+        for path in pending:
+            if path.name not in there:
+                todo.append(path)
                 continue
-            if path.name in there:
-                same = there[path.name] == sha256_file(path)
-                if same or dest.policy == "skip":
-                    why = "same content" if same else "different content, policy skip"
-                    log(f"{path.name} is already on the index ({why}); not uploaded")
-                    continue
-                log(f"{path.name} is on the index with different content; replacing")
+            theirs = there[path.name]
+            if theirs == mine[path] or (theirs is None and path in accepted):
+                if path in tried:
+                    uploaded.append(path)
+                    log(f"{path.name} is on the index with this run's content")
+                else:
+                    log(f"{path.name} is already on the index (same content); not uploaded")
+                continue
+            # Other bytes under the name after we tried: a conflicting upload won (the file
+            # was missing, or changed, just before), or the index refused to replace it.
+            if path in tried and (path in refused or path not in seen_before
+                                  or seen_before[path] != theirs):
+                raise UploadError(
+                    f"{path.name}: the index keeps a different file under this name (sha256 "
+                    f"{theirs or 'not listed'} there, {mine[path]} here); it refused ours")
+            if dest.policy == "skip":
+                why = "no sha256 listed" if theirs is None else "different content"
+                log(f"{path.name} is already on the index ({why}, policy skip); not uploaded")
+                warn(f"{path.name}: the staged file is not the one this run tested (policy "
+                     "skip keeps what is there)")
+                continue
+            log(f"{path.name} is on the index with different content; replacing")
             todo.append(path)
+        pending = todo
         if not todo:
             return uploaded
+        if attempt > retry.attempts:
+            break
         cmd = [sys.executable, "-m", "twine", "upload", "--non-interactive",
                "--disable-progress-bar", "--repository-url", dest.url, *map(str, todo)]
         log(f"attempt {attempt}/{retry.attempts}: {shown_command(cmd, redact)}")
+        tried.update(todo)
+        seen_before = {path: there[path.name] for path in todo if path.name in there}
         ran = run_bounded(cmd, env, retry.timeout, redact)
         _relay(ran)
         if ran.status == 0:
-            return uploaded + todo
+            accepted.update(todo)
+            continue  # the listing confirms what arrived
+        accepted.difference_update(todo)
+        if _CONFLICT.search(ran.output):
+            refused.update(p for p in todo if p.name in ran.output)
         if ran.status is not None and _AUTH_FAILURE.search(ran.output):
             raise UploadError(f"{redact_url(dest.url)} refused the credentials in "
                               f"{dest.token_var} (user {dest.username})")
@@ -381,7 +461,9 @@ def upload_index(dest: Destination, files: Sequence[Path], token: str,
         warn(f"twine upload to {redact_url(dest.url)}: {reason}")
         if attempt < retry.attempts:
             retry.sleep(retry.backoff * attempt)
-    raise UploadError(f"upload to {redact_url(dest.url)} failed after {retry.attempts} attempts")
+    names = ", ".join(p.name for p in pending)
+    raise UploadError(f"upload to {redact_url(dest.url)} failed after {retry.attempts} "
+                      f"attempts: not on the index: {names}")
 
 
 @dataclass
@@ -403,8 +485,9 @@ def upload(dest: Destination, files: Sequence[Path], environ: Mapping[str, str],
         return UploadResult(dest.channel, skipped_reason=problem)
     assert token is not None
     if not files:
-        warn("no tested wheels to upload")
-        return UploadResult(dest.channel, skipped_reason="no wheels")
+        raise UploadError(f"no tested wheels to upload to the {dest.channel} channel "
+                          "(report.json lists none as passed, or the wheelhouse is empty); "
+                          "nothing uploaded")
     log(f"{len(files)} files to the {dest.channel} channel at {redact_url(dest.url)} "
         f"({dest.backend}, policy {dest.policy})")
     backend = upload_anaconda if dest.backend == "anaconda" else upload_index
@@ -415,16 +498,36 @@ def upload(dest: Destination, files: Sequence[Path], environ: Mapping[str, str],
 # --------------------------------------------------------------------------- CLI
 
 
-def _nightly_copies(files: Sequence[Path], tmp: Path, environ: Mapping[str, str],
-                    repo_dir: str | None) -> list[Path]:
-    from multibuild.nightly import commit_stamp, nightly_version, rewrite_wheel_version
+def nightly_stamp(environ: Mapping[str, str], repo_dir: str | None) -> datetime | None:
+    """When nightlies are stamped: MB_NIGHTLY_STAMP (ISO date and time), else the commit
+    date of ``--repo-dir`` (which must be a checkout) or of REPO_DIR when it is one, else
+    None (now, with a warning). Checked before anything is uploaded."""
+    from multibuild.nightly import commit_stamp
 
-    stamp = None
-    repo = repo_dir or environ.get("REPO_DIR")
-    if environ.get("MB_NIGHTLY_STAMP"):
-        stamp = datetime.fromisoformat(environ["MB_NIGHTLY_STAMP"].replace("Z", "+00:00"))
-    elif repo and Path(repo, ".git").exists():
-        stamp = commit_stamp(Path(repo))
+    raw = environ.get("MB_NIGHTLY_STAMP", "")
+    if raw:
+        try:
+            stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"MB_NIGHTLY_STAMP {shown(raw)}: not an ISO date and time "
+                             "(e.g. 2025-01-02T10:00:00Z)") from None
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    if repo_dir is not None:
+        if not Path(repo_dir, ".git").exists():
+            raise UsageError(f"--repo-dir {shown(repo_dir)}: not a git checkout (its commit "
+                             "date stamps the nightly versions)")
+        return commit_stamp(Path(repo_dir))
+    repo = environ.get("REPO_DIR")
+    if repo and Path(repo, ".git").exists():
+        return commit_stamp(Path(repo))
+    warn("no checkout to date the nightlies from (--repo-dir, REPO_DIR, MB_NIGHTLY_STAMP); "
+         "stamping them with the current time")
+    return None
+
+
+def _nightly_copies(files: Sequence[Path], tmp: Path, stamp: datetime | None) -> list[Path]:
+    from multibuild.nightly import nightly_version, rewrite_wheel_version
+
     out = []
     for path in files:
         if path.suffix != ".whl":
@@ -484,6 +587,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
          prog: str = "python -m multibuild.upload") -> int:
     environ = os.environ if environ is None else environ
     args = build_parser(prog).parse_args(argv)
+    for option, value in (("--token-var", args.token_var), ("--url", args.url),
+                          ("--index-url", args.index_url), ("--user", args.user),
+                          ("--repo-dir", args.repo_dir)):
+        if value is not None and not value.strip():
+            print(f"error: {option} '': empty value (leave the option out for the default)",
+                  file=sys.stderr)
+            return 2
     try:
         with sigterm_raises():
             return run(args, environ)
@@ -493,7 +603,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return exit_status(exc)
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_status_of(exc)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -509,12 +619,14 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     dest = destination(channel, environ, url=args.url, token_var=args.token_var,
                        policy=args.policy, username=args.user, index_url=args.index_url)
     check_url(dest.url, f"{channel.upper()}_UPLOAD_URL")
+    rewrite = channel == "nightly" and args.nightly_version == "rewrite"
+    stamp = nightly_stamp(environ, args.repo_dir) if rewrite else None
     files = select_wheels(args.wheelhouse, args.files)
     retry = Retry(timeout=args.timeout, attempts=args.attempts, backoff=args.backoff)
     with tempfile.TemporaryDirectory(prefix="mb-nightly-") as tmp:
         problem = token_problem(environ.get(dest.token_var), dest.token_var)
-        if channel == "nightly" and args.nightly_version == "rewrite" and problem is None:
-            files = _nightly_copies(files, Path(tmp), environ, args.repo_dir)
+        if rewrite and problem is None:
+            files = _nightly_copies(files, Path(tmp), stamp)
         result = upload(dest, files, environ, retry)
     for path in result.uploaded:
         log(f"uploaded {path.name}")

@@ -28,20 +28,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, UsageError, exit_status_of
 from multibuild.download import (
     DEFAULT_STAGING_URL,
     OneLineParser,
     RemoteFile,
     add_source_arguments,
+    anaconda_api_url,
+    anaconda_org,
     check_complete,
     check_destination,
+    check_project_name,
     download_all,
     expected_slots,
     http_from_args,
+    is_anaconda,
     list_files,
     list_simple,
     matrix_pairs,
+    nonempty,
     parse_expect,
     parse_release_version,
     positive_float,
@@ -54,10 +59,13 @@ from multibuild.fetch import (
     Interrupted,
     check_url,
     exit_status,
+    origin,
     redact_url,
     sigterm_raises,
 )
+from multibuild.refs import shown
 from multibuild.upload import Redactor, run_bounded
+from multibuild.wheelcheck import BadDistribution, verify_distribution
 
 # -t TYPE -> platform key prefixes (the platform table's keys: linux-x86_64, macos-arm64, ...)
 TYPES: dict[str, tuple[str, ...]] = {
@@ -97,6 +105,7 @@ class Target:
     simple_url: str
     username: str | None = None
     password: str | None = None
+    upload_url: str = ""  # the credentials' origin: they are sent nowhere else
 
 
 def simple_from_upload(url: str) -> str:
@@ -117,9 +126,12 @@ def resolve_target(args: argparse.Namespace, environ: Mapping[str, str]) -> Targ
     if args.repository_url:
         url = check_url(args.repository_url, "--repository-url")
         simple = check_url(args.index_url or simple_from_upload(url), "--index-url")
-        return Target(redact_url(url), ("--repository-url", url), simple, user, password)
-    config_file = Path(args.config_file).expanduser()
+        return Target(redact_url(url), ("--repository-url", url), simple, user, password, url)
+    config_file = Path(args.config_file or "~/.pypirc").expanduser()
     config = configparser.RawConfigParser()
+    if os.path.lexists(config_file) and not config_file.is_file():
+        # (a missing file is twine's default: its built-in pypi and testpypi)
+        raise UsageError(f"--config-file {shown(str(config_file))}: not a regular file")
     if config_file.is_file():
         try:
             config.read(config_file, encoding="utf-8")
@@ -137,11 +149,11 @@ def resolve_target(args: argparse.Namespace, environ: Mapping[str, str]) -> Targ
         check_url(url, f"-r {name}: repository")
         simple = args.index_url or simple_from_upload(url)
         return Target(f"{name} ({redact_url(url)})", twine_args, check_url(simple, "--index-url"),
-                      user or section.get("username"), password or section.get("password"))
+                      user or section.get("username"), password or section.get("password"), url)
     if name in KNOWN_REPOSITORIES:
         url, simple = KNOWN_REPOSITORIES[name]
         return Target(f"{name} ({url})", twine_args,
-                      check_url(args.index_url or simple, "--index-url"), user, password)
+                      check_url(args.index_url or simple, "--index-url"), user, password, url)
     known = sorted({*config.sections(), *KNOWN_REPOSITORIES} - {"distutils"})
     raise MultibuildError(f"-r {name}: no such repository in {config_file} (known: "
                           f"{', '.join(known)}); or pass --repository-url")
@@ -152,10 +164,11 @@ def index_files(target: Target, http: Http, package: str, version: str) -> dict[
     try:
         found = list_simple(http, target.simple_url, package, version)
     except FetchError as exc:
-        if not re.search(r"HTTP 40[13]", str(exc)) or not (target.username and target.password):
+        if (not re.search(r"HTTP 40[13]", str(exc)) or not (target.username and target.password)
+            or origin(target.simple_url) != origin(target.upload_url)):
             raise MultibuildError(f"cannot read what is on {target.label}: {exc}") from None
         http = Http(timeout=http.timeout, attempts=http.attempts, deadline=http.deadline,
-                    auth=(target.username, target.password))
+                    auth=(target.username, target.password), auth_url=target.upload_url)
         try:
             found = list_simple(http, target.simple_url, package, version)
         except FetchError as again:
@@ -247,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-u", "--url", default=os.environ.get("MB_STAGING_URL",
                                                               DEFAULT_STAGING_URL),
                         help="channel holding the wheels: anaconda.org/ORG or a simple index")
-    parser.add_argument("-w", "--wheel-dir", type=Path, default=Path("."),
+    parser.add_argument("-w", "--wheel-dir", default=".",
                         help="directory to download into (default: .)")
     parser.add_argument("-t", "--type", dest="kind", choices=sorted(TYPES), default="all",
                         help="platform type of wheels to upload (default: all)")
@@ -259,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-i", "--identity", help="gpg key to sign with")
     parser.add_argument("-r", "--repository", default="pypi",
                         help="repository name from the .pypirc file (default: pypi)")
-    parser.add_argument("--config-file", default="~/.pypirc",
-                        help="the .pypirc file (default: ~/.pypirc)")
+    parser.add_argument("--config-file", default=None,
+                        help="the .pypirc file (default: ~/.pypirc, when there is one)")
     parser.add_argument("--repository-url", help="upload URL (overrides -r)")
     parser.add_argument("--index-url", help="the target's simple index, read before uploading "
                         "(default: pypi.org/simple for PyPI, else beside the upload URL)")
@@ -286,20 +299,24 @@ def main(argv: Sequence[str] | None = None, root: Path | None = None) -> int:
         return exit_status(exc)
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_status_of(exc)
 
 
 def release(args: argparse.Namespace, root: Path, environ: Mapping[str, str]) -> int:
     # 1. Every input, and the target, before the first request.
+    check_project_name(args.package, "PKG")
     parse_release_version(args.version)
     check_url(args.url, "-u")
     if args.api_url:
         check_url(args.api_url, "--api-url")
-    wheel_dir = check_destination(args.wheel_dir.resolve(), "-w")
+    if is_anaconda(args.url) or args.source == "anaconda":
+        anaconda_org(args.url)
+        anaconda_api_url(args.url)
+    wheel_dir = check_destination(Path(nonempty(args.wheel_dir, "-w")), "-w").resolve()
     target = resolve_target(args, environ)
     pairs = parse_expect(args.expect) if args.expect else matrix_pairs(root)
     redact = Redactor(*(s for s in (target.password, environ.get("TWINE_PASSWORD")) if s))
-    http = http_from_args(args)
+    http = http_from_args(args, environ)
 
     # 2. Download and verify the full set.
     listed = list_files(http, args.url, args.package, args.version, args.source, args.api_url)
@@ -312,6 +329,13 @@ def release(args: argparse.Namespace, root: Path, environ: Mapping[str, str]) ->
     outcomes = download_all(http, wheels, wheel_dir, jobs=args.jobs, clobber=args.clobber,
                             progress=not args.no_progress, log=say)
     paths = [o.path for o in outcomes]
+    # What twine is given is checked here first, whatever vouched for it before: a complete
+    # zip whose WHEEL tags, METADATA and RECORD hashes match its name (twine checks none).
+    for path in paths:
+        try:
+            verify_distribution(path)
+        except BadDistribution as exc:
+            raise MultibuildError(f"{exc}; nothing uploaded") from None
     if args.verbose:
         for outcome in outcomes:
             print(f"{outcome.sha256}  {outcome.path.name}")
@@ -335,7 +359,10 @@ def release(args: argparse.Namespace, root: Path, environ: Mapping[str, str]) ->
         return 0
 
     # 4. What the target has already.
-    there = index_files(target, http, args.package, args.version)
+    # The target is read with a client of its own: the download's run-wide deadline
+    # (--total-deadline) bounds fetching the set, not the upload that follows it.
+    target_http = Http(timeout=args.timeout, attempts=args.attempts, deadline=args.deadline)
+    there = index_files(target, target_http, args.package, args.version)
     digests = {o.path: o.sha256 for o in outcomes}
     missing: list[Path] = []
     for path in paths:
@@ -370,7 +397,7 @@ def release(args: argparse.Namespace, root: Path, environ: Mapping[str, str]) ->
         if ran.status == 0:
             continue
         # Uploaded meanwhile by someone else, with the same bytes? Then it is done.
-        now = index_files(target, http, args.package, args.version)
+        now = index_files(target, target_http, args.package, args.version)
         if now.get(path.name) == digests[path]:
             print(f"wheel-uploader: {path.name} appeared on {target.label} meanwhile (same "
                   "content)")

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
+# The fixture projects' own tests run against their installed wheels, never in this suite.
+collect_ignore = ["fixtures"]
+# Every test runs in the build mode it says (tool_env: native unless MB_TEST_BUILD_MODE), also
+# in this process: MB_BUILD_MODE=auto would switch to docker as soon as any engine answers.
+os.environ["MB_BUILD_MODE"] = os.environ.get("MB_TEST_BUILD_MODE", "native")
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Fixture", "GIT_AUTHOR_EMAIL": "fixture@example.invalid",
     "GIT_COMMITTER_NAME": "Fixture", "GIT_COMMITTER_EMAIL": "fixture@example.invalid",
@@ -160,3 +166,42 @@ def ci_copy(tmp_path: Path) -> Path:
         else:
             shutil.copy2(source, root / name)
     return root
+
+
+# Docker mode in real containers (marker docker; ./wheels test --docker): the engine and the
+# images are the session's, see tests/dockerengine.py.
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """The docker engine of the docker tests (``.env()`` gives its DOCKER_HOST)."""
+    from dockerengine import Unavailable, engine
+
+    try:
+        found = engine()
+    except Unavailable as exc:
+        pytest.skip(f"needs a docker engine: {exc}")
+    try:
+        yield found
+    finally:
+        found.release()
+
+
+@pytest.fixture(scope="session")
+def docker_images(docker_engine: Any) -> dict[str, str]:
+    """The tags of the Debian-made images (multibuild.debimage), built once per engine:
+    ``build-bullseye`` (manylinux layout) and ``test-bullseye``."""
+    from dockerengine import PACKAGES, Unavailable, provision
+
+    from multibuild.debimage import RECIPES, build, image_present, image_tag
+
+    env = {**os.environ, **docker_engine.env()}
+    names = ("build-bullseye", "test-bullseye")
+    tags = {name: image_tag(RECIPES[name], REPO_ROOT / "pyproject.toml") for name in names}
+    if not all(image_present(tag, env) for tag in tags.values()):
+        try:
+            provision(PACKAGES[1:])  # debootstrap
+        except Unavailable as exc:
+            pytest.skip(f"cannot build the Debian images: {exc}")
+        if os.geteuid() != 0:
+            pytest.skip("building the Debian images needs root (debootstrap)")
+    return {name: build(RECIPES[name], REPO_ROOT, env) for name in names}

@@ -134,8 +134,7 @@ BAD_BUILD_INPUTS: list[tuple[list[str], str]] = [
      "directory"),
     (["--work-dir", ""], "error: --work-dir '': empty value"),
     (["--commit", ""], "error: --commit '': empty value (leave the option out for the default)"),
-    (["--commit=-rf"], "error: --commit '-rf': not a valid git ref (a branch, tag or commit "
-     "hash)"),
+    (["--commit=-rf"], "error: --commit '-rf': not an accepted ref: it starts with '-'"),
     (["--commit", "v1 v2"], "error: --commit 'v1 v2': not a valid git ref"),
     (["--commit", "main..v1"], "error: --commit 'main..v1': not a valid git ref"),
     (["--repo-url", "{tmp}/no-such-repo"], "error: --repo-url {tmp}/no-such-repo: no such "
@@ -212,15 +211,21 @@ def test_shipped_project_with_a_missing_python_fetches_nothing(tmp_path: Path) -
     assert "clean_code" not in done.stdout + done.stderr and not (tmp_path / "work").exists()
 
 
-@pytest.mark.parametrize("args,collected,deselected", [
-    (["-k", "python_all"], "test_options.py::test_python_all_is_every_supported", None),
-    (["--slow", "-k", "numpy"], "test_numpy_acceptance.py::", False),
-    (["-k", "numpy"], "", True),  # without --slow the acceptance run is deselected
+@pytest.mark.parametrize("module,args,collected,deselected", [
+    ("options", ["-k", "python_all"], "test_options.py::test_python_all_is_every_supported",
+     None),
+    ("numpy_acceptance", ["--slow", "-k", "numpy"], "test_numpy_acceptance.py::", False),
+    ("numpy_acceptance", ["-k", "numpy"], "", True),  # without --slow: deselected
+    ("docker_engine", ["--docker", "-k", "auto_mode"], "test_docker_engine.py::test_auto_mode",
+     None),
+    ("docker_engine", ["-k", "auto_mode"], "", True),  # without --docker: deselected
 ])
-def test_wheels_test_passes_pytest_arguments_through(args: list[str], collected: str,
+def test_wheels_test_passes_pytest_arguments_through(module: str, args: list[str],
+                                                     collected: str,
                                                      deselected: bool | None) -> None:
-    """`./wheels test -k lifecycle` and `./wheels test --slow -k numpy`, as in the README."""
-    module = "tests/test_numpy_acceptance.py" if "numpy" in args else "tests/test_options.py"
+    """`./wheels test -k lifecycle`, `./wheels test --slow -k numpy` and `./wheels test
+    --docker`, as in the README."""
+    module = f"tests/test_{module}.py"
     done = run_wheels(["test", "--no-provision", *args, "--collect-only", "-q", module],
                       timeout=300)
     assert done.returncode in (0, 5), done.stdout + done.stderr  # 5: nothing selected

@@ -291,7 +291,7 @@ def test_set_build_commit_keeps_quoting_and_sets_nightly(ci_copy: Path) -> None:
 def test_set_build_commit_refuses_bad_input_and_writes_nothing(ci_copy: Path) -> None:
     before = _texts(ci_copy)
     done = _set_build_commit(ci_copy, "bad ref")
-    assert done.returncode == 1 and done.stderr.startswith("error: 'bad ref' is not a valid")
+    assert done.returncode == 2 and done.stderr.startswith("error: REF 'bad ref': not a valid")
     done = _set_build_commit(ci_copy, "--full-hash", "v2.3.0")
     assert done.returncode == 1 and "--full-hash needs the project repository" in done.stderr
     _edit(ci_copy / "appveyor.yml", "  BUILD_COMMIT: v2.2.6\n", "")

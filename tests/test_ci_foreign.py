@@ -14,7 +14,14 @@ from conftest import REPO_ROOT, run_wheels
 
 from multibuild import MultibuildError
 from multibuild.cicheck import check
-from multibuild.cimatrix import Host, expand, local_settings, python_of, skip_reason
+from multibuild.cimatrix import (
+    Host,
+    evaluated_environment,
+    expand,
+    local_settings,
+    python_of,
+    skip_reason,
+)
 from multibuild.cirun import Condition, JobRun, publishing_steps, travis_driver
 from multibuild.testdir import prepare
 from multibuild.wheelfit import interpreter_tags
@@ -63,10 +70,13 @@ def test_travis_env_entries_are_read_as_the_shell_reads_them(tmp_path: Path) -> 
     assert list(jobs) == ["travis-linux-x86_64-cp38", "travis-linux-x86_64-cp38-2",
                           "travis-linux-x86_64-cp38-3", "travis-linux-aarch64-cp39",
                           "travis-macos-x86_64-cp39", "travis-linux-x86_64-cp27"]
-    env = jobs["travis-linux-x86_64-cp38"].environment
-    # Quotes gone; ${BUILD_COMMIT} evaluated by bash, as Travis's export does; no secure entry.
+    job = jobs["travis-linux-x86_64-cp38"]
+    # Quotes gone; no secure entry; listing runs no CI code: ${BUILD_COMMIT} is evaluated by
+    # bash, as Travis's export does, only for a job that is built or replayed.
+    env = job.environment
     assert env["REPO_DIR"] == "proj" and env["DEP"] == "numpy==1.17.3"
-    assert env["TAG"] == "proj-v1.0"
+    assert env["TAG"] == '"proj-${BUILD_COMMIT}"'
+    assert evaluated_environment(repo, job)["TAG"] == "proj-v1.0"
     assert not any("c2VjcmV0" in value for value in env.values())
     assert jobs["travis-linux-x86_64-cp38-3"].environment["CONFIG_PATH"] == "config_ilp64.sh"
     assert jobs["travis-linux-x86_64-cp38"].kind == "script"
@@ -235,6 +245,18 @@ def test_check_asks_another_repository_only_that_its_shared_values_agree(
     assert len(files) == 2 and len(jobs) == 7
     appveyor = [j for j in jobs if j.service == "appveyor"]
     assert appveyor[0].python == "3.8" and appveyor[0].plat == "win32"
+
+
+def test_check_refuses_an_unsafe_value_and_runs_no_ci_code(tmp_path: Path) -> None:
+    """Another repository's BUILD_COMMIT holding shell code is reported (issue 19's rules),
+    and neither check nor jobs evaluates it."""
+    hostile = TRAVIS.replace("BUILD_COMMIT=v1.0", "BUILD_COMMIT=$(touch pwned)")
+    repo = _repo(tmp_path, {".travis.yml": hostile})
+    problems, _files, jobs = check(repo)
+    assert [p.message.split(":")[0] for p in problems] == ["BUILD_COMMIT '$(touch pwned)'"]
+    assert len(jobs) == 6 and not (tmp_path / "pwned").exists()
+    assert run_wheels(["jobs", "--repo", str(repo)]).returncode == 0
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_jobs_and_check_work_on_another_repository_by_path(tmp_path: Path) -> None:

@@ -91,8 +91,10 @@ class PypiServer:
         return {p.name: sha256(p) for p in sorted(self.packages.iterdir()) if p.is_file()}
 
 
-def start_pypiserver(base: Path, *, overwrite: bool = False) -> PypiServer:
-    """pypiserver on 127.0.0.1 with an htpasswd file (USER / TOKEN), no fallback to PyPI."""
+def start_pypiserver(base: Path, *, overwrite: bool = False,
+                     fallback: str | None = None) -> PypiServer:
+    """pypiserver on 127.0.0.1 with an htpasswd file (USER / TOKEN), no fallback to PyPI
+    (``fallback``: its default behaviour, a 303 to that URL for unknown projects)."""
     import warnings
 
     with warnings.catch_warnings():
@@ -107,8 +109,8 @@ def start_pypiserver(base: Path, *, overwrite: bool = False) -> PypiServer:
     htpasswd.save()
     port = free_port()
     cmd = [sys.executable, "-m", "pypiserver", "run", "-p", str(port), "-i", "127.0.0.1",
-           "-P", str(base / "htpasswd"), "-a", "update", "--disable-fallback",
-           "--log-stream", "none"]
+           "-P", str(base / "htpasswd"), "-a", "update", "--log-stream", "none",
+           *(["--fallback-url", fallback] if fallback else ["--disable-fallback"])]
     if overwrite:
         cmd.append("--overwrite")
     process = subprocess.Popen([*cmd, str(packages)], stdout=subprocess.DEVNULL,
@@ -128,8 +130,9 @@ def start_pypiserver(base: Path, *, overwrite: bool = False) -> PypiServer:
 
 
 @contextlib.contextmanager
-def running_pypiserver(base: Path, *, overwrite: bool = False) -> Iterator[PypiServer]:
-    server = start_pypiserver(base, overwrite=overwrite)
+def running_pypiserver(base: Path, *, overwrite: bool = False,
+                       fallback: str | None = None) -> Iterator[PypiServer]:
+    server = start_pypiserver(base, overwrite=overwrite, fallback=fallback)
     try:
         yield server
     finally:

@@ -20,3 +20,7 @@ export SCIPY_TEST_LABEL=${SCIPY_TEST_LABEL:-fast}
 # out on purpose: scipy.datasets' tests download data sets (see run_tests).
 export SCIPY_TEST_JOBS=${SCIPY_TEST_JOBS:-2}
 export TEST_DEPENDS=${TEST_DEPENDS:-"pytest==8.3.5 pytest-xdist==3.6.1 hypothesis==6.131.0 threadpoolctl"}
+# Docker mode: pre_build downloads OpenBLAS from the package index (build_openblas), so the
+# containers use the host's network (the default, none, reaches only the wheels the host
+# prepares).
+export MB_DOCKER_NETWORK=${MB_DOCKER_NETWORK:-host}
