@@ -243,10 +243,11 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
     root = repository_root(args)
     jobs = select(expand(root), args.job)
     # What this command passes on is checked as every tool here checks it (multibuild.refs).
+    # (--commit sets the job's BUILD_COMMIT, --repo-dir its REPO_DIR: named as those.)
     if args.commit is not None:
-        check_ref(args.commit, "--commit")
+        check_ref(args.commit, "BUILD_COMMIT")
     if args.repo_dir is not None:
-        check_repo_dir(args.repo_dir, "--repo-dir")
+        check_repo_dir(args.repo_dir, "REPO_DIR")
     overrides = parse_assignments(args.set or [])
     for flag, name in ((args.repo_url, "REPO_URL"), (args.repo_dir, "REPO_DIR")):
         if flag:
