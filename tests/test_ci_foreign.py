@@ -5,6 +5,7 @@ The end-to-end runs of whole real-style repositories are in test_real_style_repo
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import textwrap
 from pathlib import Path
@@ -270,11 +271,33 @@ def test_jobs_and_check_work_on_another_repository_by_path(tmp_path: Path) -> No
     assert checked.returncode == 0 and "(another repository's CI files" in checked.stdout
     missing = run_wheels(["jobs", "--repo", str(tmp_path / "nothing")])
     assert missing.returncode == 2 and "no such directory" in missing.stderr
+    (repo / "multibuild").mkdir()  # the submodule of a fresh clone: empty
     replay = run_wheels(["replay", "travis-linux-x86_64-cp38", "--repo", str(repo)])
     assert replay.returncode == 2
-    assert replay.stderr.strip().endswith("is missing: swap this library in for the "
-                                          "multibuild submodule first (README: Drop-in "
-                                          "multibuild)")
+    assert replay.stderr.strip().endswith("multibuild is empty (an uninitialised submodule?): "
+                                          "swap this library in for the multibuild submodule "
+                                          "first (README: Drop-in multibuild)")
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="an x86_64 host refuses aarch64")
+def test_a_platform_from_the_ci_file_this_host_cannot_build_is_named(tmp_path: Path,
+                                                                     python_here: str) -> None:
+    from multibuild.options import RunOptions
+
+    repo = _repo(tmp_path, {".travis.yml": TRAVIS.replace("    - REPO_DIR=\"proj\"\n",
+                                                          "    - REPO_DIR=\"proj\"\n"
+                                                          "    - PLAT=aarch64\n")})
+    with pytest.raises(MultibuildError) as caught:
+        RunOptions.resolve(repo, {}, pythons=python_here)
+    assert str(caught.value).endswith("(PLAT=aarch64 is from .travis.yml:4; --plat x86_64 "
+                                      "builds for this machine)")
+
+
+@pytest.fixture
+def python_here() -> str:
+    import sys
+
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def test_run_tests_directory_is_beside_the_project(tmp_path: Path) -> None:
