@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import NoReturn, cast
 
 from multibuild import MultibuildError
-from multibuild.options import OLDEST_PYTHON, RunOptions
+from multibuild.interpreters import OLDEST_PYTHON
+from multibuild.options import RunOptions
 from multibuild.provision import SystemPackage, ensure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,9 @@ def cmd_build(args: argparse.Namespace) -> int:
             repo_url=args.repo_url, repo_dir=args.repo_dir, output_dir=args.output,
             work_dir=args.work_dir, jobs=args.jobs, config=args.config, fresh=args.fresh,
         )
+        if not groups.interrupted:
+            for line in options.ci_sources():
+                print(f"wheels: {line}", flush=True)
         results = [] if groups.interrupted else build(options, os.environ, groups=groups)
         if not results:  # a signal came before any target started: nothing was changed
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
@@ -94,7 +98,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     skipped = [name for name, wanted in (("slow", own.slow), ("docker", own.docker))
                if not wanted]
     marker = ["-m", " and ".join(f"not {name}" for name in skipped)] if skipped else []
-    return subprocess.call([sys.executable, "-m", "pytest", *marker, *pytest_args], cwd=ROOT)
+    config = ["-c", str(ROOT / "tests" / "pytest.ini")]  # not the repository's pyproject.toml
+    return subprocess.call([sys.executable, "-m", "pytest", *config, *marker, *pytest_args],
+                           cwd=ROOT)
 
 
 def cmd_interpreters(_args: argparse.Namespace) -> int:
