@@ -1,27 +1,49 @@
 """Replay CI jobs on this machine: the job's environment, the same event plan, the same runner.
 
-A CI build step is ``bash multibuild/ci_step.sh build``: it decides the event
+A CI build step of this repository is ``bash multibuild/ci_step.sh build``: it decides the event
 (``multibuild.events``), then runs ``./wheels build``, whose runner runs the lifecycle steps
 (``multibuild.runner.LIFECYCLE_STEPS``) with the job's variables. A replay builds that same
 environment (the CI file's globals, the matrix entry, the simulated event's variables), applies
 the same event plan and hands it to the same runner. Nothing is uploaded by a replay.
+
+Any other wheels repository's job (a ``script`` job: its CI file calls multibuild's functions
+itself) runs as its CI service would run it (``multibuild.cirun``), in the repository, writing
+its wheels to the repository's wheelhouse as on CI; the replay then gathers the wheels of the
+jobs that passed into its output with the report. Uploads happen only with ``--upload``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, UsageError
+from multibuild.checkout import source_sentence
 from multibuild.environment import STEP_VARIABLES
 from multibuild.events import BuildPlan, EventKind, plan
 from multibuild.interrupts import ProcessGroups
 from multibuild.options import RunOptions
-from multibuild.runner import TargetResult, run_all
+from multibuild.refs import check_ref, check_repo_dir
+from multibuild.runner import (
+    SourceResult,
+    TargetResult,
+    effective_jobs,
+    prepare_source,
+    run_all,
+    source_dir,
+)
 from multibuild.staging import PREVIOUS, Staging
+
+if TYPE_CHECKING:
+    from multibuild.cimatrix import Job
+    from multibuild.cirun import JobRun
 
 EVENTS: tuple[EventKind, ...] = ("push", "pull_request", "schedule")
 # What each CI service sets for each event (what multibuild.events.detect_event reads).
@@ -79,40 +101,71 @@ def job_environment(
     return env, result
 
 
-def build(options: RunOptions, environ: Mapping[str, str], *,
-          groups: ProcessGroups | None = None,
-          staging: Staging | None = None) -> list[TargetResult]:
-    """The main job: build, repair, test and stage every target of ``options`` with the
-    environment ``environ``. ``./wheels build`` and every replayed job run this.
+def resolve_source(options: RunOptions, environ: Mapping[str, str],
+                   groups: ProcessGroups) -> SourceResult | None:
+    """clean_code REPO_DIR at BUILD_COMMIT (clone or fetch, resolve the ref) before any target
+    starts or anything is staged (in docker mode after the docker preflight): an unknown
+    ref, an unreachable repository or a broken config.sh is a one-line UsageError here, and
+    the previous wheelhouse stays as it was. None when a signal stopped it (nothing changed
+    either)."""
+    from multibuild.incremental import build_mode_of
 
-    The wheels go into a fresh staging directory that replaces the output wheelhouse, with
-    the report, when the run ends, interrupted or not; given ``staging``, the caller writes
-    the report and swaps it in (several jobs, one wheelhouse). ``groups`` holds the run's
-    processes and any signal that interrupted it (default: its own, handling the signals)."""
-    if groups is None:
-        own = ProcessGroups()
-        with own.handling_signals():
-            return build(options, environ, groups=own, staging=staging)
-    from multibuild.incremental import build_mode_of, provision_ccache
-
-    if build_mode_of(environ) == "docker":
+    if build_mode_of(environ) == "docker":  # the images and mounts, before anything runs
         docker_preflight(options, environ, groups)
+    log = options.work_dir / "source" / "build.log"
+    if sys.stdout.isatty():  # a clone can take minutes; pipes and CI logs stay quiet
+        print(f"wheels: checking out {options.repo_dir} at {options.build_commit} (log: {log})",
+              flush=True)
+    source = prepare_source(options, environ, groups)
+    if groups.interrupted:
+        return None
+    if not source.passed:  # an error before any build: exit status 2, like bad input
+        raise UsageError(source.error)
+    print(f"wheels: source: {source_sentence(repository_record(options))}", flush=True)
+    return source
+
+
+def build_targets(options: RunOptions, environ: Mapping[str, str], groups: ProcessGroups,
+                  staging: Staging) -> list[TargetResult]:
+    """Build, repair, test every target of ``options`` (its source resolved) and stage the
+    passing wheels into ``staging``."""
+    from multibuild.incremental import provision_ccache
+
     provision_ccache(environ)  # USE_CCACHE's default wants it; installed like the tests' LLVM
-    publish = staging is None
-    if staging is None:
-        staging = Staging.create(options.output_dir, options.work_dir / PREVIOUS)
     targets = ", ".join(t.id for t in options.targets)
     print(f"wheels: building {options.repo_dir} at {options.build_commit} for {targets}",
           flush=True)
+    return run_all(options, environ=environ, groups=groups, stage_dir=staging.path)
+
+
+def build(options: RunOptions, environ: Mapping[str, str], *,
+          groups: ProcessGroups | None = None) -> list[TargetResult]:
+    """The main job: check the project out, then build, repair, test and stage every target
+    of ``options`` with the environment ``environ``. ``./wheels build`` runs this; a replayed
+    CI job runs its parts (several jobs, one wheelhouse).
+
+    The wheels go into a fresh staging directory that replaces the output wheelhouse, with
+    the report, when the run ends, interrupted or not; nothing is staged, and the output is
+    left alone, until the source is checked out (``resolve_source``). ``groups`` holds the
+    run's processes and any signal that interrupted it (default: its own, handling the
+    signals). An empty list: a signal stopped the run before any target started."""
+    if groups is None:
+        own = ProcessGroups()
+        with own.handling_signals():
+            return build(options, environ, groups=own)
+    started = time.time()
+    source = resolve_source(options, environ, groups)
+    if source is None:
+        return []
+    staging = Staging.create(options.output_dir, options.work_dir / PREVIOUS)
     try:
-        results = run_all(options, environ=environ, groups=groups, stage_dir=staging.path)
+        results = build_targets(options, environ, groups, staging)
     except BaseException:
-        if publish:
-            staging.discard()
+        staging.discard()
         raise
-    if publish:
-        publish_run(staging, results, options.build_commit, groups, jobs=options.jobs,
-                    repository=repository_record(options))
+    publish_run(staging, results, options.build_commit, groups,
+                jobs=effective_jobs(options), repository=repository_record(options),
+                source=source, started=started)
     return results
 
 
@@ -138,23 +191,25 @@ def docker_preflight(options: RunOptions, environ: Mapping[str, str],
 def repository_record(options: RunOptions) -> dict[str, object]:
     """What the run's clean_code checked out, for the report."""
     from multibuild.report import checkout_record
-    from multibuild.runner import source_dir
 
     return checkout_record(source_dir(options), options.build_commit, options.repo_url)
 
 
 def publish_run(staging: Staging, results: list[TargetResult], build_commit: str,
                 groups: ProcessGroups, *, jobs: int | None = None,
-                repository: dict[str, object] | None = None) -> None:
+                repository: dict[str, object] | None = None,
+                source: SourceResult | None = None, started: float | None = None) -> None:
     """Write the run's report into its staged wheelhouse and swap that in for the output.
-    The upload step uploads only what this report lists as passed."""
+    The upload step uploads only what this report lists as passed. ``started``: when the run
+    began (its duration runs from there to now)."""
     from multibuild.report import REPORT, write_run_report
     from multibuild.summary import print_interruption
 
     groups.finish()  # nothing the run started outlives it
     write_run_report(staging.output, results, build_commit, jobs=jobs,
                      interrupted_by=groups.signal_name, into=staging.path,
-                     repository=repository)
+                     repository=repository, source=source,
+                     timing=(started, time.time()) if started else None)
     previous = staging.publish()
     report = staging.output / REPORT
     print(f"wheels: report: {report} and {report.with_suffix('.html')}", flush=True)
@@ -162,6 +217,41 @@ def publish_run(staging: Staging, results: list[TargetResult], build_commit: str
         print(f"wheels: the previous run's wheelhouse is now {previous}", flush=True)
     if groups.signal_name is not None:
         print_interruption(results, groups.signal_name, report)
+
+
+def check_library(root: Path) -> None:
+    """``root/multibuild`` must be this library (swapped in for the multibuild submodule)
+    for a job that sources it to run."""
+    marker = root / "multibuild" / "bootstrap.sh"
+    if not marker.is_file():
+        where = root / "multibuild"
+        state = "is empty (an uninitialised submodule?)" if where.is_dir() and not any(
+            where.iterdir()) else "is not this library" if where.exists() else "is missing"
+        raise MultibuildError(
+            f"{where} {state}: swap this library in for the multibuild submodule first "
+            "(README: Drop-in multibuild)")
+
+
+def script_job_environment(job: Job, root: Path, work: Path, environ: Mapping[str, str], *,
+                           event: EventKind, upload: bool) -> dict[str, str]:
+    """The process environment a script job starts with: what a CI machine has (this
+    library's settings, what a shell needs), what its service sets, and the replay's
+    bookkeeping. Travis's env entries are exported by the job's own shell; Azure's variables
+    reach each step from ``multibuild.cirun``."""
+    from multibuild.cimatrix import travis_environment
+    from multibuild.cirun import host_environment
+
+    env = host_environment(environ, upload)
+    extra = dict(job.extra)
+    if job.service == "travis":
+        env.update(travis_environment(root, extra.get("python", ""),
+                                      extra.get("arch", "amd64"), event))
+    elif job.service == "azure":
+        env.update({"TF_BUILD": "True", "SYSTEM_TEAMPROJECT": "local"})
+    env.update(MB_WORK_DIR=str(work), MB_STEP_LOG=str(work / "steps.tsv"), MB_TARGET_ID=job.id,
+               MB_LOG_GROUPS="none")
+    env.pop("VIRTUAL_ENV", None)
+    return env
 
 
 def _single_quoted(value: str) -> str:
@@ -189,10 +279,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
     from multibuild.cicheck import cmd_check
     from multibuild.cimatrix import Host, expand, select, skip_reason
+    from multibuild.cirun import JobRun
     from multibuild.summary import print_summary
 
-    root = Path(args.root).resolve()
+    root = repository_root(args)
     jobs = select(expand(root), args.job)
+    # What this command passes on is checked as every tool here checks it (multibuild.refs).
+    # (--commit sets the job's BUILD_COMMIT, --repo-dir its REPO_DIR: named as those.)
+    if args.commit is not None:
+        check_ref(args.commit, "BUILD_COMMIT")
+    if args.repo_dir is not None:
+        check_repo_dir(args.repo_dir, "REPO_DIR")
     overrides = parse_assignments(args.set or [])
     for flag, name in ((args.repo_url, "REPO_URL"), (args.repo_dir, "REPO_DIR")):
         if flag:
@@ -202,7 +299,7 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
     work = Path(args.work_dir).resolve() if args.work_dir else root / "build" / "replay"
     verdicts: dict[str, str] = {}
     # Every job's options are resolved (and refused) before any job is built.
-    planned: list[tuple[str, dict[str, str], RunOptions]] = []
+    planned: list[tuple[str, dict[str, str], RunOptions] | JobRun] = []
     for job in jobs:
         reason = skip_reason(job, host)
         if reason is not None:
@@ -210,8 +307,29 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
             verdicts[job.id] = f"skipped: {reason}"
             continue
         if job.kind == "check":
-            status = cmd_check(argparse.Namespace(root=str(root)))
+            status = cmd_check(argparse.Namespace(root=str(root), repo=None))
             verdicts[job.id] = "passed" if status == 0 else "FAILED"
+            continue
+        if job.kind == "script":
+            check_library(root)
+            set_here = dict(overrides)
+            if args.commit:
+                set_here["BUILD_COMMIT"] = args.commit
+            run = JobRun(job, root, work / job.id,
+                         script_job_environment(job, root, work / job.id, os.environ,
+                                                event=args.event, upload=args.upload),
+                         overrides=set_here, upload=args.upload, event=args.event)
+            print(f"replay: {job.id} ({job.where}): {job.service} job, its own steps, "
+                  f"{args.event} event; " + ("uploads as written (--upload)" if args.upload
+                                             else "uploads disabled"), flush=True)
+            if args.print_env:
+                from multibuild.cimatrix import evaluated_environment
+
+                variables = {**evaluated_environment(root, job), **set_here}
+                for name, value in sorted(variables.items()):
+                    print(f"export {name}={shlex.quote(value)}")
+                continue
+            planned.append(run)
             continue
         env, result = job_environment(
             job.environment, job.service, os.environ, event=args.event, overrides=overrides,
@@ -228,29 +346,56 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
                                                         work_dir=work / job.id)))
     results: list[TargetResult] = []
     commits: list[str] = []
-    if planned:
-        # One staged wheelhouse and one report for every replayed job.
-        staging = Staging.create(output, work / PREVIOUS)
-        try:
-            for job_id, env, options in planned:
-                if groups.interrupted:
+    started = time.time()
+    # One staged wheelhouse and one report for every replayed job, made once the first job's
+    # source is checked out (or a script job starts): an error before that leaves the output
+    # as it was.
+    staging: Staging | None = None
+    try:
+        for item in planned:
+            job_id = item.job.id if isinstance(item, JobRun) else item[0]
+            if groups.interrupted:
+                verdicts[job_id] = "not run (interrupted)"
+                continue
+            if isinstance(item, JobRun):
+                if staging is None:
+                    staging = Staging.create(output, work / PREVIOUS)
+                job_results = [_run_script_job(item, staging, work, groups)]
+                commits.append(item.overrides.get("BUILD_COMMIT")
+                               or item.job.environment.get("BUILD_COMMIT", "?"))
+            else:
+                _, env, options = item
+                try:
+                    source = resolve_source(options, env, groups)
+                except MultibuildError as exc:
+                    if staging is None:
+                        raise
+                    print(f"replay: {job_id}: error: {exc}", file=sys.stderr, flush=True)
+                    verdicts[job_id] = "FAILED (checkout)"
+                    continue
+                if source is None:
                     verdicts[job_id] = "not run (interrupted)"
                     continue
-                job_results = build(options, env, groups=groups, staging=staging)
+                if staging is None:
+                    staging = Staging.create(output, work / PREVIOUS)
+                job_results = build_targets(options, env, groups, staging)
                 commits.append(options.build_commit)
-                results += job_results
-                passed = bool(job_results) and all(r.passed for r in job_results)
-                verdicts[job_id] = ("passed" if passed else "INTERRUPTED"
-                                    if any(r.interrupted for r in job_results) else "FAILED")
-        except BaseException:
+            results += job_results
+            passed = bool(job_results) and all(r.passed for r in job_results)
+            verdicts[job_id] = ("passed" if passed else "INTERRUPTED"
+                                if any(r.interrupted for r in job_results) else "FAILED")
+    except BaseException:
+        if staging is not None:
             staging.discard()
-            raise
-        publish_run(staging, results, ", ".join(dict.fromkeys(commits)), groups)
+        raise
+    if staging is not None:
+        publish_run(staging, results, ", ".join(dict.fromkeys(commits)), groups,
+                    started=started)
         print_summary(results)
-    for job in jobs:
-        if job.id in verdicts:
-            print(f"replay: {job.id}: {verdicts[job.id]}")
     ran = [v for v in verdicts.values() if not v.startswith("skipped")]
+    for job in jobs:  # a skipped job was said so once, above
+        if job.id in verdicts and not verdicts[job.id].startswith("skipped"):
+            print(f"replay: {job.id}: {verdicts[job.id]}")
     if not ran and not args.print_env:
         print("error: none of the selected jobs can run on this host", file=sys.stderr)
         return 1
@@ -264,6 +409,63 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
     if results:
         print(f"replay: {len(ran)} jobs passed; wheels in {output}")
     return 0
+
+
+def _run_script_job(run: JobRun, staging: Staging, work: Path,
+                    groups: ProcessGroups) -> TargetResult:
+    """Run a script job in its repository. It writes its wheels where its CI file says
+    (WHEEL_SDIR, default wheelhouse/, in the repository) and should find that empty, as on a
+    fresh CI machine: what is there first moves to WORK/previous-wheelhouse, and the job's
+    wheels move to its own work dir afterwards; the wheels of a passing job are staged."""
+    from multibuild.cirun import collect_wheels, run_job
+    from multibuild.runner import Output, stage
+
+    wheelhouse = run.root / run.job.environment.get("WHEEL_SDIR", "wheelhouse")
+    if wheelhouse.is_dir() and wheelhouse.resolve() != staging.path.resolve():
+        keep = work / PREVIOUS
+        shutil.rmtree(keep, ignore_errors=True)
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(wheelhouse), str(keep))
+        print(f"replay: {wheelhouse} moved to {keep} (a job starts with an empty wheelhouse)",
+              flush=True)
+    result = run_job(run, Output(), groups)
+    collect_wheels(result, wheelhouse, run.work / "wheelhouse")
+    if wheelhouse.is_dir() and not any(wheelhouse.iterdir()):
+        wheelhouse.rmdir()
+    if not result.passed:
+        from multibuild.runner import _tail
+
+        result.tail = _tail(run.log)
+    stage(result, staging.path)
+    print(f"[{run.job.id}] {'passed' if result.passed else 'FAILED'} in {result.duration:.0f}s; "
+          f"log: {run.log}", flush=True)
+    return result
+
+
+def repository_root(args: argparse.Namespace) -> Path:
+    """The wheels repository a command works on: ``--repo PATH``, else the one holding the
+    current directory when it has CI files, else this one."""
+    return find_repository(getattr(args, "repo", None), Path(args.root))
+
+
+def find_repository(explicit: str | None, default: Path) -> Path:
+    from multibuild.cifiles import CI_FILES
+
+    here = Path(os.environ.get("MB_INVOKED_FROM") or Path.cwd()).resolve()
+    if explicit is not None:
+        path = (here / explicit).resolve()
+        if not path.is_dir():
+            raise MultibuildError(f"--repo {explicit}: no such directory")
+        if not any((path / name).is_file() for name in CI_FILES.values()):
+            raise MultibuildError(f"--repo {explicit}: no CI file there "
+                                  f"({', '.join(CI_FILES.values())})")
+        return path
+    for candidate in (here, *here.parents):
+        if any((candidate / name).is_file() for name in CI_FILES.values()):
+            return candidate
+        if (candidate / ".git").exists():
+            break
+    return default.resolve()
 
 
 def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -288,5 +490,11 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     replay.add_argument("--work-dir", help="job build directories (default: build/replay/)")
     replay.add_argument("--print-env", action="store_true",
                         help="print each job's variables instead of running it")
+    replay.add_argument("--upload", action="store_true",
+                        help="run a job's upload commands as written (another repository's "
+                        "jobs; default: stubs say what they would upload)")
+    replay.add_argument("--repo", metavar="PATH",
+                        help="the wheels repository (default: the one holding the current "
+                        "directory, else this one); its multibuild/ must be this library")
     replay.add_argument("--root", default=str(root), help=argparse.SUPPRESS)
     replay.set_defaults(func=cmd_replay)

@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from acceptance_checks import check_no_local_flags, check_sbom, check_tests_and_provenance
 from conftest import REPO_ROOT, objdump_glibc, run_wheels
 
 from multibuild.cifiles import azure_variables
@@ -126,6 +127,11 @@ def test_numpy_release_from_a_local_mirror(
     assert {"auditwheel", "pip", "meson", "ninja"} <= set(target["tools"]), target["tools"]
     assert target["toolchain"]["name"] == "zig"
     assert all(w["glibc"]["policy_met"] for w in target["wheels"])
+
+    # What the wheel says it bundles, the flags it records, the test counts, the source.
+    check_sbom(wheel, report, "scipy-openblas64", openblas)
+    check_no_local_flags(wheel, "numpy")
+    check_tests_and_provenance(report, f"numpy-{version}.tar.gz", at_least=40_000)
 
 
 def _elf_members(wheel: Path) -> dict[str, bytes]:
