@@ -3,6 +3,12 @@
 Fails, naming file and line, when a shared variable (BUILD_COMMIT, ...) is missing or differs
 between files, a matrix entry names an unknown platform or Python, a job lacks a required
 variable or a library step, or two jobs build the same thing.
+
+That layout (every CI file, ``bash multibuild/ci_step.sh STEP`` steps) is this repository's.
+Another wheels repository's CI files (no ``ci_step.sh``: their jobs call multibuild's functions
+themselves) are checked for what matters there: the files parse, and the shared variables they
+have (BUILD_COMMIT, REPO_DIR, ...) are safe by the same rules and agree, in every file and every
+Azure job template.
 """
 
 from __future__ import annotations
@@ -124,10 +130,52 @@ def _entry(root: Path, entry: MatrixEntry, job: Job) -> list[Problem]:
     return problems
 
 
+def uses_step_protocol(files: list[CIFile]) -> bool:
+    """Whether the CI files call this library's CI steps (``multibuild/ci_step.sh``)."""
+    return any(entry.steps for cifile in files for entry in cifile.entries) or any(
+        "multibuild/ci_step.sh" in cifile.text for cifile in files)
+
+
+def _template_variables(files: list[CIFile]) -> list[CIFile]:
+    """Azure jobs' own ``variables`` (a template's BUILD_COMMIT), as files of globals."""
+    found: dict[str, CIFile] = {}
+    for cifile in files:
+        for entry in cifile.entries:
+            shared = {n: v for n, v in entry.job_variables.items() if n in SHARED_VARIABLES}
+            if shared:
+                some = next(iter(shared.values()))
+                found.setdefault(some.file, CIFile(cifile.service, some.file, None, shared,
+                                                   some.line, [], []))
+    return list(found.values())
+
+
+def _foreign_shared(files: list[CIFile]) -> list[Problem]:
+    """The shared variables present in another repository's files must be safe (the rules
+    of this repository's own, value_problem) and agree."""
+    problems: list[Problem] = []
+    reference: dict[str, Variable] = {}
+    for cifile in [*files, *_template_variables(files)]:
+        for name in SHARED_VARIABLES:
+            var = cifile.variables.get(name)
+            if var is None:
+                continue
+            unsafe = value_problem(name, var.value)
+            if unsafe is not None:
+                problems.append(Problem(cifile.file, var.line, unsafe))
+                continue
+            first = reference.setdefault(name, var)
+            if first is not var and first.value != var.value:
+                problems.append(Problem(
+                    cifile.file, var.line,
+                    f"{name} is {var.value!r} but {first.file}:{first.line} has {first.value!r}"))
+    return problems
+
+
 def check(root: Path) -> tuple[list[Problem], list[CIFile], list[Job]]:
     """Every problem of the CI files under ``root``, with the files and build jobs read."""
     problems: list[Problem] = []
     files: list[CIFile] = []
+    missing: list[Problem] = []
     for service, name in CI_FILES.items():
         try:
             cifile = read_ci_file(root, service)
@@ -138,16 +186,23 @@ def check(root: Path) -> tuple[list[Problem], list[CIFile], list[Job]]:
             problems.append(Problem(file, int(line) if line.isdigit() else 1, text.strip()))
             continue
         if cifile is None:
-            problems.append(Problem(name, 1, "CI file is missing"))
+            missing.append(Problem(name, 1, "CI file is missing"))
             continue
         files.append(cifile)
+    jobs: list[Job] = []
+    if files and not uses_step_protocol(files):
+        problems += _foreign_shared(files)
+        for cifile in files:
+            jobs += [entry_job(cifile, entry, root) for entry in cifile.entries]
+        return problems, files, jobs
+    problems += missing
+    for cifile in files:
         problems += cifile.problems
     problems += _shared(files)
-    jobs: list[Job] = []
     seen: dict[str, Job] = {}
     for cifile in files:
         for entry in cifile.entries:
-            job = entry_job(cifile, entry)
+            job = entry_job(cifile, entry, root)
             jobs.append(job)
             problems += _entry(root, entry, job)
             other = seen.setdefault(job.id, job)
@@ -158,18 +213,28 @@ def check(root: Path) -> tuple[list[Problem], list[CIFile], list[Job]]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    root = Path(args.root).resolve()
+    from multibuild.replay import find_repository
+
+    root = find_repository(getattr(args, "repo", None), Path(args.root)) \
+        if getattr(args, "repo", None) else Path(args.root).resolve()
     problems, files, jobs = check(root)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         print(f"check: {len(problems)} problem(s) in the CI files", file=sys.stderr)
         return 1
+    if not files:
+        print(f"error: no CI file in {root}", file=sys.stderr)
+        return 1
+    shown = [name for name in ("BUILD_COMMIT", "NIGHTLY_BUILD_COMMIT")
+             if any(name in f.variables for f in files)]
     values = ", ".join(
-        f"{name}={files[0].variables[name].value}"
-        for name in ("BUILD_COMMIT", "NIGHTLY_BUILD_COMMIT")
-    )
-    print(f"check: {len(files)} CI files, {len(jobs)} build jobs, {values}: ok")
+        f"{name}={next(f.variables[name].value for f in files if name in f.variables)}"
+        for name in shown)
+    layout = "" if uses_step_protocol(files) else " (another repository's CI files: shared " \
+        "variables agree)"
+    print(f"check: {len(files)} CI files, {len(jobs)} build jobs"
+          f"{', ' + values if values else ''}: ok{layout}")
     return 0
 
 
@@ -183,6 +248,9 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     )
     check_cmd.add_argument("--root", default=str(root),
                            help="wheels repository to check (default: this one)")
+    check_cmd.add_argument("--repo", metavar="PATH",
+                           help="another wheels repository to check (like --root, relative "
+                           "to where ./wheels runs)")
     check_cmd.set_defaults(func=cmd_check)
 
 

@@ -3,9 +3,18 @@ build matrices, each value with the file and line it comes from.
 
 Three services, one model: ``azure-pipelines.yml`` (with job templates under ``azure/``),
 ``.travis.yml`` and ``appveyor.yml``. A file's *globals* are its top-level variables
-(``variables``, ``env.global``, ``environment``); a *matrix entry* is one job's own variables.
-Readers never raise for a malformed part; they record a :class:`Problem` (file and line) and go on,
-so ``./wheels check`` can report every problem at once.
+(``variables``, ``env.global``, ``environment`` or ``environment.global``); a *matrix entry* is
+one job's own variables. Each entry also carries the job's own steps (:class:`Step`): Travis's
+``before_install``/``install``/``script``/``after_success`` lines, Azure's steps with template
+parameters (``${{ parameters.x }}``) substituted, AppVeyor's ``install``/``build_script``/
+``test_script`` lines; ``multibuild.cirun`` runs them as the service would.
+
+Travis ``env`` entries are shell assignments (Travis ``export``s each): a value is read as the
+shell would read it where it needs no expansion (``REPO_DIR="pywt"`` is ``pywt``); one with
+``$`` or backquotes is marked ``dynamic`` and evaluated in the job's own shell
+(``multibuild.cimatrix``). Readers never raise for a malformed part; they record a
+:class:`Problem` (file and line) and go on, so ``./wheels check`` can report every problem at
+once.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import os
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +43,8 @@ SHARED_VARIABLES: tuple[str, ...] = ("BUILD_COMMIT", "NIGHTLY_BUILD_COMMIT", "RE
 # `bash multibuild/ci_step.sh STEP` is how a CI step calls into the library.
 _STEP_RE = re.compile(r"multibuild/ci_step\.sh\s+([A-Za-z_]+)")
 _TEMPLATE_EXPR_RE = re.compile(r"^\$\{\{\s*parameters\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
+_TEMPLATE_PART_RE = re.compile(r"\$\{\{\s*parameters\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_INSERT_RE = re.compile(r"^\$\{\{\s*insert\s*\}\}$")
 _MACRO_RE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.]*)\)")
 
 
@@ -82,7 +93,9 @@ class Problem:
 class Variable:
     """One variable of a CI file. ``scalar`` is the YAML scalar that holds it (for Travis
     ``NAME=value``, else the value) and ``line``/``col`` (1-based line, 0-based column) where
-    that scalar starts. ``raw`` is the value as YAML typed it (a number stays a number)."""
+    that scalar starts. ``raw`` is the value as YAML typed it (a number stays a number).
+    ``text`` is the value as written after Travis's ``NAME=`` (quotes kept), ``value`` what the
+    shell makes of it; ``dynamic`` when that needs the shell (``$``, backquotes)."""
 
     name: str
     value: str
@@ -91,11 +104,45 @@ class Variable:
     col: int
     scalar: str
     raw: Any = None
+    text: str = ""
+    dynamic: bool = False
+
+    @property
+    def written(self) -> str:
+        """The value as written in the file (Travis: quotes kept)."""
+        return self.text or self.value
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a CI job as its service runs it. ``kind``: ``shell`` (``text`` is shell
+    code: a Travis line, an Azure ``bash``/``script`` block, an AppVeyor command), ``checkout``,
+    ``python`` (Azure ``UsePythonVersion``: ``text`` is its versionSpec) or ``task`` (another
+    Azure task: ``text`` is its name). ``phase``: Travis's or AppVeyor's section, Azure's
+    ``displayName``. Azure's ``env``, ``condition``, ``continueOnError`` and
+    ``workingDirectory`` are kept with their ``$(VAR)`` macros unexpanded."""
+
+    kind: str
+    text: str
+    phase: str
+    file: str
+    line: int
+    env: tuple[tuple[str, str], ...] = ()
+    condition: str = ""
+    continue_on_error: bool = False
+    working_directory: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
 
 @dataclass
 class MatrixEntry:
-    """One build job of a CI file: its variables, OS, and the library steps it calls."""
+    """One build job of a CI file: its variables, OS, the library steps it calls
+    (``ci_step.sh`` names), and its own steps. ``job_variables`` are an Azure job's own
+    ``variables`` (under the matrix entry's); ``exports`` Travis's ``env`` entries (file
+    globals, then the job's) as written, in order; ``python`` Travis's ``python:``."""
 
     service: str
     file: str
@@ -105,6 +152,10 @@ class MatrixEntry:
     steps: tuple[str, ...]
     name: str = ""
     extra: dict[str, str] = field(default_factory=dict)  # e.g. Travis arch
+    script: tuple[Step, ...] = ()
+    job_variables: dict[str, Variable] = field(default_factory=dict)
+    exports: tuple[Step, ...] = ()
+    python: str = ""
 
     def value(self, name: str) -> str:
         var = self.variables.get(name)
@@ -137,7 +188,7 @@ def _pos(node: Any, key: Any) -> tuple[int, int]:
 
 
 def _key_line(node: Any, key: Any) -> int:
-    if isinstance(node, CommentedMap) and key in node:
+    if isinstance(node, CommentedMap) and key in node and (node.lc.data or {}).get(key):
         return int(node.lc.key(key)[0]) + 1
     return _node_line(node)
 
@@ -164,28 +215,70 @@ def _mapping_variables(node: Any, file: str, skip: tuple[str, ...] = ()) -> dict
     return found
 
 
+def shell_word(text: str) -> str | None:
+    """What the shell makes of ``text`` as the value of an assignment, when it needs no
+    expansion: ``"pywt"`` is ``pywt``, ``"'--x'"`` is ``'--x'``; ``None`` when it does
+    (``$``, backquotes) or is not one word."""
+    if "$" in text or "`" in text:
+        return None
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return None
+    if len(words) == 1:
+        return words[0]
+    return "" if not words and not text.strip() else None
+
+
+def _travis_variable(item: str, file: str, line: int, col: int) -> Variable | None:
+    """One Travis ``NAME=value`` entry (``export``ed by Travis as written)."""
+    name, sep, text = item.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        return None
+    value = shell_word(text)
+    return Variable(name, text if value is None else value, file, line, col, item, text,
+                    text=text, dynamic=value is None)
+
+
 def _assignment_variables(node: Any, file: str, line: int = 1) -> dict[str, Variable]:
-    """Travis ``NAME=value`` assignments: a list of them, or one string of several (which
-    is reported at ``line``)."""
+    """Travis ``NAME=value`` assignments: a list of them (``- NAME: value`` items too), or one
+    string of several (which is reported at ``line``); ``secure`` entries are left out."""
     found: dict[str, Variable] = {}
+    for item, item_line, col in _travis_env_items(node, line):
+        try:
+            words = shlex.split(item) if " " in item.strip() else [item]
+        except ValueError:
+            words = [item]
+        for word in words if len(words) > 1 and all("=" in w for w in words) else [item]:
+            var = _travis_variable(word, file, item_line, col)
+            if var is not None:
+                found[var.name] = var
+    return found
+
+
+def _travis_env_items(node: Any, line: int = 1) -> list[tuple[str, int, int]]:
+    """The entries of a Travis ``env`` list (or one string) as written, with where each is:
+    what Travis ``export``s, in order. A ``- NAME: value`` item is ``NAME=value``."""
     if isinstance(node, str):
-        col = 0
-        for word in shlex.split(node):
-            name, sep, value = word.partition("=")
-            if sep:
-                found[name] = Variable(name, value, file, line, col, word, value)
-        return found
+        return [(node, line, 0)]
+    items: list[tuple[str, int, int]] = []
     if isinstance(node, CommentedMap):
-        return _mapping_variables(node, file)
+        for key, value in node.items():
+            if _is_scalar(value) and str(key) != "secure":
+                key_line, col = _pos(node, key)
+                items.append((f"{key}={shlex.quote(str(value))}", key_line, col))
+        return items
     if isinstance(node, CommentedSeq):
         for index, item in enumerate(node):
-            if not isinstance(item, str):
-                continue  # {secure: ...}
-            name, sep, value = item.partition("=")
-            if sep:
-                line, col = _pos(node, index)
-                found[name.strip()] = Variable(name.strip(), value, file, line, col, item, value)
-    return found
+            item_line, col = _pos(node, index)
+            if isinstance(item, str):
+                items.append((item, item_line, col))
+            elif isinstance(item, CommentedMap) and "secure" not in item:
+                for key, value in item.items():
+                    if _is_scalar(value):
+                        items.append((f"{key}={shlex.quote(str(value))}", item_line, col))
+    return items
 
 
 def step_names(node: Any) -> tuple[str, ...]:
@@ -244,31 +337,159 @@ def _expand_macros(text: str, values: dict[str, str]) -> str:
     return _MACRO_RE.sub(one, text)
 
 
+def expand_macros(text: str, values: dict[str, str]) -> str:
+    """Azure ``$(NAME)`` macros of ``text`` replaced from ``values`` (names compared without
+    case, as Azure does); unknown ones are kept as written, as Azure keeps them."""
+    folded = {name.upper(): value for name, value in values.items()}
+
+    def one(match: re.Match[str]) -> str:
+        return folded.get(match.group(1).upper(), match.group(0))
+
+    return _MACRO_RE.sub(one, text)
+
+
+def template_parameters(template: Any, given: Any) -> dict[str, Any]:
+    """A template's parameters: its declared defaults (mapping form ``name: default`` or list
+    form ``- name: x / default: y``) under the values the caller gave."""
+    params: dict[str, Any] = {}
+    declared = template.get("parameters") if isinstance(template, CommentedMap) else None
+    if isinstance(declared, CommentedMap):
+        params.update({str(k): v for k, v in declared.items()})
+    elif isinstance(declared, CommentedSeq):
+        params.update({str(p["name"]): p.get("default") for p in declared
+                       if isinstance(p, CommentedMap) and "name" in p})
+    if isinstance(given, CommentedMap):
+        params.update({str(k): v for k, v in given.items()})
+    return params
+
+
+def substitute(value: Any, params: dict[str, Any]) -> Any:
+    """Template expressions of a value: ``${{ parameters.x }}`` alone is the parameter's
+    value (a mapping stays a mapping); inside a string it is its text."""
+    if not isinstance(value, str):
+        return value
+    whole = _TEMPLATE_EXPR_RE.match(value.strip())
+    if whole:
+        return params.get(whole.group(1), "")
+    return _TEMPLATE_PART_RE.sub(lambda m: _scalar(params.get(m.group(1), "")), value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _azure_matrix(strategy: Any, params: dict[str, Any]) -> Any:
+    """A job's matrix: a mapping, a parameter, or ``${{ insert }}: ${{ parameters.x }}``
+    merged into a mapping."""
+    matrix = substitute(strategy.get("matrix") if isinstance(strategy, CommentedMap) else None,
+                        params)
+    if not isinstance(matrix, CommentedMap):
+        return matrix
+    if not any(isinstance(k, str) and _INSERT_RE.match(k) for k in matrix):
+        return matrix
+    merged = CommentedMap()
+    for key, value in matrix.items():
+        inserted = substitute(value, params) if isinstance(key, str) and _INSERT_RE.match(key) \
+            else None
+        source = inserted if isinstance(inserted, CommentedMap) else None
+        pairs = source.items() if source is not None else [] if inserted is not None else \
+            [(key, value)]
+        for inner_key, inner in pairs:
+            merged[inner_key] = inner
+            position = ((source if source is not None else matrix).lc.data or {}).get(inner_key)
+            if position:
+                merged.lc.add_kv_line_col(inner_key, position)  # keep the entry's line
+    return merged
+
+
+def _azure_steps(job: Any, params: dict[str, Any], file: str) -> tuple[Step, ...]:
+    """A job's steps, template parameters substituted (``$(VAR)`` macros are left)."""
+    found: list[Step] = []
+    steps = job.get("steps") if isinstance(job, CommentedMap) else None
+    if not isinstance(steps, CommentedSeq):
+        return ()
+    for index, step in enumerate(steps):
+        if not isinstance(step, CommentedMap):
+            continue
+        line = _pos(steps, index)[0]
+        name = str(substitute(step.get("displayName", ""), params))
+        env = step.get("env")
+        base = Step(
+            "task", "", name, file, line,
+            env=tuple((str(k), _scalar(substitute(v, params))) for k, v in env.items())
+            if isinstance(env, CommentedMap) else (),
+            condition=_scalar(substitute(step.get("condition", ""), params)),
+            continue_on_error=str(substitute(step.get("continueOnError", False), params))
+            .lower() == "true",
+            working_directory=_scalar(substitute(step.get("workingDirectory", ""), params)),
+        )
+        if "bash" in step or "script" in step:
+            text = _scalar(substitute(step.get("bash", step.get("script")), params))
+            first = text.strip().splitlines()[0][:60] if text.strip() else ""
+            found.append(replace(base, kind="shell", text=text, phase=name or first))
+        elif "checkout" in step:
+            found.append(replace(base, kind="checkout", text=_scalar(step["checkout"]),
+                                 phase=name or "checkout"))
+        elif "task" in step:
+            task = _scalar(step["task"])
+            inputs = step.get("inputs")
+            if task.split("@")[0] == "UsePythonVersion" and isinstance(inputs, CommentedMap):
+                spec = _scalar(substitute(inputs.get("versionSpec", ""), params))
+                found.append(replace(base, kind="python", text=spec, phase=name or task))
+            else:
+                found.append(replace(base, text=task, phase=name or task))
+        else:
+            kind = str(next(iter(step), "step"))
+            found.append(replace(base, text=kind, phase=name or kind))
+    return tuple(found)
+
+
 def _azure_job_entries(
-    job: Any, matrix: Any, file: str, matrix_file: str, problems: list[Problem]
+    job: Any, matrix: Any, file: str, matrix_file: str, problems: list[Problem],
+    params: dict[str, Any] | None = None,
 ) -> Iterator[MatrixEntry]:
     """The matrix entries of one Azure job definition (from a template or the top file)."""
+    params = params or {}
     steps = step_names(job.get("steps"))
-    pool = job.get("pool")
-    image = str(pool.get("vmImage", "")) if isinstance(pool, CommentedMap) else str(pool or "")
-    name = str(job.get("job", ""))
+    pool = substitute(job.get("pool"), params)
+    image = _scalar(substitute(pool.get("vmImage", ""), params)) \
+        if isinstance(pool, CommentedMap) else _scalar(pool)
+    name = _scalar(substitute(job.get("job", ""), params))
+    job_variables = {n: v for n, v in _azure_globals(job, file).items()}
+    job_variables = {n: _substituted(v, params) for n, v in job_variables.items()}
+    script = _azure_steps(job, params, file)
     if not isinstance(matrix, CommentedMap):
         if "build" in steps:
             problems.append(Problem(file, _node_line(job), f"job {name!r} has no build matrix"))
-        return
+            return
+        if not script:
+            return
+        matrix = CommentedMap({"": CommentedMap()})  # one job without a matrix
     for key, entry in matrix.items():
-        line = _key_line(matrix, key)
+        line = _key_line(matrix, key) if key else _node_line(job)
         if not isinstance(entry, CommentedMap):
             problems.append(Problem(matrix_file, line, f"matrix entry {key!r} is not a mapping"))
             continue
         variables = _mapping_variables(entry, matrix_file)
-        resolved = _expand_macros(image, {n: v.value for n, v in variables.items()})
+        known = {n: v.value for n, v in {**job_variables, **variables}.items()}
+        resolved = _expand_macros(image, known)
         os_name = image_os(resolved)
         if not os_name:
             problems.append(Problem(matrix_file, line,
                                     f"matrix entry {key!r}: unknown VM image {resolved!r}"))
-        yield MatrixEntry("azure", matrix_file, line, os_name or "unknown", variables, steps,
-                          name=f"{name}.{key}")
+        yield MatrixEntry("azure", matrix_file if key else file, line, os_name or "unknown",
+                          variables, steps, name=f"{name}.{key}" if key else name,
+                          extra={"image": resolved}, script=script,
+                          job_variables=job_variables)
+
+
+def _substituted(var: Variable, params: dict[str, Any]) -> Variable:
+    value = substitute(var.value, params)
+    if value == var.value:
+        return var
+    return Variable(var.name, _scalar(value), var.file, var.line, var.col, var.scalar, var.raw)
 
 
 def _read_azure(root: Path, data: Any, file: str, problems: list[Problem]) -> list[MatrixEntry]:
@@ -282,7 +503,6 @@ def _read_azure(root: Path, data: Any, file: str, problems: list[Problem]) -> li
             continue
         if "template" in job:
             template = str(job["template"])
-            params = job.get("parameters") or CommentedMap()
             path = root / template
             line = _pos(jobs, index)[0]
             if not path.is_file():
@@ -293,25 +513,66 @@ def _read_azure(root: Path, data: Any, file: str, problems: list[Problem]) -> li
             except MultibuildError as exc:
                 problems.append(Problem(template, 1, str(exc)))
                 continue
+            params = template_parameters(tdata, job.get("parameters"))
             for tjob in (tdata or {}).get("jobs") or []:
                 if not isinstance(tjob, CommentedMap):
                     continue
-                matrix = (tjob.get("strategy") or {}).get("matrix")
-                match = _TEMPLATE_EXPR_RE.match(str(matrix)) if isinstance(matrix, str) else None
-                matrix_file = template
-                if match:  # the matrix is a template parameter, given in the top file
-                    matrix = params.get(match.group(1)) if isinstance(params, dict) else None
-                    matrix_file = file
-                entries += _azure_job_entries(tjob, matrix, template, matrix_file, problems)
+                strategy = tjob.get("strategy")
+                raw = strategy.get("matrix") if isinstance(strategy, CommentedMap) else None
+                # A matrix given as a template parameter is written in the top file.
+                given = isinstance(raw, str) or (
+                    isinstance(raw, CommentedMap) and any(
+                        isinstance(k, str) and _INSERT_RE.match(k) for k in raw))
+                entries += _azure_job_entries(tjob, _azure_matrix(strategy, params), template,
+                                              file if given else template, problems, params)
             continue
         matrix = (job.get("strategy") or {}).get("matrix")
-        if matrix is None and "build" not in step_names(job.get("steps")):
-            continue  # e.g. the check job
+        if matrix is None and "build" not in step_names(job.get("steps")) \
+                and "check" in step_names(job.get("steps")):
+            continue  # the check job
         entries += _azure_job_entries(job, matrix, file, file, problems)
     return entries
 
 
 # -- Travis CI --------------------------------------------------------------------------------
+
+
+# Travis's phases, in the order it runs them; the last two run only when the script passed.
+TRAVIS_PHASES: tuple[str, ...] = ("before_install", "install", "before_script", "script",
+                                  "after_success")
+_TRAVIS_ARCH_PLAT = {"amd64": "x86_64", "arm64": "aarch64", "arm64-graviton2": "aarch64",
+                     "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+def _lines(node: Any, key: str, phase: str, file: str) -> list[Step]:
+    """The commands of a Travis or AppVeyor section: a string or a list of strings (each with
+    its line); other items (``cmd:``/``ps:`` mappings of AppVeyor) keep their text."""
+    value = node.get(key) if isinstance(node, CommentedMap) else None
+    if isinstance(value, str):
+        return [Step("shell", value, phase, file, _pos(node, key)[0])]
+    steps: list[Step] = []
+    if isinstance(value, CommentedSeq):
+        for index, item in enumerate(value):
+            if isinstance(item, CommentedMap) and len(item) == 1:
+                item = next(iter(item.values()))
+            if isinstance(item, str):
+                steps.append(Step("shell", item, phase, file, _pos(value, index)[0]))
+    return steps
+
+
+def _travis_script(data: Any, job: Any, file: str) -> tuple[Step, ...]:
+    """A Travis job's commands: each phase from the job when it sets it, else the file's."""
+    steps: list[Step] = []
+    for phase in TRAVIS_PHASES:
+        owner = job if isinstance(job, CommentedMap) and phase in job else data
+        steps += _lines(owner, phase, phase, file)
+    return tuple(steps)
+
+
+def _first(value: Any) -> str:
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return "" if value is None else str(value)
 
 
 def _read_travis(data: Any, file: str, problems: list[Problem]) -> list[MatrixEntry]:
@@ -322,31 +583,53 @@ def _read_travis(data: Any, file: str, problems: list[Problem]) -> list[MatrixEn
         name for section in ("before_install", "install", "script", "after_success", "deploy")
         for name in step_names(data.get(section))
     )
-    jobs = data.get("jobs", data.get("matrix"))
-    include = jobs.get("include") if isinstance(jobs, CommentedMap) else None
-    if not isinstance(include, CommentedSeq):
+    env = data.get("env")
+    global_exports = tuple(Step("shell", item, "env", file, at) for item, at, _ in
+                           _travis_env_items(env.get("global") if isinstance(env, CommentedMap)
+                                             else None))
+    default_os = _first(data.get("os")) or "linux"
+    default_arch = _first(data.get("arch")) or "amd64"
+    python = _first(data.get("python"))
+    # Jobs: jobs.include (or matrix.include), and env.jobs / env.matrix / a top-level env list
+    # (one job per entry).
+    jobs: list[tuple[Any, int, str]] = []
+    matrix = data.get("jobs", data.get("matrix"))
+    include = matrix.get("include") if isinstance(matrix, CommentedMap) else None
+    if isinstance(include, CommentedSeq):
+        jobs += [(job, _pos(include, i)[0], f"jobs.include[{i}]") for i, job in enumerate(include)]
+    env_jobs = env.get("jobs", env.get("matrix")) if isinstance(env, CommentedMap) else env
+    if isinstance(env_jobs, CommentedSeq):
+        for index, item in enumerate(env_jobs):
+            job = CommentedMap({"env": item})
+            jobs.append((job, _pos(env_jobs, index)[0], f"env.jobs[{index}]"))
+    if not jobs:
         problems.append(Problem(file, _key_line(data, "jobs"), "no jobs.include list"))
         return entries
-    default_os = str(data.get("os", "linux"))
-    default_arch = str(data.get("arch", "amd64"))
-    for index, job in enumerate(include):
-        line = _pos(include, index)[0]
+    for job, line, name in jobs:
         if not isinstance(job, CommentedMap):
             problems.append(Problem(file, line, "jobs.include entry is not a mapping"))
             continue
-        own_os = str(job.get("os", default_os))
+        own_os = _first(job.get("os")) or default_os
         os_name = {"osx": "macos"}.get(own_os, own_os)
-        arch = str(job.get("arch", default_arch))
+        arch = _first(job.get("arch")) or default_arch
         own_steps = steps + tuple(
             name for section in ("script", "deploy") for name in step_names(job.get(section)))
+        job_exports = tuple(Step("shell", item, "env", file, at)
+                            for item, at, _ in _travis_env_items(job.get("env"), line))
         entries.append(MatrixEntry(
             "travis", file, line, os_name, _assignment_variables(job.get("env"), file, line),
-            own_steps, name=f"jobs.include[{index}]", extra={"arch": arch},
+            own_steps, name=str(job.get("name") or name),
+            extra={"arch": arch, "language": str(job.get("language", data.get("language", "")))},
+            script=_travis_script(data, job, file), exports=global_exports + job_exports,
+            python=_first(job.get("python")) or python,
         ))
     return entries
 
 
 # -- AppVeyor ---------------------------------------------------------------------------------
+
+
+APPVEYOR_PHASES: tuple[str, ...] = ("install", "build_script", "test_script", "on_success")
 
 
 def _read_appveyor(data: Any, file: str, problems: list[Problem]) -> list[MatrixEntry]:
@@ -358,13 +641,14 @@ def _read_appveyor(data: Any, file: str, problems: list[Problem]) -> list[Matrix
                              "deploy_script")
         for name in step_names(data.get(section))
     )
+    script = tuple(step for phase in APPVEYOR_PHASES for step in _lines(data, phase, phase, file))
     environment = data.get("environment")
     matrix = environment.get("matrix") if isinstance(environment, CommentedMap) else None
     if not isinstance(matrix, CommentedSeq):
         problems.append(Problem(file, _key_line(data, "environment"),
                                 "no environment.matrix list"))
         return entries
-    image = str(data.get("image", "Visual Studio 2022"))
+    image = _first(data.get("image", data.get("os"))) or "Visual Studio 2022"
     for index, entry in enumerate(matrix):
         line = _pos(matrix, index)[0]
         if not isinstance(entry, CommentedMap):
@@ -374,8 +658,17 @@ def _read_appveyor(data: Any, file: str, problems: list[Problem]) -> list[Matrix
         own_image = variables.get("APPVEYOR_BUILD_WORKER_IMAGE")
         os_name = image_os(own_image.value if own_image else image) or "windows"
         entries.append(MatrixEntry("appveyor", file, line, os_name, variables, steps,
-                                   name=f"environment.matrix[{index}]"))
+                                   name=f"environment.matrix[{index}]", script=script))
     return entries
+
+
+def _appveyor_globals(data: Any, file: str) -> dict[str, Variable]:
+    """``environment``'s own variables, or those of ``environment.global``."""
+    environment = data.get("environment") if isinstance(data, CommentedMap) else None
+    found = _mapping_variables(environment, file, skip=("matrix", "global"))
+    if isinstance(environment, CommentedMap):
+        found.update(_mapping_variables(environment.get("global"), file))
+    return found
 
 
 def read_ci_file(root: Path, service: str) -> CIFile | None:
@@ -403,9 +696,7 @@ def read_ci_file(root: Path, service: str) -> CIFile | None:
         entries = _read_travis(data, file, problems)
     else:
         section = "environment"
-        variables = _mapping_variables(
-            data.get("environment") if isinstance(data, CommentedMap) else None, file,
-            skip=("matrix",))
+        variables = _appveyor_globals(data, file)
         entries = _read_appveyor(data, file, problems)
     section_line = _key_line(data, section) if isinstance(data, CommentedMap) else 1
     return CIFile(service, file, data, variables, section_line, entries, problems, text)

@@ -33,6 +33,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
                   file=sys.stderr)
             return groups.exit_status
+        for line in options.ci_sources():
+            print(f"wheels: {line}", flush=True)
         results = build(options, os.environ, groups=groups)  # the engine of a replayed CI job
         print_summary(results)
     if groups.interrupted:
@@ -91,7 +93,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     skipped = [name for name, wanted in (("slow", own.slow), ("docker", own.docker))
                if not wanted]
     marker = ["-m", " and ".join(f"not {name}" for name in skipped)] if skipped else []
-    return subprocess.call([sys.executable, "-m", "pytest", *marker, *pytest_args], cwd=ROOT)
+    config = ["-c", str(ROOT / "tests" / "pytest.ini")]  # not the repository's pyproject.toml
+    return subprocess.call([sys.executable, "-m", "pytest", *config, *marker, *pytest_args],
+                           cwd=ROOT)
 
 
 def cmd_interpreters(_args: argparse.Namespace) -> int:

@@ -590,19 +590,28 @@ function fetch_unpack {
     # Fetch an archive and unpack it here; print the unpacked top-level names, one a line:
     #   out=$(fetch_unpack URL [ARCHIVE_NAME [SHA256]])
     # The archive is kept in ARCHIVE_SDIR (default archives/) as ARCHIVE_NAME (default: the
-    # URL's last part) and reused when present there (or in multibuild/archives/). Downloads
-    # are retried (MB_RETRIES attempts, MB_RETRY_BACKOFF seconds apart, growing) and checked
-    # against SHA256, else the recipe table's checksum of URL, else the one recorded at the
-    # first download (MB_REQUIRE_SHA256=1 refuses archives with no known checksum). Each
-    # unpacked entry replaces an older one of the same name; unsafe archives are refused.
-    local url=${1:-}
+    # URL's last part) and reused when present there (or in multibuild/archives/), also under
+    # the names a recipe lists in MB_ARCHIVE_ALSO_NAMED (multibuild's; MB_ARCHIVE_CALLER names
+    # the recipe in messages). Downloads are retried
+    # (MB_RETRIES attempts, MB_RETRY_BACKOFF seconds apart, growing) and checked against
+    # SHA256, else the recipe table's checksum of URL, else the one recorded in the wheels
+    # repository's lock file (MB_ARCHIVES_LOCK, default archives.lock at its root), where an
+    # archive no table knows is recorded on first use (MB_REQUIRE_SHA256=1 refuses it
+    # instead). Each unpacked entry replaces an older one of the same name; unsafe archives
+    # are refused.
+    local url=${1:-} name
+    local -a also_named=()
     if [ -z "$url" ]; then
         mb_error "fetch_unpack: URL (argument 1) is empty"
         return 1
     fi
+    for name in ${MB_ARCHIVE_ALSO_NAMED:-}; do also_named+=(--also-named "$name"); done
     mb_python recipes fetch-unpack "$url" --name "${2:-}" --sha256 "${3:-}" --dest . \
         --archive-dir "${ARCHIVE_SDIR:-archives}" --require-sha256 "${MB_REQUIRE_SHA256:-0}" \
-        --attempts "${MB_RETRIES:-5}" --backoff "${MB_RETRY_BACKOFF:-1}"
+        --lock "${MB_ARCHIVES_LOCK:-$MB_ROOT/archives.lock}" \
+        --caller "${MB_ARCHIVE_CALLER:-fetch_unpack}" \
+        --attempts "${MB_RETRIES:-5}" --backoff "${MB_RETRY_BACKOFF:-1}" \
+        ${also_named[@]+"${also_named[@]}"}
 }
 
 function mb_default_pip_opts {
@@ -725,7 +734,10 @@ function mb_activate_test_venv {
         mb_make_venv "$base" "$dir" || return 1
         if [ -n "${TEST_DEPENDS:-}" ]; then
             # shellcheck disable=SC2086
-            mb_pip_install "$dir/bin/python" $opts $TEST_DEPENDS || return 1
+            mb_pip_install "$dir/bin/python" $opts $TEST_DEPENDS || {
+                mb_error "install_run: cannot install TEST_DEPENDS ($TEST_DEPENDS) for" \
+                    "$("$dir/bin/python" --version 2>&1) (see the installer's reason above)"
+                return 1; }
         fi
         if [ -n "$uv" ]; then
             "$uv" pip freeze --python "$dir/bin/python" > "$baseline" \
@@ -751,12 +763,15 @@ function mb_sha256_stdin {
 }
 
 function activate_ccache {
-    # Put ccache in front of the C/C++ compilers (USE_CCACHE=1 calls it before pre_build):
-    # wrapper links first on PATH, CC="ccache CC", CXX="ccache CXX", CCACHE_DIR in the
-    # stable cache dir, CCACHE_BASEDIR the work-dir root (the parent of every target's work
-    # dir: paths below it are the same for every target, run and checkout, so they share
-    # hits) and a stats log per build (mb_ccache_stats prints it).
-    local ccache bin cache compiler found
+    # Put ccache in front of the C/C++ compilers as multibuild does (USE_CCACHE=1 calls it
+    # before pre_build): a directory of wrapper links (cc, gcc, c++, g++, clang, clang++ and
+    # the host's triplet-named gcc/g++ -> ccache) first on PATH. CC and CXX are left alone: a
+    # two-word "ccache gcc" breaks builds that take CC or CXX as one program (numpy.distutils
+    # links C++ with "ccache -shared"). CCACHE_DIR is in the stable cache dir, CCACHE_BASEDIR
+    # the work-dir root (the parent of every target's work dir: paths below it are the same for
+    # every target, run and checkout, so they share hits); a stats log per build
+    # (mb_ccache_stats prints it).
+    local ccache bin cache compiler found triplet
     if ! ccache=$(command -v ccache); then
         echo "warning: USE_CCACHE=${USE_CCACHE:-1} but ccache is not on PATH; building" \
             "without it (USE_CCACHE=0 turns it off)" >&2
@@ -765,14 +780,13 @@ function activate_ccache {
     cache=$(mb_cache_dir) || return 1
     bin="$cache/ccache-bin"
     mkdir -p "$bin"
-    for compiler in cc gcc c++ g++ clang clang++; do
+    triplet=$(gcc -dumpmachine 2> /dev/null) || triplet=
+    for compiler in cc gcc c++ g++ clang clang++ ${triplet:+"$triplet-gcc" "$triplet-g++"}; do
         # Link only compilers that exist (ccache then runs the next one on PATH).
         found=$(PATH=${PATH//$bin:/} command -v "$compiler") || continue
         [ -n "$found" ] && ln -sf "$ccache" "$bin/$compiler"
     done
     case ":$PATH:" in *":$bin:"*) ;; *) export PATH="$bin:$PATH" ;; esac
-    case "${CC:-}" in ccache\ *) ;; *) export CC="ccache ${CC:-gcc}" ;; esac
-    case "${CXX:-}" in ccache\ *) ;; *) export CXX="ccache ${CXX:-g++}" ;; esac
     export CCACHE_DIR=${CCACHE_DIR:-$cache/ccache}
     if [ -n "${MB_WORK_DIR:-}" ]; then
         export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(dirname "$(abspath "$MB_WORK_DIR")")}
@@ -784,7 +798,8 @@ function activate_ccache {
     fi
     export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
     unset CCACHE_DISABLE
-    echo "activate_ccache: $CC, cache $CCACHE_DIR, base dir $CCACHE_BASEDIR"
+    echo "activate_ccache: $(command -v gcc || command -v cc) -> ccache, cache $CCACHE_DIR," \
+        "base dir $CCACHE_BASEDIR"
 }
 
 function mb_maybe_ccache {
@@ -797,6 +812,17 @@ function mb_maybe_ccache {
     elif [ "${USE_CCACHE:-}" == 0 ]; then
         export CCACHE_DISABLE=1
     fi
+}
+
+function mb_compiler_names {
+    # Print CC=... and CXX=... assignments naming the plain compilers (cc, c++) for a wheel
+    # build, where CC or CXX is unset and a ccache is on PATH: meson prepends an installed
+    # ccache to a compiler it picks itself and records that command in the project (numpy's
+    # show_config() "commands" would say /usr/bin/ccache). Named, the compiler is found on
+    # PATH: through activate_ccache's wrapper links when ccache is on, else the system's.
+    command -v ccache > /dev/null 2>&1 || return 0
+    [ -n "${CC:-}" ] || echo "CC=cc"
+    [ -n "${CXX:-}" ] || echo "CXX=c++"
 }
 
 function mb_ccache_stats {
@@ -955,8 +981,9 @@ function fill_submodule {
     # naming the superproject's .git/modules/...) becomes a standalone clone at the same HEAD
     # with the same origin, so copies of it stay valid git work trees (versioneer). A submodule
     # registered in the superproject but not initialised (an empty directory, as in a fresh
-    # clone) is cloned from its URL in .gitmodules (relative URLs resolved by git).
-    local repo_dir=${1:-} abs top rel name url head origin tmp
+    # clone) is cloned from its URL in .gitmodules (relative URLs resolved by git), else, when
+    # that is out of reach, from REPO_URL (origin stays the .gitmodules URL).
+    local repo_dir=${1:-} abs top rel name url head origin tmp fallback=""
     [ -n "$repo_dir" ] || { mb_error "fill_submodule: no REPO_DIR given"; return 1; }
     [ -d "$repo_dir/.git" ] && return 0
     abs=$(abspath "$repo_dir")
@@ -996,10 +1023,23 @@ function fill_submodule {
     # git resolves a relative URL against the superproject's remote and records it.
     mb_git -C "$top" submodule --quiet init -- "$rel" || return 1
     url=$(git -C "$top" config --get "submodule.$name.url") || return 1
-    (cd "$top" && mb_clone_into "$url" "$rel") \
-        || { mb_error "fill_submodule: cannot clone submodule '$name' from $(mb_redact_url "$url")"
-             return 1; }
-    echo "fill_submodule: cloned submodule $rel from $(mb_redact_url "$url")" >&2
+    if (cd "$top" && mb_clone_into "$url" "$rel"); then
+        echo "fill_submodule: cloned submodule $rel from $(mb_redact_url "$url")" >&2
+        return 0
+    fi
+    # Out of reach (no network, a moved project): REPO_URL, when set, holds the same project.
+    # Its origin stays the .gitmodules URL, as for a submodule cloned from there.
+    [ -n "${REPO_URL:-}" ] && fallback=$(mb_normalize_url "$REPO_URL")
+    if [ -n "$fallback" ] && (cd "$top" && mb_clone_into "$fallback" "$rel") \
+        && mb_git -C "$abs" remote set-url origin "$url" \
+        && mb_git -C "$abs" config mb.url "$fallback"; then
+        echo "fill_submodule: cloned submodule $rel from REPO_URL $(mb_redact_url "$REPO_URL")" \
+            "($(mb_redact_url "$url") is out of reach)" >&2
+        return 0
+    fi
+    mb_error "fill_submodule: cannot clone submodule '$name' from $(mb_redact_url "$url")" \
+        "${REPO_URL:+or REPO_URL $(mb_redact_url "$REPO_URL")}"
+    return 1
 }
 
 function mb_clone_sdist_mirror {
@@ -1260,16 +1300,18 @@ function mb_run_pre_build {
     # PATH, ...) is exported here afterwards; plain variables it sets stay in its process.
     # The state goes in through a pipe and the exports come back through fd 3, so no file
     # ever holds the environment (which may carry secrets) to be left behind by a kill.
+    # On failure fd 3 carries instead the command that failed (mb_failed_command).
     local exports status=0
     if [ -z "$(is_function pre_build)" ]; then return 0; fi
     {
         # shellcheck disable=SC2016
         exports=$("${BASH:-bash}" -c \
-            'source "$1" 2> /dev/null; set -e; pre_build; mb_print_exports >&3' \
+            'source "$1" 2> /dev/null; set -eE; trap "mb_failed_command pre_build >&3" ERR
+             pre_build; mb_print_exports >&3' \
             pre_build <(mb_shell_state) 3>&1 1>&4) || status=$?
     } 4>&1
     if [ "$status" -ne 0 ]; then
-        mb_error "pre_build failed (exit $status)"
+        mb_error "pre_build failed (exit $status)${exports:+: $exports}"
         return "$status"
     fi
     # shellcheck disable=SC1090
@@ -1290,8 +1332,8 @@ function pip_wheel_cmd {
     [ "${MB_BUILD_VERBOSE:-1}" == 0 ] && verbose=
     opts=$(pip_opts | tr '\n' ' ')
     if [ -n "${MB_BUILD_ENV_READY:-}" ] && [ -n "$verbose" ]; then
-        mb_python incremental build-wheel . --python "${PYTHON_EXE:-python}" --pip-opts "$opts" \
-            --out "$abs_wheelhouse" ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"} \
+        mb_python incremental build-wheel "$PWD" --python "${PYTHON_EXE:-python}" \
+            --pip-opts "$opts" --out "$abs_wheelhouse" ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"} \
             || status=$?
         [ "$status" -eq 3 ] || return "$status"
     fi
@@ -1321,6 +1363,14 @@ function mb_in_errexit_subshell {
     return "$status"
 }
 
+function mb_named_compilers {
+    # Run COMMAND with CC and CXX named where ccache would otherwise be recorded in the
+    # build (mb_compiler_names): mb_named_compilers COMMAND [ARGS...]. Call it in a subshell.
+    local assignment
+    for assignment in $(mb_compiler_names); do export "${assignment?}"; done
+    "$@"
+}
+
 function mb_cd_run {
     # cd DIR, then run COMMAND: mb_cd_run DIR COMMAND [ARGS...]
     cd "$1" && shift && "$@"
@@ -1339,7 +1389,7 @@ function build_wheel_cmd {
     mb_build_env "$repo_dir" || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
     mb_install_build_requires || return 1
-    mb_in_errexit_subshell mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
+    mb_in_errexit_subshell mb_named_compilers mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
         || { mb_error "building $repo_dir with $cmd failed"; return 1; }
     mb_ccache_stats
     repair_wheelhouse "$wheelhouse"
@@ -1349,15 +1399,17 @@ function mb_build_env {
     # What the build of REPO_DIR needs to know first: mb_build_env REPO_DIR
     # Exports SOURCE_DATE_EPOCH (unless set) as the commit date of REPO_DIR's HEAD, so the
     # compilers, the build backend and the repair tool write that date, not the clock's;
-    # sets MB_BUILD_REQUIRES (array) to the project's [build-system].requires.
+    # sets MB_BUILD_REQUIRES (array) to the project's [build-system].requires and
+    # MB_BUILD_REQUIRES_DECLARED to 1 when pyproject.toml declares them (0: pip's fallback).
     local out line
     out=$(mb_python incremental build-env "$1") || return 1
-    MB_COMMIT_EPOCH="" MB_BUILD_REQUIRES=()
+    MB_COMMIT_EPOCH="" MB_BUILD_REQUIRES=() MB_BUILD_REQUIRES_DECLARED=0
     while IFS= read -r line; do  # NAME=VALUE records (multibuild/shellvars.py), never eval'd
         line=${line%$'\r'}
         case $line in
             MB_COMMIT_EPOCH=*) MB_COMMIT_EPOCH=${line#*=} ;;
             MB_BUILD_REQUIRES=*) MB_BUILD_REQUIRES+=("${line#*=}") ;;
+            MB_BUILD_REQUIRES_DECLARED=*) MB_BUILD_REQUIRES_DECLARED=${line#*=} ;;
         esac
     done <<< "$out"
     if [ -z "${SOURCE_DATE_EPOCH:-}" ] && [ -n "${MB_COMMIT_EPOCH:-}" ]; then
@@ -1367,26 +1419,40 @@ function mb_build_env {
 }
 
 function mb_install_build_requires {
-    # Install what the build needs into the build environment (PYTHON_EXE): BUILD_DEPENDS,
-    # and, unless MB_BUILD_ISOLATION=1, the project's [build-system].requires
-    # (MB_BUILD_REQUIRES, from mb_build_env): the wheel is then built without build isolation
-    # in this environment, whose paths stay the same between runs (an isolated build gets a
-    # new temporary environment each time, and with it new paths in every compile command).
-    # Installs are no-ops when satisfied (uv). Sets MB_BUILD_ENV_READY=1 for pip_wheel_cmd.
-    local opts
-    local -a wanted=() depends=()
+    # Install what the build needs into the build environment (PYTHON_EXE): BUILD_DEPENDS
+    # (multibuild's pip install of them), then, unless MB_BUILD_ISOLATION=1, the project's
+    # [build-system].requires (MB_BUILD_REQUIRES, from mb_build_env) on top: the wheel is then
+    # built without build isolation in this environment, whose paths stay the same between runs
+    # (an isolated build gets a new temporary environment each time, and with it new paths in
+    # every compile command). The build must see what multibuild's `pip wheel` gave it: an
+    # isolated environment of pyproject.toml's requires (BUILD_DEPENDS do not reach it), so
+    # where BUILD_DEPENDS are set those requires go in with --upgrade, as the newest versions
+    # they allow (a BUILD_DEPENDS numpy==1.17.3 does not stand in for a requires' "numpy"); a
+    # project without [build-system] builds against BUILD_DEPENDS as they are, as pip's
+    # legacy path did. Installs are no-ops when satisfied (uv). Sets MB_BUILD_ENV_READY=1 for
+    # pip_wheel_cmd.
+    local opts upgrade=""
+    local -a depends=()
     opts=$(pip_opts | tr '\n' ' ')
     read -r -a depends <<< "${BUILD_DEPENDS:-}"
     MB_BUILD_ENV_READY=
-    if [ "${MB_BUILD_ISOLATION:-0}" != 1 ]; then
-        wanted=("${MB_BUILD_REQUIRES[@]}")
-    fi
-    wanted+=("${depends[@]}")
-    if [ "${#wanted[@]}" -gt 0 ]; then
+    if [ "${#depends[@]}" -gt 0 ]; then
         # shellcheck disable=SC2086
-        mb_pip_install "${PYTHON_EXE:-python}" $opts "${wanted[@]}" || return 1
+        mb_pip_install "${PYTHON_EXE:-python}" $opts "${depends[@]}" || {
+            mb_error "build_wheel: cannot install BUILD_DEPENDS (${depends[*]}) for" \
+                "$("${PYTHON_EXE:-python}" --version 2>&1) (see the installer's reason above)"
+            return 1; }
     fi
-    [ "${MB_BUILD_ISOLATION:-0}" == 1 ] || MB_BUILD_ENV_READY=1
+    [ "${MB_BUILD_ISOLATION:-0}" != 1 ] || return 0
+    if [ "${#depends[@]}" -gt 0 ] && [ "${MB_BUILD_REQUIRES_DECLARED:-0}" == 1 ]; then
+        upgrade=--upgrade
+    fi
+    if [ "${#MB_BUILD_REQUIRES[@]}" -gt 0 ]; then
+        # shellcheck disable=SC2086
+        mb_pip_install "${PYTHON_EXE:-python}" $opts $upgrade "${MB_BUILD_REQUIRES[@]}" \
+            || return 1
+    fi
+    MB_BUILD_ENV_READY=1
 }
 
 function mb_incremental_wheel_opts {
@@ -1489,37 +1555,65 @@ function mb_test_venv {
 }
 
 function install_run {
-    # Install the fitting wheels into a fresh environment and run config.sh's run_tests there,
-    # from an empty directory, so the installed wheel is tested, not the source tree.
+    # Install the fitting wheels into a fresh environment, then run config.sh's run_tests in
+    # tmp_for_test/ inside the wheels repository, as multibuild does: run_tests reaches the
+    # project's sources as ../$REPO_DIR and the repository's own files as ../NAME, and
+    # imports the installed wheel, not the source tree. For a target of ./wheels build that
+    # directory sits beside the target's own checkout, whose parent links every other entry of
+    # the repository (multibuild/testdir.py). REPO_DIR is, while run_tests runs, the value
+    # the CI file (or --repo-dir) gave (MB_GIVEN_REPO_DIR), not the target's copy.
     if [ -z "$(is_function run_tests)" ]; then
         mb_error "config.sh (${CONFIG_PATH:-config.sh}) does not define run_tests"
         return 1
     fi
     mb_test_venv || return 1
     install_wheel || return 1
-    # run_tests runs in a subshell with errexit on, as a CI step would, from an empty
-    # directory: in a container tmp_for_test in the repository (/io, the target's own one
-    # mounted there), as multibuild's docker_test_wrap.sh, so configs reach ../$REPO_DIR.
-    local empty status flags=$-
+    # run_tests runs in a subshell with errexit on, as a CI step would. In a container the
+    # test directory is /io/tmp_for_test (the target's own, mounted there by docker.py), as
+    # multibuild's docker_test_wrap.sh has it; natively multibuild/testdir.py makes it.
+    local test_dir status flags=$- failed
     if [ -n "${MB_IN_CONTAINER:-}" ]; then
-        empty=$PWD/tmp_for_test
-        mkdir -p "$empty"
+        test_dir=$PWD/tmp_for_test
+        mkdir -p "$test_dir"
     else
-        empty=$(mktemp -d)
+        test_dir=$(mb_python testdir --root "$MB_ROOT" --repo-dir "${REPO_DIR:-}" \
+            --work-dir "${MB_WORK_DIR:-}") || return 1
     fi
     set +e
-    (set -e; cd "$empty"; run_tests)
-    status=$?
+    { failed=$( (mb_run_tests_in "$test_dir") 3>&1 1>&4); status=$?; } 4>&1
     [[ $flags == *e* ]] && set -e
     if [ -n "${MB_IN_CONTAINER:-}" ]; then
-        rmdir "$empty" 2> /dev/null || true  # kept when it is a mount or run_tests left files
+        rmdir "$test_dir" 2> /dev/null || true  # kept when it is a mount or run_tests left files
     else
-        rm -rf "$empty"
+        rmdir "$test_dir" 2> /dev/null \
+            || echo "install_run: $test_dir kept: run_tests left files in it"
     fi
     if [ "$status" -ne 0 ]; then
-        mb_error "run_tests failed (exit $status)"
+        mb_error "run_tests failed (exit $status)${failed:+: $failed}"
         return "$status"
     fi
+}
+
+function mb_failed_command {
+    # The ERR trap of the project's hooks under errexit: print the command that failed and
+    # the function it is in (`false` in helper), so the hook's one-line error says what
+    # failed in config.sh's own code (a download it makes, a test it runs):
+    # mb_failed_command HOOK
+    local status=$? where=${FUNCNAME[1]:-}
+    [ "$where" == "$1" ] && where=
+    # shellcheck disable=SC2016  # the backquotes are text: they quote the command
+    printf '`%s` failed (exit %s)%s' "$BASH_COMMAND" "$status" "${where:+ in $where}"
+}
+
+function mb_run_tests_in {
+    # Run config.sh's run_tests in DIR with errexit on and REPO_DIR as the CI file gave it:
+    # mb_run_tests_in DIR (in a subshell: it changes directory and REPO_DIR). The command
+    # that failed goes to fd 3 (mb_failed_command).
+    set -eE
+    trap "mb_failed_command run_tests >&3" ERR
+    cd "$1"
+    REPO_DIR=${MB_GIVEN_REPO_DIR:-${REPO_DIR:-}}
+    run_tests
 }
 
 function mb_source_project {

@@ -35,13 +35,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from multibuild import MultibuildError
 from multibuild.files import atomic_write
@@ -138,18 +139,59 @@ def dynamic_requires(src: Path, python: str, pip_opts: str = "") -> list[str]:
     run with ``python`` (the build environment, its static requirements installed)."""
     from build import ProjectBuilder
 
-    def runner(cmd: Sequence[str], cwd: str | None = None,
-               extra_environ: Mapping[str, str] | None = None) -> None:
-        # The hook's own output goes to stderr: stdout carries the answer.
-        subprocess.run(list(cmd), cwd=cwd, env={**_hook_environment(), **(extra_environ or {})},
-                       stdout=sys.stderr, check=True)
-
+    # The hook's own output goes to stderr: stdout carries the answer.
+    runner = HookRunner(sys.stderr.buffer)
     builder = ProjectBuilder(src, python_executable=python, runner=runner)
     try:
         return sorted(builder.get_requires_for_build("wheel", config_settings(pip_opts) or None))
-    except Exception as exc:  # the backend's own failure; pip wheel reports it in full
-        raise MultibuildError(f"{src}: the build backend could not list its requirements "
-                              f"({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # the backend's own failure; its output is above
+        found = runner.first_error.line or f"{type(exc).__name__}: {exc}"
+        raise MultibuildError(f"{src}: the build backend could not list its requirements: "
+                              f"{found}") from None
+
+
+class HookRunner:
+    """pypa/build's runner for the backend's hooks: their output goes straight through to
+    ``out``, the first error line in it is kept (FirstError) for a one-line message."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.first_error = FirstError()
+
+    def __call__(self, cmd: Sequence[str], cwd: str | None = None,
+                 extra_environ: Mapping[str, str] | None = None) -> None:
+        proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
+                                env={**_hook_environment(), **(extra_environ or {})})
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.out.write(line)
+            self.first_error.feed(line.decode(errors="replace"))
+        self.out.flush()
+        if proc.wait() != 0:
+            raise subprocess.CalledProcessError(proc.returncode, list(cmd))
+
+
+class FirstError:
+    """The first line of a build's output that says what failed: a compiler's or Cython's
+    ``file:line:col: ... error`` (Cython's own location lines), else a line starting with
+    ``error:`` or holding ``Error:``."""
+
+    _LOCATED = re.compile(r"^\S+:\d+:\d+: (?:fatal )?error: |^\S+\.(?:pyx|pxd|pxi):\d+:\d+: ")
+    _GENERIC = re.compile(r"^(?:error|ERROR): |\b\w*Error: ")
+
+    def __init__(self) -> None:
+        self.line = ""
+        self._located = False
+
+    def feed(self, text: str) -> None:
+        text = text.strip()
+        if self._located or not text:
+            return
+        if self._LOCATED.search(text):
+            self.line, self._located = text, True
+        elif not self.line and self._GENERIC.search(text):
+            self.line = text
 
 
 def _python_identity(python: str) -> str:
@@ -374,22 +416,23 @@ def build_wheel(src: Path, python: str, pip_opts: str, out_dir: Path,
           f"{shown}{' ' if shown else ''}--outdir {out_dir} . (pip wheel --no-build-isolation "
           "--no-deps, without pip's per-line logging)", flush=True)
 
-    def runner(cmd: Sequence[str], cwd: str | None = None,
-               extra_environ: Mapping[str, str] | None = None) -> None:
-        subprocess.run(list(cmd), cwd=cwd, env={**_hook_environment(), **(extra_environ or {})},
-                       check=True)
-
+    # The backend's output passes straight through; its first error is kept for the one-line
+    # message (a Cython or compiler error in the project's own code).
+    runner = HookRunner(sys.stdout.buffer)
     builder = ProjectBuilder(src, python_executable=python, runner=runner)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         return Path(builder.build("wheel", out_dir, settings or None))
     except BuildBackendException as exc:
-        raise MultibuildError(f"{src}: the build backend failed ({exc})") from None
+        found = f": {runner.first_error.line}" if runner.first_error.line else f" ({exc})"
+        raise MultibuildError(f"{src}: the build backend failed{found}") from None
+
 
 
 def build_env_assignments(src: Path) -> str:
     """Shell assignments for build_wheel_cmd: SOURCE_DATE_EPOCH (the commit date of
-    ``src``'s HEAD, when it is a git checkout) and MB_BUILD_REQUIRES (an array)."""
+    ``src``'s HEAD, when it is a git checkout), MB_BUILD_REQUIRES (an array) and
+    MB_BUILD_REQUIRES_DECLARED (1 when pyproject.toml declares them, 0 for pip's fallback)."""
     from multibuild.reproducible import commit_epoch
 
     lines = []
@@ -398,6 +441,7 @@ def build_env_assignments(src: Path) -> str:
     except MultibuildError:
         lines.append(("MB_COMMIT_EPOCH", ""))
     lines += [("MB_BUILD_REQUIRES", r) for r in static_requires(src)]
+    lines.append(("MB_BUILD_REQUIRES_DECLARED", str(int("requires" in build_system(src)))))
     return records(lines).rstrip("\n")
 
 

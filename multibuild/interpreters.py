@@ -16,11 +16,29 @@ from pathlib import Path
 
 from multibuild import MultibuildError
 
-_VERSION_RE = re.compile(r"^(3)\.(\d+)(t?)$")
+_VERSION_RE = re.compile(r"^([23])\.(\d+)(t?)$")
 _PROBE = (
     "import sys, sysconfig; ft = 't' if sysconfig.get_config_var('Py_GIL_DISABLED') else '';"
     " print('%d.%d%s' % (*sys.version_info[:2], ft), sys.implementation.name)"
 )
+
+
+# The oldest Python a target may have: uv makes its environments and seeds pip, pypa/build's
+# hooks run in it, and wheelfit reads its tags (multibuild.wheelfit). The tool environment
+# itself runs on Python >= 3.9.
+OLDEST_PYTHON = (3, 6)
+
+
+def unsupported_python(version: str) -> str | None:
+    """Why this library does not build for Python ``version`` (as a CI job or --python names
+    it: ``2.7``, ``3.5``, ``pypy3.8-7.3.8``); ``None`` for a CPython it builds for."""
+    if version.lower().startswith("pypy"):
+        return f"PyPy {version}: this library builds CPython wheels only"
+    match = _VERSION_RE.match(version.strip())
+    if match and (int(match.group(1)), int(match.group(2))) < OLDEST_PYTHON:
+        oldest = ".".join(map(str, OLDEST_PYTHON))
+        return f"Python {version} is older than {oldest}, the oldest this library builds for"
+    return None
 
 
 @dataclass(frozen=True)
@@ -112,7 +130,11 @@ def locate(version: str) -> Interpreter | None:
 
 
 def find(version: str) -> Interpreter:
-    """The interpreter for ``version``, or an error that lists the ones found."""
+    """The interpreter for ``version``, or an error that lists the ones found (or says why
+    this library does not build for that version: the line a CI job's listing gives)."""
+    why = unsupported_python(version)
+    if why:
+        raise MultibuildError(why)
     version = parse_version(version)
     quick = locate(version)
     if quick is not None:

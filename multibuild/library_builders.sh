@@ -7,10 +7,12 @@
 # /usr/local). Their data (version, archive name, URL, sha256) is multibuild/recipes.json; the
 # shell asks multibuild/recipes.py for it. Variables, as in multibuild:
 #   <NAME>_VERSION     another version (defaults in recipes.sh); <NAME>_SHA256 its checksum when
-#                      the table does not know it (MB_ALLOW_UNVERIFIED=1 skips the check)
+#                      the table does not know it, else the archive's sha256 is recorded in the
+#                      repository's archives.lock on first use and checked on every later run
 #   MB_SOURCE_MIRROR   a directory URL holding every archive under its file name (one for all);
 #                      <NAME>_DOWNLOAD_URL one recipe's (multibuild's OPENSSL_DOWNLOAD_URL)
-#   ARCHIVE_SDIR       where archives are kept (default ARCHIVE_DIR, else archives/)
+#   ARCHIVE_SDIR       where archives are kept (default ARCHIVE_DIR, else archives/); an archive
+#                      there under multibuild's name for it (xz-5.4.1.tar.gz) is used too
 # Each build writes multibuild's <name>-stamp in the current directory (a present stamp skips
 # it) and keeps the installed files in the library cache ($MB_CACHE_DIR/libs), so a fresh
 # BUILD_PREFIX with the same recipe, flags and platform is refilled without compiling.
@@ -111,6 +113,23 @@ function mb_in_build_env {
     "$@"
 }
 
+function mb_stamped {
+    # Succeed when NAME-stamp in the current directory says NAME is built (multibuild's
+    # contract: the stamp skips the build): mb_stamped NAME. A stamp this library wrote names
+    # the BUILD_PREFIX it installed into and counts only for that prefix (a local run's work
+    # dirs each have their own prefix; the library cache refills another one quickly); an
+    # empty one, as configs and multibuild touch them, counts for any.
+    local stamp="$1-stamp" prefix
+    [ -e "$stamp" ] || return 1
+    prefix=$(head -n 1 "$stamp" 2> /dev/null) || prefix=""
+    [ -z "$prefix" ] || [ "$prefix" == "${BUILD_PREFIX:-/usr/local}" ]
+}
+
+function mb_stamp {
+    # Write NAME-stamp in the current directory, naming BUILD_PREFIX: mb_stamp NAME
+    echo "${BUILD_PREFIX:-/usr/local}" > "$1-stamp"
+}
+
 function mb_build_source {
     # Build a source archive into BUILD_PREFIX (default /usr/local), once:
     #   mb_build_source NAME VERSION URL FILE SHA256 STEPS [ARGS...]
@@ -121,7 +140,7 @@ function mb_build_source {
     # the DESTDIR STAGE, which becomes the cache entry. Writes NAME-stamp when done.
     local name=$1 version=$2 url=$3 file=$4 sha=$5 steps=$6
     shift 6
-    if [ -e "$name-stamp" ]; then
+    if mb_stamped "$name"; then
         echo "$name: $name-stamp present in $PWD; not building $name $version again"
         return 0
     fi
@@ -149,7 +168,7 @@ function mb_build_source {
             # The install ignored DESTDIR and went straight into the prefix: nothing to cache.
             rm -rf "$stage"
             echo "$name: $name $version built (its install ignores DESTDIR: not cached)"
-            touch "$name-stamp"
+            mb_stamp "$name"
             return 0
         fi
         # Absolute symlinks made by `make install` point into the stage: repoint them.
@@ -161,7 +180,7 @@ function mb_build_source {
         mv "$stage" "$entry" 2> /dev/null || rm -rf "$stage"
         echo "$name: $name $version built, cached as $entry"
     fi
-    mkdir -p "$prefix" && cp -a "$entry$prefix/." "$prefix/" && touch "$name-stamp"
+    mkdir -p "$prefix" && cp -a "$entry$prefix/." "$prefix/" && mb_stamp "$name"
 }
 
 function mb_steps_configure {
@@ -192,17 +211,18 @@ function mb_recipe {
     local caller=$1 key=$2 var=$3 name=$4 steps=$5 resolved
     shift 5
     local version_var="${var}_VERSION" sha_var="${var}_SHA256" url_var="${var}_DOWNLOAD_URL"
-    local mb_recipe_version mb_recipe_file mb_recipe_url mb_recipe_sha256
-    if [ -e "$name-stamp" ]; then
+    local mb_recipe_version mb_recipe_file mb_recipe_url mb_recipe_sha256 mb_recipe_also_named
+    if mb_stamped "$name"; then
         echo "$name: $name-stamp present in $PWD; not building it again"
         return 0
     fi
     resolved=$(mb_python recipes resolve "$key" --caller "$caller" --var "$var" \
         --version "${!version_var:-}" --sha256 "${!sha_var:-}" --base-url "${!url_var:-}" \
-        --mirror "${MB_SOURCE_MIRROR:-}" --allow-unverified "${MB_ALLOW_UNVERIFIED:-0}") \
-        || return 1
+        --mirror "${MB_SOURCE_MIRROR:-}") || return 1
     mb_import_vars mb_recipe_version mb_recipe_file mb_recipe_url mb_recipe_sha256 \
-        <<< "$resolved" || return 1
+        mb_recipe_also_named <<< "$resolved" || return 1
+    # fetch_unpack's other names for the archive, and the recipe its messages name.
+    local -x MB_ARCHIVE_ALSO_NAMED=$mb_recipe_also_named MB_ARCHIVE_CALLER=$caller
     mb_build_source "$name" "$mb_recipe_version" "$mb_recipe_url" "$mb_recipe_file" \
         "$mb_recipe_sha256" "$steps" "$@"
 }
@@ -256,7 +276,7 @@ function build_github {
 
 function mb_have_header {
     # Succeed if the C compiler finds HEADER: mb_have_header zlib.h
-    # shellcheck disable=SC2086  # CC may be a command with arguments ("ccache gcc")
+    # shellcheck disable=SC2086  # CC may be a command with arguments ("zig cc")
     printf '#include <%s>\n' "$1" | ${CC:-cc} -E - > /dev/null 2>&1
 }
 
@@ -438,7 +458,7 @@ function build_libaec {
 function build_hdf5 {
     # HDF5 (HDF5_VERSION), thread-safe, with szip support from libaec, after zlib; its tests
     # are not built.
-    if [ -e hdf5-stamp ]; then return 0; fi
+    if mb_stamped hdf5; then return 0; fi
     build_zlib && build_libaec || return 1
     mb_recipe build_hdf5 hdf5 HDF5 hdf5 configure --with-szlib="${BUILD_PREFIX:-/usr/local}" \
         --enable-threadsafe --enable-unsupported --with-pthread=yes --disable-tests
@@ -447,7 +467,7 @@ function build_hdf5 {
 function build_blosc {
     # c-blosc (BLOSC_VERSION) with CMake; on macOS its libraries get their full path as id.
     local lib
-    if [ -e blosc-stamp ]; then return 0; fi
+    if mb_stamped blosc; then return 0; fi
     mb_recipe build_blosc blosc BLOSC blosc cmake -DBUILD_TESTS=OFF -DBUILD_BENCHMARKS=OFF \
         || return 1
     if mb_is_macos; then
@@ -476,7 +496,7 @@ function build_lzf {
 
 function build_curl {
     # curl (CURL_VERSION): Secure Transport on macOS, else OpenSSL from build_openssl.
-    if [ -e curl-stamp ]; then return 0; fi
+    if mb_stamped curl; then return 0; fi
     if mb_is_macos; then
         mb_recipe build_curl curl CURL curl configure --with-secure-transport
     else
@@ -505,7 +525,7 @@ function build_openssl {
 
 function build_netcdf {
     # netCDF-C (NETCDF_VERSION) with DAP, after hdf5 and curl.
-    if [ -e netcdf-stamp ]; then return 0; fi
+    if mb_stamped netcdf; then return 0; fi
     build_hdf5 && build_curl || return 1
     mb_recipe build_netcdf netcdf NETCDF netcdf configure --enable-dap
 }
@@ -518,7 +538,7 @@ function build_pcre {
 function build_swig {
     # SWIG (SWIG_VERSION): Homebrew on macOS; else from source, without PCRE (SWIG >= 4.1
     # wants PCRE2; its regex-based renaming is the only feature needing it).
-    if [ -e swig-stamp ]; then return 0; fi
+    if mb_stamped swig; then return 0; fi
     if mb_is_macos; then
         brew install swig > /dev/null && touch swig-stamp
         return
@@ -561,7 +581,7 @@ function build_fftw {
     local prefix=${BUILD_PREFIX:-/usr/local} old_cflags=${CFLAGS-} had_cflags=${CFLAGS+x}
     local common=(--with-pic --enable-shared --enable-threads --disable-fortran) status=0
     local single double long_double
-    if [ -e fftw-stamp ]; then return 0; fi
+    if mb_stamped fftw; then return 0; fi
     single=("${common[@]}" --enable-float)
     double=("${common[@]}")
     long_double=("${common[@]}" --enable-long-double)
@@ -593,7 +613,7 @@ function mb_steps_cfitsio {
 function build_cfitsio {
     # CFITSIO (CFITSIO_VERSION: 4.2.0, or 3450 for the old cfitsio3450.tar.gz naming);
     # Homebrew on macOS.
-    if [ -e cfitsio-stamp ]; then return 0; fi
+    if mb_stamped cfitsio; then return 0; fi
     if mb_is_macos; then
         brew install cfitsio && touch cfitsio-stamp
         return

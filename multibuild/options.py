@@ -7,14 +7,18 @@ import re
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from multibuild import MultibuildError
-from multibuild.cifiles import azure_variables
-from multibuild.interpreters import parse_version
+from multibuild.cifiles import CIFile, azure_variables, read_all
+from multibuild.interpreters import OLDEST_PYTHON, parse_version, unsupported_python
 from multibuild.platforms import default_plat, find_platform, host_os
 from multibuild.refs import check_ref, check_repo_dir
+
+if TYPE_CHECKING:
+    from multibuild.cimatrix import LocalSettings
 
 
 @dataclass(frozen=True)
@@ -30,18 +34,18 @@ class Target:
         return f"cp{self.python.replace('.', '')}-{self.os}-{self.plat}"
 
 
-# The oldest Python the library's build and test tooling (pip, uv, build) still supports.
-OLDEST_PYTHON = (3, 9)
+# ``--python all`` starts here: the Pythons current projects still support.
+ALL_PYTHONS_FROM = (3, 9)
 
 
 def installed_versions() -> list[str]:
-    """``--python all``: every CPython found here from OLDEST_PYTHON on, oldest first."""
+    """``--python all``: every CPython found here from ALL_PYTHONS_FROM on, oldest first."""
     from multibuild.interpreters import discover
 
     found = sorted(
         (tuple(int(p) for p in v.split(".")), v) for v in discover() if v.replace(".", "").isdigit()
     )
-    versions = [v for key, v in found if key >= OLDEST_PYTHON]
+    versions = [v for key, v in found if key >= ALL_PYTHONS_FROM]
     if not versions:
         raise MultibuildError("--python all: no CPython 3.9 or newer found "
                               "(./wheels interpreters lists what was searched)")
@@ -102,7 +106,13 @@ class ProjectConfig:
 
 def default_config_name(root: Path) -> str:
     """The default configuration's name: its project, REPO_DIR of the CI files."""
-    return Path(azure_variables(root).get("REPO_DIR") or "default").name
+    repo_dir = azure_variables(root).get("REPO_DIR")
+    if not repo_dir:  # a repository with only .travis.yml (or appveyor.yml)
+        from multibuild.cimatrix import ci_globals
+
+        found = ci_globals(read_all(root)).get("REPO_DIR")
+        repo_dir = found.value if found else ""
+    return Path(repo_dir or "default").name
 
 
 def known_configs(root: Path) -> list[str]:
@@ -154,6 +164,38 @@ class RunOptions:
     jobs: int = 1  # targets built at the same time (-j); resolve() defaults to the cores
     config: str = ""  # --config NAME; empty: CONFIG_PATH / ENV_VARS_PATH as set, or the default
     fresh: bool = False  # --fresh / MB_FRESH=1: every target starts from an empty work dir
+    # Per target id: what the CI files give its build (multibuild.cimatrix.local_settings).
+    ci: Mapping[str, LocalSettings] = field(default_factory=dict)
+
+    def ci_environment(self, target: Target) -> dict[str, str]:
+        """The CI files' variables for ``target``'s build (the job building it, its
+        dependency lists), under what the environment and the options set."""
+        settings = self.ci.get(target.id)
+        return settings.env() if settings is not None else {}
+
+    def ci_sources(self) -> list[str]:
+        """Where the run's REPO_DIR, BUILD_COMMIT and each target's dependency lists came
+        from in the CI files, one line each, for the log."""
+        lines: list[str] = []
+        first = next(iter(self.ci.values()), None)
+        if first is not None:
+            shown = [f"{name}={first.values[name].value} ({first.values[name].source})"
+                     for name in ("REPO_DIR", "BUILD_COMMIT", "REPO_URL")
+                     if name in first.values]
+            if shown:
+                lines.append("from the CI files: " + ", ".join(shown))
+        for target_id, settings in self.ci.items():
+            if settings.job is None:
+                lines.append(f"{target_id}: no CI job builds it; the CI files' top-level "
+                             "variables apply")
+                continue
+            deps = [f"{name}={settings.values[name].value!r} ({settings.values[name].source})"
+                    for name in ("BUILD_DEPENDS", "TEST_DEPENDS") if name in settings.values]
+            rest = len(settings.values) - len(deps)
+            lines.append(f"{target_id}: the variables of CI job {settings.job.id} "
+                         f"({settings.job.where})" + (": " + ", ".join(deps) if deps else "")
+                         + f"; {rest} more")
+        return lines
 
     @classmethod
     def resolve(
@@ -176,7 +218,15 @@ class RunOptions:
         """Every option from flags over environment over the CI files, checked before any
         work: a bad one is a one-line ``MultibuildError`` naming the flag or variable.
         ``check_host``: also refuse targets this machine cannot build (interpreters, PLAT)."""
-        ci = azure_variables(root)
+        from multibuild.cimatrix import ci_globals, local_settings
+
+        files: list[CIFile] = read_all(root)
+        # The CI files' top-level variables, then (once the targets are known) those of the
+        # job building the first target: REPO_DIR, BUILD_COMMIT, ... from whichever CI files
+        # the repository has.
+        found = ci_globals(files)
+        ci = {name: setting.value for name, setting in found.items()}
+        ci_sources = {name: setting.source for name, setting in found.items()}
         chosen = project_config(root, config) if config else None
         # --config NAME: that configuration's project defaults come before the CI files'.
         defaults = chosen.defaults if chosen else {}
@@ -216,11 +266,9 @@ class RunOptions:
                     version = parse_version(item)
                 except MultibuildError as exc:
                     raise MultibuildError(f"{python_source}: {exc}") from None
-                if _version_key(version) < OLDEST_PYTHON:
-                    oldest = ".".join(map(str, OLDEST_PYTHON))
-                    raise MultibuildError(
-                        f"{python_source} {version}: Python {version} is older than "
-                        f"{oldest}, the oldest this library builds for")
+                why = unsupported_python(version)
+                if why:
+                    raise MultibuildError(f"{python_source} {version}: {why}")
                 versions.append(version)
             if not versions:
                 raise MultibuildError(f"{python_source} {spec!r}: no Python version given "
@@ -231,17 +279,21 @@ class RunOptions:
             platform = find_platform(here, plat_value)
         except MultibuildError as exc:
             raise MultibuildError(f"{plat_source}: {exc}") from None
+        targets = tuple(Target(v, platform.plat, platform.os) for v in dict.fromkeys(versions))
+        settings = {t.id: local_settings(root, t.python, t.plat, files, t.os) for t in targets}
+        ci.update(settings[targets[0].id].env())
         commit, commit_source = pick(build_commit, "--commit", "BUILD_COMMIT")
         if not commit:
             raise MultibuildError(
-                "BUILD_COMMIT is not set: set it in azure-pipelines.yml, the environment "
-                "or --commit"
+                "BUILD_COMMIT is not set: set it in the CI files (azure-pipelines.yml, "
+                ".travis.yml or appveyor.yml), the environment or --commit"
             )
         check_ref(commit, commit_source)
         repo, repo_source = pick(repo_dir, "--repo-dir", "REPO_DIR")
         if not repo:
             raise MultibuildError(
-                "REPO_DIR is not set: set it in azure-pipelines.yml or --repo-dir"
+                "REPO_DIR is not set: set it in the CI files (azure-pipelines.yml, "
+                ".travis.yml or appveyor.yml), the environment or --repo-dir"
             )
         check_repo_dir(repo, repo_source)
         url, url_source = pick(repo_url, "--repo-url", "REPO_URL")
@@ -263,9 +315,16 @@ class RunOptions:
             if inner == output or output in inner.parents:
                 raise MultibuildError(f"--output {output}: holds {name} ({inner}); each run "
                                       "replaces its output whole, so choose another")
-        targets = tuple(Target(v, platform.plat, platform.os) for v in dict.fromkeys(versions))
         if check_host:
-            check_buildable(targets, environ, python_source)
+            try:
+                check_buildable(targets, environ, python_source)
+            except MultibuildError as exc:
+                where = ci_sources.get("PLAT")
+                if plat is not None or environ.get("PLAT") or not where \
+                        or plat_value == default_plat(here):
+                    raise
+                raise MultibuildError(f"{exc} (PLAT={plat_value} is from {where}; --plat "
+                                      f"{default_plat(here)} builds for this machine)") from None
         return cls(
             root=root,
             targets=targets,
@@ -281,4 +340,5 @@ class RunOptions:
             jobs=jobs or os.cpu_count() or 1,
             config=chosen.name if chosen else "",
             fresh=bool(fresh) or environ.get("MB_FRESH", "0") not in ("", "0"),
+            ci=settings,
         )

@@ -8,9 +8,12 @@ archives (``fetch-unpack`` behind ``fetch_unpack``; ``untar``):
 - downloads go through the project's download layer (bounded retries, Content-Length check,
   written to a temporary name and renamed only once the sha256 matched);
 - an archive already in the archive directory is reused, checked against the same sha256;
-- an archive with no known checksum is refused by the recipes (unless ``MB_ALLOW_UNVERIFIED=1``)
-  and, for arbitrary ``fetch_unpack`` URLs, has its sha256 recorded on first download
-  (``sha256sums.txt``) so that a different file under the same name is refused later;
+- an archive with no known checksum (a version the table does not know, an arbitrary
+  ``fetch_unpack`` URL) has its sha256 recorded on first use in the wheels repository's lock
+  file (``archives.lock``, committed with it), with a one-line notice; every later run checks
+  it against that record, and ``MB_REQUIRE_SHA256=1`` refuses archives recorded nowhere;
+- an archive is also found in the archive directory under multibuild's name for it (the last
+  part of multibuild's URL: ``xz-5.4.1.tar.gz`` where the table fetches ``.tar.xz``);
 - unpacking refuses members that would land outside the target (absolute paths, ``..``,
   escaping links, special files) and replaces what an earlier unpack left.
 
@@ -21,6 +24,7 @@ and extraction layers.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -142,9 +146,10 @@ class Recipe:
     url: str
     known: Mapping[str, Known]
     legacy: Mapping[str, str]
+    multibuild_file: str = ""  # multibuild's name for the archive, where it differs
 
-    def _templates(self, version: str) -> tuple[str, str]:
-        file, url = self.file, self.url
+    def _templates(self, version: str) -> tuple[str, str, str]:
+        file, url, other = self.file, self.url, self.multibuild_file
         legacy = self.legacy
         if legacy:
             applies = False
@@ -155,15 +160,24 @@ class Recipe:
             if applies:
                 file = legacy.get("file", file)
                 url = legacy.get("url", url)
-        return file, url
+                other = legacy.get("multibuild_file", other)
+        return file, url, other
+
+    def _fields(self, version: str) -> dict[str, str]:
+        return {"version": version, "short": ".".join(version.split(".")[:2])}
 
     def names(self, version: str) -> tuple[str, str]:
         """(archive file name, upstream URL) of ``version``."""
-        file_t, url_t = self._templates(version)
-        short = ".".join(version.split(".")[:2])
-        fields = {"version": version, "short": short}
+        file_t, url_t, _ = self._templates(version)
+        fields = self._fields(version)
         file = file_t.format(**fields)
         return file, url_t.format(file=file, **fields)
+
+    def also_named(self, version: str) -> list[str]:
+        """Other names an archive of ``version`` may have in an archive directory: the one
+        multibuild gave it (the last part of its URL), when it differs from ours."""
+        other = self._templates(version)[2].format(**self._fields(version))
+        return [other] if other and other != self.names(version)[0] else []
 
 
 def _version_key(version: str) -> tuple[tuple[int, str], ...]:
@@ -179,7 +193,8 @@ def _recipe(key: str, data: Mapping[str, Any]) -> Recipe:
         known[version] = Known(sha, bool(entry.get("verified")), str(entry.get("evidence", "")))
     return Recipe(key=key, function=data["function"], var=data["var"], version=data["version"],
                   file=data["file"], url=data["url"], known=known,
-                  legacy=dict(data.get("legacy", {})))
+                  legacy=dict(data.get("legacy", {})),
+                  multibuild_file=str(data.get("multibuild_file", "")))
 
 
 def load_table(path: Path = TABLE) -> dict[str, Recipe]:
@@ -196,18 +211,21 @@ class Resolved:
     file: str
     url: str
     sha256: str | None
+    also_named: tuple[str, ...] = ()
 
     def shell(self) -> str:
         values = {"mb_recipe_version": self.version, "mb_recipe_file": self.file,
-                  "mb_recipe_url": self.url, "mb_recipe_sha256": self.sha256 or ""}
+                  "mb_recipe_url": self.url, "mb_recipe_sha256": self.sha256 or "",
+                  "mb_recipe_also_named": " ".join(self.also_named)}
         return records(values)
 
 
 def resolve(recipe: Recipe, *, caller: str, version: str = "", sha256: str = "",
-            base_url: str = "", mirror: str = "", allow_unverified: bool = False) -> Resolved:
+            base_url: str = "", mirror: str = "") -> Resolved:
     """The archive of ``recipe`` at ``version`` (default: the table's), its URL (``base_url``,
     else ``mirror``, else upstream: both are directories holding the archive under its file
-    name) and the sha256 it must have (``sha256``, else the table's)."""
+    name) and the sha256 it must have (``sha256``, else the table's; none for a version the
+    table does not know: the fetch then checks it against, or records it in, the lock file)."""
     version = version or recipe.version
     if not _VERSION.fullmatch(version):
         raise MultibuildError(f"{caller}: {recipe.var}_VERSION={version!r} is not a version")
@@ -217,18 +235,13 @@ def resolve(recipe: Recipe, *, caller: str, version: str = "", sha256: str = "",
     file, url = recipe.names(version)
     known = recipe.known.get(version)
     expected = sha256.lower() or (known.sha256 if known else None)
-    if expected is None and not allow_unverified:
-        raise MultibuildError(
-            f"{caller}: no known sha256 for {recipe.key} {version} ({file}); set "
-            f"{recipe.var}_SHA256 to the archive's sha256, or MB_ALLOW_UNVERIFIED=1 to skip "
-            "the check")
     for name, base in (("download URL", base_url), ("MB_SOURCE_MIRROR", mirror)):
         if base:
             if not urllib.parse.urlsplit(base).scheme:
                 raise MultibuildError(f"{caller}: {name} {base!r} is not a URL")
             url = base.rstrip("/") + "/" + file
             break
-    return Resolved(version, file, url, expected)
+    return Resolved(version, file, url, expected, tuple(recipe.also_named(version)))
 
 
 def known_sha256(url: str, table: Mapping[str, Recipe]) -> str | None:
@@ -256,45 +269,86 @@ class FetchPolicy:
     require_sha256: bool = False
 
 
+LOCK_FILE = "archives.lock"
+LOCK_HEADER = (
+    "# sha256 of the source archives this wheels repository's builds use that no table or\n"
+    "# <NAME>_SHA256 vouches for, recorded on first use by multibuild/recipes.py: commit this\n"
+    "# file. Every later run checks those archives against it (a mismatch stops the build);\n"
+    "# MB_REQUIRE_SHA256=1 refuses archives recorded nowhere.\n"
+)
+
+
+def read_lock(lock: Path) -> dict[str, str]:
+    """The lock file's {archive name: sha256} (sha256sum's format; comments skipped)."""
+    from multibuild.fetch import parse_manifest
+
+    try:
+        return parse_manifest(lock.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return {}
+
+
+def record_in_lock(lock: Path, name: str, sha256: str) -> None:
+    """Add ``name``'s sha256 to the lock file: merged with what is on disk, written whole
+    (temp name, then rename), under an flock kept in the cache, not beside the committed
+    file."""
+    from multibuild.files import atomic_write, file_lock
+
+    cache = Path(os.environ.get("MB_CACHE_DIR") or Path.home() / ".cache" / "wheels")
+    digest = hashlib.sha256(str(lock.resolve()).encode()).hexdigest()[:16]
+    with file_lock(cache / "locks" / f"archives-{digest}.lock"):
+        entries = read_lock(lock)
+        entries[name] = sha256
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(lock, LOCK_HEADER + "".join(f"{entries[n]}  {n}\n"
+                                                 for n in sorted(entries)))
+
+
 def ensure_archive(url: str, name: str, sha256: str | None, archive_dir: Path, *,
-                   caller: str, policy: FetchPolicy, seeded: Path = SEEDED_ARCHIVES) -> Path:
-    """``archive_dir/name``, downloaded from ``url`` unless present (or pre-seeded in
-    ``seeded``), and checked against ``sha256`` or the sha256 recorded when it first came."""
-    from multibuild.download import read_manifest, write_manifest
-
-    _check_name(name, caller)
+                   caller: str, policy: FetchPolicy, lock: Path,
+                   also_named: Sequence[str] = (), seeded: Path = SEEDED_ARCHIVES) -> Path:
+    """The archive ``name`` in ``archive_dir`` — already there (under ``name`` or one of
+    ``also_named``, multibuild's names for it), pre-seeded in ``seeded``, or downloaded from
+    ``url`` — checked against ``sha256`` (explicit or the table's, which is the sha256 of the
+    file called ``name``), else against its record in ``lock``; with neither, its sha256 is
+    recorded there (one notice line), unless ``policy.require_sha256`` refuses it."""
+    for each in (name, *also_named):
+        _check_name(each, caller)
     archive_dir.mkdir(parents=True, exist_ok=True)
-    target = archive_dir / name
-    manifest = read_manifest(archive_dir)
-    expected = sha256 or manifest.get(name)
-    if expected is None and policy.require_sha256:
-        raise MultibuildError(f"{caller}: no sha256 known for {name} and MB_REQUIRE_SHA256=1; "
-                              "pass one (fetch_unpack URL NAME SHA256 or NAME_SHA256)")
-    if not target.is_file():
-        if (seeded / name).is_file():
-            from multibuild.files import atomic_path
+    present = next((n for n in (name, *also_named) if (archive_dir / n).is_file()), None)
+    if present is None and (seeded / name).is_file():
+        from multibuild.files import atomic_path
 
-            with atomic_path(target) as tmp:
-                shutil.copyfile(seeded / name, tmp)
-        else:
-            try:
-                download_verified(url, archive_dir, name, expected, policy.attempts,
-                                  policy.backoff)
-            except MultibuildError as exc:
-                raise MultibuildError(f"{caller}: {exc}") from None
+        with atomic_path(archive_dir / name) as tmp:
+            shutil.copyfile(seeded / name, tmp)
+        present = name
+    local = present or name
+    recorded = read_lock(lock)
+    expected, source = (sha256, "expected") if sha256 and local == name else (None, "")
+    if expected is None and local in recorded:
+        expected, source = recorded[local], f"recorded in {lock}"
+    if expected is None and policy.require_sha256:
+        raise MultibuildError(
+            f"{caller}: no sha256 known for {local} (not in the recipe table, no <NAME>_SHA256, "
+            f"not recorded in {lock}) and MB_REQUIRE_SHA256=1 refuses it")
+    if present is None:
+        try:
+            download_verified(url, archive_dir, name, expected, policy.attempts,
+                              policy.backoff)
+        except MultibuildError as exc:
+            raise MultibuildError(f"{caller}: {exc}") from None
+    target = archive_dir / local
     actual = sha256_of(target)
     if expected is not None and actual != expected:
-        where = "expected" if sha256 else f"recorded in {archive_dir / 'sha256sums.txt'}"
         raise MultibuildError(
-            f"{caller}: {target} has sha256 {actual}, {where} {expected}; remove it to "
-            "download it again")
+            f"{caller}: {target} has sha256 {actual}, {source} {expected}; remove it to "
+            "download it again" + (f", or its line in {lock} if the new file is right"
+                                   if source != "expected" else ""))
     if expected is None:
-        print(f"warning: {caller}: {name} is not checksum-verified (no sha256 known); its "
-              f"sha256 {actual} is recorded in {archive_dir / 'sha256sums.txt'}",
+        record_in_lock(lock, local, actual)
+        print(f"notice: {caller}: {local} is in no recipe table; its sha256 {actual} is now "
+              f"recorded in {lock} (commit it: later runs check the archive against it)",
               file=sys.stderr)
-    if manifest.get(name) != actual:
-        manifest[name] = actual
-        write_manifest(archive_dir, manifest)
     return target
 
 
@@ -386,7 +440,6 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--sha256", default="")
     res.add_argument("--base-url", default="")
     res.add_argument("--mirror", default="")
-    res.add_argument("--allow-unverified", default="0")
     fetch = sub.add_parser("fetch-unpack", help="download (verified) and unpack an archive; "
                            "print the unpacked top-level names")
     fetch.add_argument("url")
@@ -395,6 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--archive-dir", default="archives")
     fetch.add_argument("--dest", default=".")
     fetch.add_argument("--caller", default="fetch_unpack")
+    fetch.add_argument("--also-named", action="append", default=[],
+                       help="another name the archive may have in the archive directory")
+    fetch.add_argument("--lock", default=LOCK_FILE,
+                       help="the lock file recording archives no table knows")
     fetch.add_argument("--require-sha256", default="0")
     fetch.add_argument("--attempts", default="4")
     fetch.add_argument("--backoff", default="1")
@@ -428,11 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise MultibuildError(f"{args.caller}: recipe {args.key} uses {recipe.var}_*, "
                                       f"not {args.var}_*")
             resolved = resolve(recipe, caller=args.caller, version=args.version,
-                               sha256=args.sha256, base_url=args.base_url, mirror=args.mirror,
-                               allow_unverified=_flag(args.allow_unverified))
-            if resolved.sha256 is None:
-                print(f"warning: {args.caller}: {resolved.file} will not be checksum-verified "
-                      "(MB_ALLOW_UNVERIFIED=1)", file=sys.stderr)
+                               sha256=args.sha256, base_url=args.base_url, mirror=args.mirror)
             sys.stdout.write(resolved.shell())
         elif args.command == "fetch-unpack":
             name = args.name or Path(urllib.parse.urlsplit(args.url).path).name
@@ -441,7 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise MultibuildError(f"{args.caller}: {args.sha256!r} is not a sha256")
             archive = ensure_archive(args.url, name, sha or known_sha256(args.url, load_table()),
                                      Path(args.archive_dir), caller=args.caller,
-                                     policy=_policy(args))
+                                     policy=_policy(args), lock=Path(args.lock),
+                                     also_named=[n for n in args.also_named if n])
             entries = unpack_into(archive, Path(args.dest))
             sys.stdout.write("".join(f"{entry}\n" for entry in entries))
         elif args.command == "untar":

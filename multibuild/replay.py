@@ -1,27 +1,40 @@
 """Replay CI jobs on this machine: the job's environment, the same event plan, the same runner.
 
-A CI build step is ``bash multibuild/ci_step.sh build``: it decides the event
+A CI build step of this repository is ``bash multibuild/ci_step.sh build``: it decides the event
 (``multibuild.events``), then runs ``./wheels build``, whose runner runs the lifecycle steps
 (``multibuild.runner.LIFECYCLE_STEPS``) with the job's variables. A replay builds that same
 environment (the CI file's globals, the matrix entry, the simulated event's variables), applies
 the same event plan and hands it to the same runner. Nothing is uploaded by a replay.
+
+Any other wheels repository's job (a ``script`` job: its CI file calls multibuild's functions
+itself) runs as its CI service would run it (``multibuild.cirun``), in the repository, writing
+its wheels to the repository's wheelhouse as on CI; the replay then gathers the wheels of the
+jobs that passed into its output with the report. Uploads happen only with ``--upload``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from multibuild import MultibuildError
 from multibuild.environment import STEP_VARIABLES
 from multibuild.events import BuildPlan, EventKind, plan
 from multibuild.interrupts import ProcessGroups
 from multibuild.options import RunOptions
+from multibuild.refs import check_ref, check_repo_dir
 from multibuild.runner import TargetResult, run_all
 from multibuild.staging import PREVIOUS, Staging
+
+if TYPE_CHECKING:
+    from multibuild.cimatrix import Job
+    from multibuild.cirun import JobRun
 
 EVENTS: tuple[EventKind, ...] = ("push", "pull_request", "schedule")
 # What each CI service sets for each event (what multibuild.events.detect_event reads).
@@ -164,6 +177,41 @@ def publish_run(staging: Staging, results: list[TargetResult], build_commit: str
         print_interruption(results, groups.signal_name, report)
 
 
+def check_library(root: Path) -> None:
+    """``root/multibuild`` must be this library (swapped in for the multibuild submodule)
+    for a job that sources it to run."""
+    marker = root / "multibuild" / "bootstrap.sh"
+    if not marker.is_file():
+        where = root / "multibuild"
+        state = "is empty (an uninitialised submodule?)" if where.is_dir() and not any(
+            where.iterdir()) else "is not this library" if where.exists() else "is missing"
+        raise MultibuildError(
+            f"{where} {state}: swap this library in for the multibuild submodule first "
+            "(README: Drop-in multibuild)")
+
+
+def script_job_environment(job: Job, root: Path, work: Path, environ: Mapping[str, str], *,
+                           event: EventKind, upload: bool) -> dict[str, str]:
+    """The process environment a script job starts with: what a CI machine has (this
+    library's settings, what a shell needs), what its service sets, and the replay's
+    bookkeeping. Travis's env entries are exported by the job's own shell; Azure's variables
+    reach each step from ``multibuild.cirun``."""
+    from multibuild.cimatrix import travis_environment
+    from multibuild.cirun import host_environment
+
+    env = host_environment(environ, upload)
+    extra = dict(job.extra)
+    if job.service == "travis":
+        env.update(travis_environment(root, extra.get("python", ""),
+                                      extra.get("arch", "amd64"), event))
+    elif job.service == "azure":
+        env.update({"TF_BUILD": "True", "SYSTEM_TEAMPROJECT": "local"})
+    env.update(MB_WORK_DIR=str(work), MB_STEP_LOG=str(work / "steps.tsv"), MB_TARGET_ID=job.id,
+               MB_LOG_GROUPS="none")
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
 def _single_quoted(value: str) -> str:
     """``value`` as one single-quoted shell word (a printed line may be pasted into a shell:
     Python's repr would leave ``$(...)`` live inside double quotes)."""
@@ -189,10 +237,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
     from multibuild.cicheck import cmd_check
     from multibuild.cimatrix import Host, expand, select, skip_reason
+    from multibuild.cirun import JobRun
     from multibuild.summary import print_summary
 
-    root = Path(args.root).resolve()
+    root = repository_root(args)
     jobs = select(expand(root), args.job)
+    # What this command passes on is checked as every tool here checks it (multibuild.refs).
+    # (--commit sets the job's BUILD_COMMIT, --repo-dir its REPO_DIR: named as those.)
+    if args.commit is not None:
+        check_ref(args.commit, "BUILD_COMMIT")
+    if args.repo_dir is not None:
+        check_repo_dir(args.repo_dir, "REPO_DIR")
     overrides = parse_assignments(args.set or [])
     for flag, name in ((args.repo_url, "REPO_URL"), (args.repo_dir, "REPO_DIR")):
         if flag:
@@ -202,7 +257,7 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
     work = Path(args.work_dir).resolve() if args.work_dir else root / "build" / "replay"
     verdicts: dict[str, str] = {}
     # Every job's options are resolved (and refused) before any job is built.
-    planned: list[tuple[str, dict[str, str], RunOptions]] = []
+    planned: list[tuple[str, dict[str, str], RunOptions] | JobRun] = []
     for job in jobs:
         reason = skip_reason(job, host)
         if reason is not None:
@@ -210,8 +265,29 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
             verdicts[job.id] = f"skipped: {reason}"
             continue
         if job.kind == "check":
-            status = cmd_check(argparse.Namespace(root=str(root)))
+            status = cmd_check(argparse.Namespace(root=str(root), repo=None))
             verdicts[job.id] = "passed" if status == 0 else "FAILED"
+            continue
+        if job.kind == "script":
+            check_library(root)
+            set_here = dict(overrides)
+            if args.commit:
+                set_here["BUILD_COMMIT"] = args.commit
+            run = JobRun(job, root, work / job.id,
+                         script_job_environment(job, root, work / job.id, os.environ,
+                                                event=args.event, upload=args.upload),
+                         overrides=set_here, upload=args.upload, event=args.event)
+            print(f"replay: {job.id} ({job.where}): {job.service} job, its own steps, "
+                  f"{args.event} event; " + ("uploads as written (--upload)" if args.upload
+                                             else "uploads disabled"), flush=True)
+            if args.print_env:
+                from multibuild.cimatrix import evaluated_environment
+
+                variables = {**evaluated_environment(root, job), **set_here}
+                for name, value in sorted(variables.items()):
+                    print(f"export {name}={shlex.quote(value)}")
+                continue
+            planned.append(run)
             continue
         env, result = job_environment(
             job.environment, job.service, os.environ, event=args.event, overrides=overrides,
@@ -232,12 +308,19 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
         # One staged wheelhouse and one report for every replayed job.
         staging = Staging.create(output, work / PREVIOUS)
         try:
-            for job_id, env, options in planned:
+            for item in planned:
+                job_id = item.job.id if isinstance(item, JobRun) else item[0]
                 if groups.interrupted:
                     verdicts[job_id] = "not run (interrupted)"
                     continue
-                job_results = build(options, env, groups=groups, staging=staging)
-                commits.append(options.build_commit)
+                if isinstance(item, JobRun):
+                    job_results = [_run_script_job(item, staging, work, groups)]
+                    commits.append(item.overrides.get("BUILD_COMMIT")
+                                   or item.job.environment.get("BUILD_COMMIT", "?"))
+                else:
+                    _, env, options = item
+                    job_results = build(options, env, groups=groups, staging=staging)
+                    commits.append(options.build_commit)
                 results += job_results
                 passed = bool(job_results) and all(r.passed for r in job_results)
                 verdicts[job_id] = ("passed" if passed else "INTERRUPTED"
@@ -266,6 +349,63 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
     return 0
 
 
+def _run_script_job(run: JobRun, staging: Staging, work: Path,
+                    groups: ProcessGroups) -> TargetResult:
+    """Run a script job in its repository. It writes its wheels where its CI file says
+    (WHEEL_SDIR, default wheelhouse/, in the repository) and should find that empty, as on a
+    fresh CI machine: what is there first moves to WORK/previous-wheelhouse, and the job's
+    wheels move to its own work dir afterwards; the wheels of a passing job are staged."""
+    from multibuild.cirun import collect_wheels, run_job
+    from multibuild.runner import Output, stage
+
+    wheelhouse = run.root / run.job.environment.get("WHEEL_SDIR", "wheelhouse")
+    if wheelhouse.is_dir() and wheelhouse.resolve() != staging.path.resolve():
+        keep = work / PREVIOUS
+        shutil.rmtree(keep, ignore_errors=True)
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(wheelhouse), str(keep))
+        print(f"replay: {wheelhouse} moved to {keep} (a job starts with an empty wheelhouse)",
+              flush=True)
+    result = run_job(run, Output(), groups)
+    collect_wheels(result, wheelhouse, run.work / "wheelhouse")
+    if wheelhouse.is_dir() and not any(wheelhouse.iterdir()):
+        wheelhouse.rmdir()
+    if not result.passed:
+        from multibuild.runner import _tail
+
+        result.tail = _tail(run.log)
+    stage(result, staging.path)
+    print(f"[{run.job.id}] {'passed' if result.passed else 'FAILED'} in {result.duration:.0f}s; "
+          f"log: {run.log}", flush=True)
+    return result
+
+
+def repository_root(args: argparse.Namespace) -> Path:
+    """The wheels repository a command works on: ``--repo PATH``, else the one holding the
+    current directory when it has CI files, else this one."""
+    return find_repository(getattr(args, "repo", None), Path(args.root))
+
+
+def find_repository(explicit: str | None, default: Path) -> Path:
+    from multibuild.cifiles import CI_FILES
+
+    here = Path(os.environ.get("MB_INVOKED_FROM") or Path.cwd()).resolve()
+    if explicit is not None:
+        path = (here / explicit).resolve()
+        if not path.is_dir():
+            raise MultibuildError(f"--repo {explicit}: no such directory")
+        if not any((path / name).is_file() for name in CI_FILES.values()):
+            raise MultibuildError(f"--repo {explicit}: no CI file there "
+                                  f"({', '.join(CI_FILES.values())})")
+        return path
+    for candidate in (here, *here.parents):
+        if any((candidate / name).is_file() for name in CI_FILES.values()):
+            return candidate
+        if (candidate / ".git").exists():
+            break
+    return default.resolve()
+
+
 def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                    root: Path) -> None:
     replay = sub.add_parser(
@@ -288,5 +428,11 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     replay.add_argument("--work-dir", help="job build directories (default: build/replay/)")
     replay.add_argument("--print-env", action="store_true",
                         help="print each job's variables instead of running it")
+    replay.add_argument("--upload", action="store_true",
+                        help="run a job's upload commands as written (another repository's "
+                        "jobs; default: stubs say what they would upload)")
+    replay.add_argument("--repo", metavar="PATH",
+                        help="the wheels repository (default: the one holding the current "
+                        "directory, else this one); its multibuild/ must be this library")
     replay.add_argument("--root", default=str(root), help=argparse.SUPPRESS)
     replay.set_defaults(func=cmd_replay)

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -165,11 +165,14 @@ def target_environment(
     """The target's environment: ``environ`` (default: this process's; a replayed CI job
     passes its own) with the target's variables on top."""
     env = dict(os.environ if environ is None else environ)
+    for name, value in options.ci_environment(target).items():
+        env.setdefault(name, value)  # the CI job's variables, under the environment's
     env.update(
         MB_PYTHON_VERSION=target.python,
         PLAT=target.plat,
         BUILD_COMMIT=options.build_commit,
         REPO_DIR=str(target_checkout(options, work)),
+        MB_GIVEN_REPO_DIR=options.repo_dir,  # what run_tests sees: ../$REPO_DIR
         MB_SOURCE_DIR=str(source_dir(options)),
         MB_TARGET_ID=target.id,
         CONFIG_PATH=options.config_path,
@@ -247,19 +250,32 @@ def _run_script(
 ) -> int:
     """Run a step script in a process group of its own (everything it starts, too), all
     output into ``log_path`` (and streamed to ``echo``)."""
+    return run_logged(["bash", "-c", script], cwd, env, log_path, echo, prefix, groups)
+
+
+def run_logged(
+    argv: list[str], cwd: Path, env: Mapping[str, str], log_path: Path,
+    echo: Output | None, prefix: str, groups: ProcessGroups, *, append: bool = False,
+    on_line: Callable[[str], None] | None = None,
+) -> int:
+    """Run ``argv`` in a process group of its own (everything it starts, too), all output
+    into ``log_path`` (appended to with ``append``), streamed to ``echo`` and handed a line
+    at a time to ``on_line`` (a CI service's logging commands)."""
     # Bytes, not text: a carriage return (Travis folds and timers) must reach the log as is.
-    with log_path.open("wb") as log:
-        if echo is None:
-            proc = groups.start(["bash", "-c", script], cwd=cwd, env=dict(env), stdout=log,
-                                stderr=STDOUT)
+    with log_path.open("ab" if append else "wb") as log:
+        if echo is None and on_line is None:
+            proc = groups.start(argv, cwd=cwd, env=dict(env), stdout=log, stderr=STDOUT)
             return proc.wait()
-        proc = groups.start(["bash", "-c", script], cwd=cwd, env=dict(env), stdout=PIPE,
-                            stderr=STDOUT)
+        proc = groups.start(argv, cwd=cwd, env=dict(env), stdout=PIPE, stderr=STDOUT)
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
             log.flush()
-            echo.line(prefix, line.decode(errors="replace"))
+            text = line.decode(errors="replace")
+            if on_line is not None:
+                on_line(text)
+            if echo is not None:
+                echo.line(prefix, text)
         return proc.wait()
 
 

@@ -98,10 +98,9 @@ def plan_changes(root: Path, name: str, value: str) -> list[Change]:
         if var is None:
             raise MultibuildError(f"{cifile.file}:{cifile.variables_line}: no {name} variable")
         # Travis runs its env entries as shell: the value goes in as one shell word (a
-        # checked ref needs no quoting, so this changes nothing; _verify would refuse a
-        # quoted one, which the readers take literally).
+        # checked ref needs no quoting), replacing the text after NAME= as written.
         word = shlex.quote(value) if service == "travis" else value
-        new_scalar = var.scalar[: len(var.scalar) - len(var.value)] + word
+        new_scalar = var.scalar[: len(var.scalar) - len(var.written)] + word
         text = replace_scalar(cifile.text, var, new_scalar) if var.value != value else cifile.text
         if text != cifile.text:
             _verify(root, service, cifile.text, text, name, value)

@@ -11,6 +11,16 @@ case "${MB_BUILD_MODE:-}" in
     *) MB_BUILD_MODE=$(mb_python docker mode) || return 1 ;;
 esac
 export MB_BUILD_MODE
+# The C library flavour of the build, as multibuild hands it into the build container (and so
+# into pre_build): manylinux, or musllinux on a musl host (Alpine) in native mode.
+if [ -z "${MB_ML_LIBC:-}" ]; then
+    if [ "$MB_BUILD_MODE" == native ] && ldd --version 2>&1 | grep -qi musl; then
+        MB_ML_LIBC=musllinux
+    else
+        MB_ML_LIBC=manylinux
+    fi
+fi
+export MB_ML_LIBC
 
 function mb_native_before_install {
     # Build interpreter MB_PYTHON_VERSION in a virtual environment under MB_WORK_DIR, reused

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -104,9 +106,18 @@ def two_pythons(pythons: dict[str, Path]) -> list[str]:
     return newest_first[:2]
 
 
+# Archives no recipe table knows are recorded in the wheels repository's archives.lock; a run
+# whose test does not name a lock file records them in one of its own here (tests serve
+# different archives under one name), never in this repository's.
+_LOCKS = Path(tempfile.mkdtemp(prefix="mb-tests-locks-"))
+atexit.register(shutil.rmtree, _LOCKS, True)
+
+
 def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for running the library: the tool interpreter is this one."""
+    """Environment for running the library: the tool interpreter is this one. Pass
+    ``MB_ARCHIVES_LOCK=""`` to record archives in the repository's own archives.lock."""
     env = dict(os.environ)
+    env["MB_ARCHIVES_LOCK"] = tempfile.mktemp(suffix=".lock", dir=_LOCKS)
     env.pop("VIRTUAL_ENV", None)
     env["MB_TOOL_PYTHON"] = sys.executable
     env["MB_BUILD_MODE"] = env.get("MB_TEST_BUILD_MODE", "native")

@@ -103,9 +103,9 @@ def test_neither_repo_dir_nor_repo_url(tmp_path: Path) -> None:
 BAD_BUILD_INPUTS: list[tuple[list[str], str]] = [
     (["--python", "3.99"], "error: --python 3.99: no CPython 3.99 found on this machine "
      "(native build mode; found: "),
-    (["--python", "3.6"], "error: --python 3.6: Python 3.6 is older than 3.9, the oldest this "
+    (["--python", "3.5"], "error: --python 3.5: Python 3.5 is older than 3.6, the oldest this "
      "library builds for"),
-    (["--python", "3.8,{python}"], "error: --python 3.8: Python 3.8 is older than 3.9"),
+    (["--python", "2.7,{python}"], "error: --python 2.7: Python 2.7 is older than 3.6"),
     (["--python", ""], "error: --python '': empty value (leave the option out for the default)"),
     (["--python", "3.x"], "error: --python: bad Python version '3.x': expected X.Y, e.g. 3.12"),
     (["--python", ","], "error: --python ',': no Python version given (e.g. 3.12, or all)"),

@@ -212,7 +212,8 @@ def test_check_names_a_missing_required_variable(ci_copy: Path) -> None:
         in done.stderr
     line = _edit(ci_copy / ".travis.yml", "MB_PYTHON_VERSION=3.12, PLAT=ppc64le",
                  "MB_PYTHON_VERSION=3.12")
-    assert f".travis.yml:{line}: job travis-linux-none-cp312: required variable PLAT is " \
+    # The id takes the platform from the job's Travis arch; our layout still wants PLAT set.
+    assert f".travis.yml:{line}: job travis-linux-ppc64le-cp312: required variable PLAT is " \
         "missing" in _check(ci_copy).stderr
 
 

@@ -199,6 +199,28 @@ def test_another_python_builds_its_own_extension(sequence: dict[str, Run],
 # ---------------------------------------------------------------------------- the pieces
 
 
+def recorded_compiler(run: Run) -> str:
+    found = re.findall(r"mesonext compiler: (.*)", run.log)
+    assert found, run.log[-3000:]
+    return str(found[-1]).strip()
+
+
+def test_the_wheel_does_not_record_ccache_as_its_compiler(
+        sequence: dict[str, Run], tmp_path: Path, two_pythons: list[str]) -> None:
+    """meson picks an installed ccache up by itself and records "ccache cc" in the project
+    (numpy's show_config() "commands"). Builds name the plain compiler, so a wheel records
+    ``cc``, whether ccache is off (the sequence's builds) or on (wrapper links first on PATH,
+    multibuild's way)."""
+    assert "ccache" not in recorded_compiler(sequence["first"])
+    if shutil.which("ccache") is None:
+        pytest.skip("ccache is not installed (./wheels build installs it; apt-get install ccache)")
+    run = Project(tmp_path).build(two_pythons[0], env={"USE_CCACHE": "1"})
+    assert run.proc.returncode == 0, run.log[-3000:]
+    assert "activate_ccache: " in run.target_log
+    assert "ccache: this build's compilations:" in run.target_log  # it went through ccache
+    assert recorded_compiler(run) == "cc"
+
+
 def test_build_dir_key_changes_name_what_changed(tmp_path: Path) -> None:
     python = sys.executable
     env = {"CFLAGS": "-O2", "PLAT": "x86_64", "OPENBLAS": "/cache/openblas/abc"}

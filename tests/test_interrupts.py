@@ -231,3 +231,41 @@ def test_sigterm_to_a_replayed_job(tmp_path: Path, purepy_repo: FixtureRepo,
     data = report_of(tmp_path / "out")
     assert (data["interrupted"], data["signal"]) == (True, "SIGTERM")
     assert [t["result"] for t in data["targets"]] == ["interrupted"]
+
+
+def test_sigterm_to_another_repositorys_replayed_job(tmp_path: Path,
+                                                     pythons: dict[str, Path]) -> None:
+    """A Travis job of another wheels repository, run line by line in its own shell: a
+    signal stops its shell and all it started, and the run reports it."""
+    import shutil
+
+    if not pythons:
+        pytest.skip("needs a CPython >= 3.9")
+    python = max(pythons, key=lambda v: tuple(map(int, v.split("."))))
+    repo = tmp_path / "other-wheels"
+    repo.mkdir()
+    shutil.copytree(REPO_ROOT / "multibuild", repo / "multibuild",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPO_ROOT / "pyproject.toml", repo / "pyproject.toml")
+    (repo / ".travis.yml").write_text(
+        "env:\n  global:\n    - REPO_DIR=proj\n    - BUILD_COMMIT=v1\n"
+        f"jobs:\n  include:\n    - env: [MB_PYTHON_VERSION={python}]\n"
+        "install:\n  - sleep 300 & echo $! > marker.pid; wait $!\n")
+    job = f"travis-linux-x86_64-cp{python.replace('.', '')}"
+    run = start(tmp_path, ["replay", job, "--repo", str(repo), "--work-dir",
+                           str(tmp_path / "work")], {})
+    marker_file = repo / "marker.pid"
+    deadline = time.monotonic() + 120
+    while not (marker_file.is_file() and marker_file.read_text().strip()):
+        if time.monotonic() > deadline or run.proc.poll() is not None:
+            run.proc.kill()
+            pytest.fail(f"the job did not reach its install line: {run.output()[-3000:]}")
+        time.sleep(0.2)
+    marker = int(marker_file.read_text())
+    os.kill(run.proc.pid, signal.SIGTERM)
+    assert run.proc.wait(timeout=60) == 143, run.output()[-3000:]
+    assert state(marker) in (None, "Z")
+    assert f"replay: {job}: INTERRUPTED" in run.stdout.read_text()
+    data = report_of(repo / "wheelhouse")
+    assert (data["interrupted"], data["signal"]) == (True, "SIGTERM")
+    assert [t["result"] for t in data["targets"]] == ["interrupted"]

@@ -66,4 +66,4 @@ if caller; then echo "caller returned"; fi
     done = run_shell(script)
     assert "not reached" not in done.stdout
     assert "caller saw failure 1" in done.stdout
-    assert done.stderr == "error: pre_build failed (exit 1)\n"
+    assert done.stderr == "error: pre_build failed (exit 1): `false` failed (exit 1)\n"

@@ -63,6 +63,7 @@ class Work:
         self.prefix = tmp / "prefix"
         self.cache = tmp / "cache"
         self.count = tmp / "count"
+        self.lock = tmp / "repo" / "archives.lock"  # the wheels repository's lock file
         self.mirror = mirror
 
     @property
@@ -72,7 +73,7 @@ class Work:
     def env(self, extra: str = "") -> str:
         return (f"cd {self.dir} && export BUILD_PREFIX={self.prefix} MB_CACHE_DIR={self.cache} "
                 f"BUILD_COUNT={self.count} MB_SOURCE_MIRROR={self.mirror.url} "
-                f"MB_RETRY_BACKOFF=0 {extra}\n")
+                f"MB_ARCHIVES_LOCK={self.lock} MB_RETRY_BACKOFF=0 {extra}\n")
 
 
 @pytest.fixture
@@ -165,10 +166,9 @@ def test_resolve_mirror_download_url_and_refusals() -> None:
     own = recipes.resolve(png, caller="build_libpng", mirror="http://m.example",
                           base_url="https://own.example/png")
     assert own.url == "https://own.example/png/libpng-1.6.39.tar.gz"
-    with pytest.raises(MultibuildError, match=r"^build_libpng: no known sha256 for libpng "
-                       r"1\.6\.37 .*LIBPNG_SHA256.*MB_ALLOW_UNVERIFIED=1"):
-        recipes.resolve(png, caller="build_libpng", version="1.6.37")
-    assert recipes.resolve(png, caller="x", version="1.6.37", allow_unverified=True).sha256 is None
+    # A version the table does not know has no sha256 here: the fetch checks the lock file.
+    unknown = recipes.resolve(png, caller="build_libpng", version="1.6.40")
+    assert unknown.sha256 is None and unknown.file == "libpng-1.6.40.tar.gz"
     with pytest.raises(MultibuildError, match="LIBPNG_SHA256='abc' is not a sha256"):
         recipes.resolve(png, caller="build_libpng", sha256="abc")
     with pytest.raises(MultibuildError, match=r"LIBPNG_VERSION='1\.6; rm' is not a version"):
@@ -189,9 +189,10 @@ def test_fetch_unpack_prints_the_unpacked_dir_caches_and_refreshes(work: Work,
     assert code == 0, err
     assert "dir=pkg-1.0" in out and "hello" in out
     assert (work.dir / "archives" / "pkg-1.0.tar.gz").is_file()
-    # No checksum known: recorded on first download, with a warning.
-    assert "not checksum-verified" in err
-    assert digest in (work.dir / "archives" / "sha256sums.txt").read_text()
+    # No checksum known: recorded on first download in the repository's lock, with a notice.
+    assert f"notice: fetch_unpack: pkg-1.0.tar.gz is in no recipe table; its sha256 {digest} " \
+        f"is now recorded in {work.lock}" in err
+    assert f"{digest}  pkg-1.0.tar.gz" in work.lock.read_text()
     # Re-run: the archive comes from ARCHIVE_SDIR (the server is not asked again) and the
     # unpacked tree is replaced, as multibuild's rsync --delete did.
     before = mirror.hits("pkg-1.0.tar.gz")
@@ -207,7 +208,7 @@ def test_fetch_unpack_archive_name_dir_and_checksum_arguments(work: Work, mirror
                             f"fetch_unpack {mirror.url}/v2.tar.gz thing-2.tar.gz {digest}")
     assert code == 0 and out.split() == ["thing-2"], err
     assert (work.dir.parent / "store" / "thing-2.tar.gz").is_file()
-    assert "not checksum-verified" not in err
+    assert "notice" not in err and not work.lock.exists()
 
 
 def test_a_tampered_archive_is_refused_and_nothing_is_kept(work: Work, mirror: Mirror) -> None:
@@ -318,19 +319,61 @@ def test_recipe_builds_from_the_mirror_stamps_and_hits_the_cache(work: Work,
     assert (fresh.prefix / "lib" / "installed.txt").is_file()
 
 
-def test_version_override_without_checksum_is_refused(work: Work, mirror: Mirror) -> None:
-    serve_tarball(mirror, "liblzf-9.9.tar.gz", "liblzf-9.9")
+def test_a_pinned_version_outside_the_table_is_recorded_then_checked(work: Work,
+                                                                     mirror: Mirror) -> None:
+    """A config pins LZF_VERSION=9.9, which the table does not know: the first build fetches
+    it and records its sha256 in the repository's lock file (one notice line); later builds
+    check it against that record; a different file is a hard error; strict mode refuses an
+    unrecorded archive."""
+    digest = serve_tarball(mirror, "liblzf-9.9.tar.gz", "liblzf-9.9")
     code, _out, err = script(work.env("LZF_VERSION=9.9") + "build_lzf")
-    assert code != 0
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: build_lzf: no known sha256 for liblzf 9.9")
-    assert "LZF_SHA256" in last and "MB_ALLOW_UNVERIFIED=1" in last
-    assert mirror.hits("liblzf-9.9.tar.gz") == 0 and not work.prefix.exists()
-    assert not (work.dir / "liblzf-stamp").exists()
-    # The explicit opt-out builds it, saying it is unverified.
-    code, _out, err = script(work.env("LZF_VERSION=9.9 MB_ALLOW_UNVERIFIED=1") + "build_lzf")
-    assert code == 0 and "will not be checksum-verified" in err, err
+    assert code == 0, err
+    notices = [ln for ln in err.splitlines() if ln.startswith("notice:")]
+    assert notices == [f"notice: build_lzf: liblzf-9.9.tar.gz is in no recipe table; its sha256 "
+                       f"{digest} is now recorded in {work.lock} (commit it: later runs check "
+                       "the archive against it)"]
+    assert work.lock.read_text().startswith("# sha256 of the source archives")
+    assert f"{digest}  liblzf-9.9.tar.gz\n" in work.lock.read_text()
     assert (work.prefix / "lib" / "installed.txt").is_file()
+    # Another job fetches it again (no archive, no cache): checked against the record.
+    again = Work(work.dir.parent / "job2", mirror)
+    again.lock = work.lock
+    code, _out, err = script(again.env("LZF_VERSION=9.9") + "build_lzf")
+    assert code == 0 and "notice" not in err, err
+    # The server now has another file under that name: refused, nothing installed.
+    serve_tarball(mirror, "liblzf-9.9.tar.gz", "liblzf-9.9", {"configure": "#!/bin/sh\nexit 1\n"})
+    third = Work(work.dir.parent / "job3", mirror)
+    third.lock = work.lock
+    code, _out, err = script(third.env("LZF_VERSION=9.9") + "build_lzf")
+    assert code != 0 and "sha256 mismatch" in err and digest in err
+    assert not third.prefix.exists() and not (third.dir / "liblzf-stamp").exists()
+    # Strict mode: an archive recorded nowhere is not even fetched.
+    strict = Work(work.dir.parent / "job4", mirror)
+    serve_tarball(mirror, "liblzf-9.8.tar.gz", "liblzf-9.8")
+    code, _out, err = script(strict.env("LZF_VERSION=9.8 MB_REQUIRE_SHA256=1") + "build_lzf")
+    assert code != 0 and mirror.hits("liblzf-9.8.tar.gz") == 0
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: build_lzf: no sha256 known for liblzf-9.8.tar.gz")
+    assert "MB_REQUIRE_SHA256=1 refuses it" in last
+
+
+def test_an_archive_under_multibuilds_name_in_archive_sdir_is_used(work: Work,
+                                                                   mirror: Mirror) -> None:
+    """pillow-wheels keeps its archives in ARCHIVE_SDIR under multibuild's names:
+    xz-5.4.4.tar.gz, where the table's recipe fetches xz-5.4.4.tar.xz. Nothing is fetched."""
+    store = work.dir / "deps"
+    store.mkdir()
+    make_tarball(store / "xz-5.4.4.tar.gz", "xz-5.4.4", {"configure": CONFIGURE})
+    digest = sha256(store / "xz-5.4.4.tar.gz")
+    code, _out, err = script(work.env("ARCHIVE_SDIR=deps XZ_VERSION=5.4.4") + "build_xz")
+    assert code == 0, err
+    assert mirror.requests == []
+    assert (work.prefix / "lib" / "installed.txt").read_text().startswith("xz-5.4.4 ")
+    assert f"{digest}  xz-5.4.4.tar.gz" in work.lock.read_text()
+    assert "notice: build_xz: xz-5.4.4.tar.gz is in no recipe table" in err
+    assert recipes.load_table()["openjpeg"].also_named("2.5.0") == ["v2.5.0.tar.gz"]
+    assert recipes.load_table()["openjpeg"].also_named("2.1") == ["version.2.1.tar.gz"]
+    assert recipes.load_table()["libpng"].also_named("1.6.40") == []
 
 
 def test_recipe_checksum_mismatch_installs_nothing(work: Work, mirror: Mirror) -> None:
@@ -378,7 +421,7 @@ def test_build_github_and_build_simple_arguments(work: Work, mirror: Mirror) -> 
     assert code == 0, err
     assert "--with-x" in (work.prefix / "lib" / "installed.txt").read_text()
     assert (work.dir / "arb-stamp").is_file()
-    assert "not checksum-verified" in err  # no ARB_SHA256: recorded on first use
+    assert "notice: fetch_unpack: arb-2.11.1.tar.gz is in no recipe table" in err  # recorded
     for call, message in (
             ("build_github arb", "build_github: OWNER/REPO (argument 1) is 'arb'"),
             ("build_github a/b", "build_github: TAG (argument 2) is ''"),
@@ -394,7 +437,7 @@ def test_build_simple_checks_name_sha256_and_table_urls(work: Work, mirror: Mirr
     digest = serve_tarball(mirror, "tiny-1.0.tar.gz", "tiny-1.0")
     code, _out, err = script(work.env(f"TINY_SHA256={digest}") +
                              f"build_simple tiny 1.0 {mirror.url}")
-    assert code == 0 and "not checksum-verified" not in err, err
+    assert code == 0 and "is in no recipe table" not in err, err
     serve_tarball(mirror, "my-lib-1.0.tar.gz", "my-lib-1.0")
     code, _out, err = script(work.env(f"MY_LIB_SHA256={'1' * 64}") +
                              f"build_simple my-lib 1.0 {mirror.url}")
