@@ -553,14 +553,16 @@ def fortran_runtime(toolchain: Toolchain, environ: Mapping[str, str], cache: Pat
 
 def _use_runtime(library: Path, cache: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """A directory where ``-lgfortran`` (and ``-lquadmath``) find ``library`` (and the
-    libquadmath it needs, beside it); the exports that put it first."""
+    libquadmath it needs, beside it), and where the repair finds them by their own names
+    (LD_LIBRARY_PATH): that directory holds only these, so nothing else beside the runtime
+    (the OpenBLAS of the wheel it came from) shadows what the build links."""
     digest = hashlib.sha256(str(library.resolve()).encode()).hexdigest()[:12]
     linkdir = cache / "toolchains" / f"gfortran-runtime-{digest}"
     linkdir.mkdir(parents=True, exist_ok=True)
-    links = {"libgfortran.so": library}
+    links = {"libgfortran.so": library, library.name: library}
     for name in _needed(library):
         if name.startswith("libquadmath") and (library.parent / name).is_file():
-            links["libquadmath.so"] = library.parent / name
+            links["libquadmath.so"] = links[name] = library.parent / name
     for name, target in links.items():
         link = linkdir / name
         if not (link.is_symlink() and os.readlink(link) == str(target)):
@@ -571,7 +573,7 @@ def _use_runtime(library: Path, cache: Path, environ: Mapping[str, str]) -> dict
     search = environ.get("LD_LIBRARY_PATH", "")
     return {"MB_GFORTRAN_RUNTIME_LINKDIR": str(linkdir),
             "LD_LIBRARY_PATH": os.pathsep.join(
-                p for p in [str(library.parent), *search.split(os.pathsep)] if p)}
+                p for p in [str(linkdir), *search.split(os.pathsep)] if p)}
 
 
 def write_record(work_dir: Path, record: Mapping[str, Any]) -> None:

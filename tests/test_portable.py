@@ -538,8 +538,9 @@ def test_a_gfortran_runtime_that_is_not_a_directory_is_refused_before_building(
 
 @pytest.fixture(scope="module")
 def policy_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding only a gfortran runtime built for glibc 2.17 (and its libquadmath):
-    those of the scipy-openblas32 manylinux2014 wheel, fetched and verified as the build does."""
+    """A directory holding a gfortran runtime built for glibc 2.17 (and its libquadmath) and
+    the OpenBLAS beside it: the scipy-openblas32 manylinux2014 wheel's lib/, fetched and
+    verified as the build does."""
     from multibuild.toolchain import choose, fetched_runtime_dir, runtime_candidates
 
     if shutil.which("gfortran") is None:
@@ -547,7 +548,7 @@ def policy_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fetched = fetched_runtime_dir(choose({"MB_ML_VER": "2014"}, "x86_64"), __import__("os").environ)
     directory = tmp_path_factory.mktemp("runtime")
     for library in fetched.iterdir():
-        if library.name.startswith(("libgfortran", "libquadmath")):
+        if library.name.startswith(("libgfortran", "libquadmath", "libscipy_openblas")):
             shutil.copyfile(library, directory / library.name)
     assert [p.name for p in runtime_candidates(directory)] == ["libgfortran-040039e1.so.5.0.0"]
     return directory
@@ -576,7 +577,12 @@ def test_a_named_or_openblas_runtime_is_linked_first_without_fetching(
     linkdir = Path(exports["MB_GFORTRAN_RUNTIME_LINKDIR"])
     assert (linkdir / "libgfortran.so").resolve() == policy_runtime / record["runtime"]
     assert (linkdir / "libquadmath.so").resolve().name == "libquadmath-96973f99.so.0.0.0"
-    assert exports["LD_LIBRARY_PATH"].split(":")[0] == str(policy_runtime)  # for the repair
+    # For the repair: the runtime by its own names, and nothing else of where it came from
+    # (the OpenBLAS beside it in a scipy-openblas wheel must not shadow the build's own).
+    assert exports["LD_LIBRARY_PATH"].split(":")[0] == str(linkdir)
+    assert sorted(p.name for p in linkdir.iterdir()) == [
+        "libgfortran-040039e1.so.5.0.0", "libgfortran.so", "libquadmath-96973f99.so.0.0.0",
+        "libquadmath.so"]
     assert not (tmp_path / "cache" / "openblas").exists()
 
 
