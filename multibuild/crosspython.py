@@ -167,6 +167,12 @@ def build_python(root: Root, cache: Path) -> dict[str, str]:
         tmp = module.with_suffix(".part")
         tmp.write_text(text)
         os.replace(tmp, module)
+    # Python.h before 3.11 includes <crypt.h> (HAVE_CRYPT_H), which zig's glibc headers lack:
+    # Debian's (libcrypt-dev, in the root) beside the target's headers.
+    crypt = root.path / "usr" / "include" / "crypt.h"
+    if crypt.is_file() and not (include / "crypt.h").is_file():
+        shutil.copyfile(crypt, include / ".crypt.h.part")
+        os.replace(include / ".crypt.h.part", include / "crypt.h")
     return {
         "MB_CROSS_SYSCONFIG_NAME": root.sysconfig_name,
         "MB_CROSS_SYSCONFIG_DIR": str(site),
