@@ -235,6 +235,14 @@ def system_dirs(toolchain: Toolchain, kind: str) -> list[str]:
     else:
         candidates = ["/usr/local/lib", f"/usr/lib/{triplet}", f"/lib/{triplet}", "/usr/lib64",
                       "/lib64", "/usr/lib", "/lib"]
+        # Last, gcc's own (libgomp for -fopenmp/-lgomp): found as gcc finds it; what it
+        # needs above the policy is named by the repair, never hidden.
+        gcc = shutil.which("gcc", path="/usr/local/bin:/usr/bin:/bin")
+        if gcc:
+            done = subprocess.run([gcc, "-print-libgcc-file-name"], capture_output=True,
+                                  text=True, check=False, timeout=60)
+            if done.returncode == 0 and done.stdout.strip():
+                candidates.append(str(Path(done.stdout.strip()).parent))
     return [d for d in candidates if Path(d).is_dir()]
 
 
