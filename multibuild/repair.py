@@ -187,22 +187,35 @@ def repair_wheelhouse(in_dir: Path, out_dir: Path | None = None,
     library and what provided it) and is then written in the normal archive form
     (multibuild.reproducible: sorted members, SOURCE_DATE_EPOCH timestamps, fixed modes), so
     the same build gives the same bytes. A wheel that needs no repair passes through byte for
-    byte, as in multibuild."""
-    from multibuild.reproducible import normalize_wheel, source_date_epoch
+    byte, as in multibuild, unless a text file in it holds a build directory (MB_PATH_MAP:
+    rewritten to its stable name)."""
+    from multibuild.reproducible import normalize_wheel, path_map, source_date_epoch, unmapped_paths
     from multibuild.sbom import wheel_sbom
 
     env = os.environ if environ is None else environ
     epoch = source_date_epoch(env)
+    mapping = path_map(env)
     out = out_dir or in_dir
     results = []
     for wheel in sorted(in_dir.glob("*.whl")):
         rewritten = wheel_target_os(wheel) is not None and needs_repair(wheel)
         target = repair_wheel(wheel, out)
+        # The build's directories, as stable names (mb_path_map): the same bytes from any clone.
+        fixed, binary = unmapped_paths(target, mapping)
+        for member in binary:
+            print(f"reproducible: {target.name}: {member} holds a build directory (compiled "
+                  "without -ffile-prefix-map); its bytes depend on where it was built",
+                  flush=True)
+        if fixed:
+            print(f"reproducible: {target.name}: build directories as stable names in "
+                  f"{', '.join(sorted(fixed))}", flush=True)
         if rewritten:
             member, sbom = wheel_sbom(target, env, checkout, epoch)
-            normalize_wheel(target, epoch, add={member: sbom})
+            normalize_wheel(target, epoch, add={**fixed, member: sbom})
             names = ", ".join(describe_sbom(sbom)) or "no bundled libraries"
             print(f"sbom: {target.name}: {member}: {names}", flush=True)
+        elif fixed:
+            normalize_wheel(target, epoch, add=fixed)
         results.append(target)
     return results
 

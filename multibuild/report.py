@@ -270,6 +270,7 @@ def target_entry(result: TargetResult, logs: dict[str, str] | None = None,
         "wheels": wheels if result.passed else [],
         "rejected_wheels": [] if result.passed else wheels,
         "tests": result.tests.to_json() if result.tests else None,
+        "tests_reused": result.tests_reused,
         "log": str(result.log.resolve()),
         **({"log_href": href} if href else {}),
         "failure_tail": "" if result.passed else result.tail,
@@ -423,7 +424,17 @@ def _python_key(version: str) -> tuple[int, ...]:
 
 def _tests_text(target: dict[str, Any]) -> str:
     tests = target.get("tests")
-    return TestResults.from_json(tests).describe() if isinstance(tests, dict) else ""
+    text = TestResults.from_json(tests).describe() if isinstance(tests, dict) else ""
+    reused = target.get("tests_reused")
+    if isinstance(reused, dict):
+        return reused_text(reused, text)
+    return text
+
+
+def reused_text(reused: dict[str, str], counts: str) -> str:
+    """``tests reused from run ID (WHEN): COUNTS``: a run that reused its tests' results."""
+    return (f"tests reused from run {reused.get('run', '?')} ({reused.get('when', '?')})"
+            f"{': ' + counts if counts else ''}")
 
 
 def _matrix(targets: list[dict[str, Any]]) -> list[str]:
