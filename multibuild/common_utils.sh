@@ -760,7 +760,16 @@ function mb_activate_test_venv {
         fi
     fi
     export VIRTUAL_ENV=$dir PATH="$dir/bin:$PATH" PYTHON_EXE="$dir/bin/python"
-    export PIP_CMD="$PYTHON_EXE -m pip"
+    PIP_CMD=$(mb_venv_pip_cmd "$PYTHON_EXE")
+    export PIP_CMD
+}
+
+function mb_venv_pip_cmd {
+    # Print PIP_CMD for the activated environment of PYTHON: mb_venv_pip_cmd PYTHON
+    # "PYTHON -m pip", as multibuild sets it; config.sh files run `$PIP_CMD install ...`
+    # unquoted (it is a command line), so where PYTHON's path holds whitespace (a clone at
+    # "/home/me/my wheels") it is "python -m pip": the environment is first on PATH.
+    if [[ $1 == *[[:space:]]* ]]; then echo "python -m pip"; else echo "$1 -m pip"; fi
 }
 
 function mb_cache_dir {

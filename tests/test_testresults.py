@@ -102,7 +102,7 @@ def test_counts_in_report_summary_and_html(tmp_path: Path) -> None:
     validate(data)
     assert data["targets"][0]["tests"] == {
         "passed": 48651, "failed": 0, "skipped": 1054, "xfailed": 31, "xpassed": 0, "errors": 0,
-        "duration": 171.25, "source": "junit-xml", "sessions": 1}
+        "duration": 171.25, "source": "junit-xml", "sessions": 1, "reruns": 0}
     page = (out / "report.html").read_text()
     assert "tests: 48,651 passed, 1,054 skipped, 31 xfailed in 171.2s" in page
     stream = io.StringIO()
