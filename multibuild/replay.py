@@ -230,7 +230,8 @@ def publish_run(staging: Staging, results: list[TargetResult], build_commit: str
     write_run_report(staging.output, results, build_commit, jobs=jobs,
                      interrupted_by=groups.signal_name, into=staging.path,
                      repository=repository, source=source,
-                     timing=(started, time.time()) if started else None)
+                     timing=(started, time.time()) if started else None,
+                     run_id=groups.run_id)
     previous = staging.publish()
     report = staging.output / REPORT
     print(f"wheels: report: {report} and {report.with_suffix('.html')}", flush=True)
