@@ -243,7 +243,8 @@ class Run:
 
     @property
     def log(self) -> str:
-        return Path(str(self.target["log"])).read_text()
+        # The copy beside the kept report: the target's build.log is the next run's.
+        return (self.wheelhouse / str(self.target["log_href"])).read_text()
 
     @property
     def wheel(self) -> Path:
