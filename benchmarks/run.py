@@ -177,7 +177,7 @@ def bench_lifecycle(tmp: Path, repo: Path, python: str, interpreter: Path) -> li
         Ratio("(a) lifecycle, second run (goal <= 1.0)", "by hand with uv", hand,
               "./wheels build", again,
               "no change: the repaired wheel and the test results of the first run reused; "
-              + "load average {:.1f}".format(os.getloadavg()[0])),
+              + f"load average {os.getloadavg()[0]:.1f}"),
         Ratio("(a) per-run overhead (goal < 1 s)", "the run's build and test commands", work,
               "the rest of the run", again - work,
               "checkout copy, environment checks, shell start-up, staging, report"),
@@ -331,7 +331,8 @@ def bench_numpy(tmp: Path, python: str) -> list[Ratio]:
     same, same_wall, same_note = build("no change", tag)
     one, one_wall, one_note = build("one C file changed", changed)
     who = f"numpy {version}, Python {python}, build_wheel step"
-    load = "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    one, five, fifteen = os.getloadavg()
+    load = f"load average {one:.1f} {five:.1f} {fifteen:.1f}"
     return [
         Ratio("(d) numpy second run, no change, whole run (goal <= 0.1)", "first run", first_wall,
               f"second run ({same_note}; tests reused)", same_wall,
