@@ -1452,7 +1452,7 @@ function mb_path_map {
     # the wheel's text files (multibuild/reproducible.py), so a wheel's bytes do not depend on
     # where the repository was cloned or who built it. MB_PATH_MAP=none: no mapping.
     [ "${MB_PATH_MAP:-}" != none ] || return 0
-    local base="" entry dir lines=""
+    local base="" entry dir real lines=""
     if [ -n "${MB_PYTHON_BASE:-}" ]; then
         base=$(dirname "$(dirname "$MB_PYTHON_BASE")")
     elif [ -n "${PYTHON_EXE:-}" ]; then
@@ -1464,7 +1464,10 @@ function mb_path_map {
         dir=${entry%=*}
         # Not "/" (it would map everything) and only directories that exist.
         if [ -n "$dir" ] && [ "$dir" != / ] && [ -d "$dir" ]; then
-            lines+=$(cd "$dir" && pwd -P)=${entry##*=}$'\n'
+            # As given and with symlinks resolved: the build may see either.
+            real=$(cd "$dir" && pwd -P)
+            [ "$real" == "$dir" ] || lines+=$dir=${entry##*=}$'\n'
+            lines+=$real=${entry##*=}$'\n'
         fi
     done
     MB_PATH_MAP=${lines%$'\n'}
