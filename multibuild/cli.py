@@ -31,9 +31,6 @@ def cmd_build(args: argparse.Namespace) -> int:
             work_dir=args.work_dir, jobs=args.jobs, config=args.config, fresh=args.fresh,
             retest=args.retest,
         )
-        if not groups.interrupted:
-            for line in options.ci_sources():
-                print(f"wheels: {line}", flush=True)
         results = [] if groups.interrupted else build(options, os.environ, groups=groups)
         if not results:  # a signal came before any target started: nothing was changed
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
