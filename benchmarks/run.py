@@ -324,6 +324,10 @@ def bench_numpy(tmp: Path, python: str) -> list[Ratio]:
         compiled = len(re.findall(r"\[\d+/\d+\] Compiling ", log))
         same = {True: "; same bytes as the first run's wheel", False: "; bytes differ"}
         reproduced = [w.get("reproduced") for w in target["wheels"]]
+        reused = "; tests reused" if target.get("tests_reused") else ""
+        console.print(f"(d) numpy {version}: {name}: {wall:.0f} s, build_wheel "
+                      f"{step_time(report, 'build_wheel'):.0f} s, {compiled} compilations"
+                      f"{reused}; load average {os.getloadavg()[0]:.1f}")
         return (step_time(report, "build_wheel"), wall,
                 f"{compiled} compilations{same.get(reproduced[0], '') if reproduced else ''}")
 
