@@ -157,6 +157,8 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
     source = resolve_source(options, environ, groups)
     if source is None:
         return []
+    for line in options.ci_sources():  # once the source is there: errors before stay one line
+        print(f"wheels: {line}", flush=True)
     staging = Staging.create(options.output_dir, options.work_dir / PREVIOUS)
     try:
         results = build_targets(options, environ, groups, staging)
