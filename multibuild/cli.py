@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NoReturn, cast
 
 from multibuild import MultibuildError
+from multibuild.interpreters import OLDEST_PYTHON
 from multibuild.options import RunOptions
 from multibuild.provision import SystemPackage, ensure
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def cmd_build(args: argparse.Namespace) -> int:
     from multibuild.interrupts import ProcessGroups
-    from multibuild.replay import build
+    from multibuild.replay import build, repository_record
     from multibuild.summary import print_summary
 
     groups = ProcessGroups()
@@ -29,14 +30,12 @@ def cmd_build(args: argparse.Namespace) -> int:
             repo_url=args.repo_url, repo_dir=args.repo_dir, output_dir=args.output,
             work_dir=args.work_dir, jobs=args.jobs, config=args.config, fresh=args.fresh,
         )
-        if groups.interrupted:
+        results = [] if groups.interrupted else build(options, os.environ, groups=groups)
+        if not results:  # a signal came before any target started: nothing was changed
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
                   file=sys.stderr)
             return groups.exit_status
-        for line in options.ci_sources():
-            print(f"wheels: {line}", flush=True)
-        results = build(options, os.environ, groups=groups)  # the engine of a replayed CI job
-        print_summary(results)
+        print_summary(results, repository=repository_record(options))
     if groups.interrupted:
         unfinished = sum(r.interrupted for r in results)
         print(f"wheels: interrupted by {groups.signal_name}: {unfinished} of {len(results)} "
@@ -46,13 +45,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     if failed:
         print(f"wheels: {len(failed)} of {len(results)} targets failed", file=sys.stderr)
         return 1
-    print(f"wheels: {len(results)} targets passed; wheels in {options.output_dir}")
+    targets = "target" if len(results) == 1 else "targets"
+    print(f"wheels: {len(results)} {targets} passed; wheels in {options.output_dir}")
     return 0
 
 
-# System packages some tests need (llvm-otool/-lipo/-install-name-tool: delocate from Linux).
+# System packages some tests need (llvm-otool/-lipo/-install-name-tool: delocate from Linux;
+# a headless browser to render report.html).
 TEST_SYSTEM_PACKAGES = {
     "llvm-16": SystemPackage("/usr/lib/llvm-16/bin/llvm-lipo", apt="llvm-16"),
+    "chromium": SystemPackage("/usr/bin/chromium", apt="chromium"),
 }
 
 
@@ -99,10 +101,21 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_interpreters(_args: argparse.Namespace) -> int:
+    """The Pythons ./wheels build can build for (version, path), one a line; older ones
+    found here are named on stderr, since build refuses them."""
     from multibuild.interpreters import discover
+    from multibuild.options import buildable_version
 
+    older = []
     for version, interpreter in discover().items():
-        print(f"{version}\t{interpreter.path}")
+        if buildable_version(version):
+            print(f"{version}\t{interpreter.path}")
+        else:
+            older.append(version)
+    if older:
+        oldest = ".".join(map(str, OLDEST_PYTHON))
+        print(f"wheels: also found {', '.join(older)}: older than {oldest}, which ./wheels "
+              "build refuses", file=sys.stderr)
     return 0
 
 

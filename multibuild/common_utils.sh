@@ -127,28 +127,37 @@ function mb_step_start {
 
 function mb_step_end {
     # Close step NAME with STATUS (default 0): its duration, the end line in MB_STEP_LOG,
-    # then the CI group end (and on failure the service's error annotation).
-    local name=$1 status=${2:-0} end start title fold took verdict
+    # then the CI group end (and on failure the service's error annotation). SIGNAL, when
+    # given, names the signal that interrupted the step: it is reported as interrupted, not
+    # failed: mb_step_end NAME [STATUS [SIGNAL]]
+    local name=$1 status=${2:-0} signame=${3:-} end start title fold took verdict problem
     end=$(mb_now_us)
     start=${MB_STEP_START_US:-$end}
     title="${MB_TARGET_ID:+$MB_TARGET_ID: }$name"
     fold=$(mb_group_name "$name")
     took=$(( (end - start) / 1000000 )).$(( (end - start) / 100000 % 10 ))
     verdict=passed
+    problem="failed (exit $status)"
     [ "$status" -ne 0 ] && verdict="FAILED (exit $status)"
-    if [ -n "${MB_STEP_LOG:-}" ]; then
-        printf 'end\t%s\t%s.%s\t%s\n' "$name" "${end:0:${#end}-6}" "${end:${#end}-6}" \
-            "$status" >> "$MB_STEP_LOG"
+    if [ -n "$signame" ]; then
+        verdict="INTERRUPTED by $signame"
+        problem="interrupted by $signame"
     fi
-    echo "---- $title: $verdict in ${took}s"
+    if [ -n "${MB_STEP_LOG:-}" ]; then
+        local extra=""
+        [ -n "$signame" ] && extra=$'\t'$signame
+        printf 'end\t%s\t%s.%s\t%s%s\n' "$name" "${end:0:${#end}-6}" "${end:${#end}-6}" \
+            "$status" "$extra" >> "$MB_STEP_LOG"
+    fi
+    echo "---- $title: $verdict $([ -n "$signame" ] && echo after || echo in) ${took}s"
     case "$(mb_log_groups)" in
         azure)
             echo "##[endgroup]"
-            [ "$status" -ne 0 ] && echo "##[error]$title failed (exit $status) after ${took}s"
+            [ "$status" -ne 0 ] && echo "##[error]$title $problem after ${took}s"
             ;;
         github)
             echo "::endgroup::"
-            [ "$status" -ne 0 ] && echo "::error::$title failed (exit $status) after ${took}s"
+            [ "$status" -ne 0 ] && echo "::error::$title $problem after ${took}s"
             ;;
         travis)
             printf '\ntravis_time:end:%s:start=%s000,finish=%s000,duration=%s000\r\033[0K' \
@@ -161,10 +170,16 @@ function mb_step_end {
 }
 
 function mb_record_exit {
-    # EXIT trap of a step script: a step still open when the shell exits has failed.
-    local status=$?
+    # EXIT trap of a step script: a step still open when the shell exits has failed, or was
+    # interrupted when ./wheels wrote the signal's name to MB_INTERRUPT_MARK before stopping
+    # the script (whatever status its commands died with).
+    local status=$? signame=""
     if [ -n "${MB_CURRENT_STEP:-}" ]; then
-        mb_step_end "$MB_CURRENT_STEP" "$([ "$status" -eq 0 ] && echo 1 || echo "$status")"
+        if [ -n "${MB_INTERRUPT_MARK:-}" ] && [ -s "$MB_INTERRUPT_MARK" ]; then
+            read -r signame < "$MB_INTERRUPT_MARK" || signame=signal
+        fi
+        mb_step_end "$MB_CURRENT_STEP" "$([ "$status" -eq 0 ] && echo 1 || echo "$status")" \
+            "$signame"
     fi
     return "$status"
 }
@@ -1087,9 +1102,15 @@ function mb_resolve_commit {
 function mb_write_checkout_info {
     # Record what DIR holds as JSON (python -m multibuild.checkout) in MB_CHECKOUT_INFO, else
     # $MB_WORK_DIR/checkout.json when MB_WORK_DIR is set (a ./wheels run); else nothing.
+    # With SAY, also print one line after it saying what was checked out: the ref, the commit,
+    # what was really fetched (the sdist of a stand-in mirror) and whether the commit exists
+    # upstream: mb_write_checkout_info DIR [SAY]
     local dir=$1 info_file=${MB_CHECKOUT_INFO:-${MB_WORK_DIR:+$MB_WORK_DIR/checkout.json}}
-    [ -n "$info_file" ] || return 0
-    mb_python checkout describe "$dir" --output "$info_file"
+    local -a args=()
+    [ -n "$info_file" ] && args+=(--output "$info_file")
+    [ -n "${2:-}" ] && args+=(--say "$2")
+    [ "${#args[@]}" -gt 0 ] || return 0
+    mb_python checkout describe "$dir" "${args[@]}"
 }
 
 function clean_code {
@@ -1204,8 +1225,7 @@ function clean_code {
     fi
     mb_git -C "$repo_dir" config mb.url "$asked" \
         && mb_git -C "$repo_dir" config mb.ref "$build_commit" || return 1
-    echo "clean_code: $repo_dir at $build_commit ($sha) from $(mb_redact_url "${asked:-$repo_dir}")"
-    mb_write_checkout_info "$repo_dir"
+    mb_write_checkout_info "$repo_dir" "clean_code: $repo_dir at "
 }
 
 function mb_target_checkout {
@@ -1363,6 +1383,49 @@ function mb_in_errexit_subshell {
     return "$status"
 }
 
+function mb_words {
+    # Print WORDS split on whitespace and joined by single spaces: mb_words WORDS
+    local -a words=()
+    read -r -a words <<< "$1"
+    echo "${words[*]}"
+}
+
+function mb_wheel_flags {
+    # Run COMMAND with the compiler flags the wheel build gets: mb_wheel_flags COMMAND [ARGS...]
+    # MB_WHEEL_FLAGS=library (the default, as multibuild): configure_build.sh's defaults stay.
+    # MB_WHEEL_FLAGS=project: the wheel is built with the project's and the user's flags only,
+    # as the project's own release builds are (numpy's and scipy's meson record the flags in
+    # show_config): the -Wl,-strip-all configure_build.sh put into CFLAGS/CXXFLAGS/FFLAGS
+    # (MB_DEFAULTED_FLAGS) and the BUILD_PREFIX entries of CPPFLAGS and LIBRARY_PATH are left
+    # out; whatever env_vars.sh, config.sh or pre_build set or added stays. The library builds
+    # of pre_build keep the defaults. Runs COMMAND in a subshell (the changes stay in it).
+    # shellcheck disable=SC2030
+    (
+        case "${MB_WHEEL_FLAGS:-library}" in
+            library) ;;
+            project)
+                local name value entry kept="" prefix=${BUILD_PREFIX:-/usr/local}
+                for name in ${MB_DEFAULTED_FLAGS:-}; do
+                    value=" ${!name:-} "
+                    value=$(mb_words "${value/" ${STRIP_FLAGS:-} "/ }")
+                    if [ -n "$value" ]; then export "$name=$value"; else unset "$name"; fi
+                done
+                value=" ${CPPFLAGS:-} "
+                value=$(mb_words "${value//" -I$prefix/include "/ }")
+                if [ -n "$value" ]; then export CPPFLAGS=$value; else unset CPPFLAGS; fi
+                while IFS= read -r -d : entry; do
+                    [ -z "$entry" ] || [ "$entry" == "$prefix/lib" ] || kept+=${kept:+:}$entry
+                done <<< "${LIBRARY_PATH:-}:"
+                if [ -n "$kept" ]; then export LIBRARY_PATH=$kept; else unset LIBRARY_PATH; fi
+                ;;
+            *)
+                mb_error "MB_WHEEL_FLAGS=$MB_WHEEL_FLAGS: expected library or project"
+                exit 2 ;;
+        esac
+        "$@"
+    )
+}
+
 function mb_named_compilers {
     # Run COMMAND with CC and CXX named where ccache would otherwise be recorded in the
     # build (mb_compiler_names): mb_named_compilers COMMAND [ARGS...]. Call it in a subshell.
@@ -1389,7 +1452,7 @@ function build_wheel_cmd {
     mb_build_env "$repo_dir" || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
     mb_install_build_requires || return 1
-    mb_in_errexit_subshell mb_named_compilers mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
+    mb_in_errexit_subshell mb_wheel_flags mb_named_compilers mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
         || { mb_error "building $repo_dir with $cmd failed"; return 1; }
     mb_ccache_stats
     repair_wheelhouse "$wheelhouse"
@@ -1527,8 +1590,12 @@ function build_index_wheel {
 function repair_wheelhouse {
     # Make the wheels of IN_DIR self-contained into OUT_DIR (default IN_DIR):
     # auditwheel (Linux), delocate (macOS), delvewheel (Windows); pure wheels untouched.
+    # Each repaired wheel gets a PEP 770 SBOM naming the project at REPO_DIR's commit and
+    # every library the repair bundled (multibuild/sbom.py).
     local in_dir=$1 out_dir=${2:-$1}
-    mb_python repair "$in_dir" "$out_dir"
+    local -a source=()
+    [ -n "${REPO_DIR:-}" ] && [ -d "$REPO_DIR" ] && source=(--source "$REPO_DIR")
+    mb_python repair "$in_dir" "$out_dir" "${source[@]}"
 }
 
 function install_wheel {
@@ -1562,6 +1629,8 @@ function install_run {
     # directory sits beside the target's own checkout, whose parent links every other entry of
     # the repository (multibuild/testdir.py). REPO_DIR is, while run_tests runs, the value
     # the CI file (or --repo-dir) gave (MB_GIVEN_REPO_DIR), not the target's copy.
+    # In a ./wheels run (MB_WORK_DIR set) every pytest run_tests starts writes a JUnit XML
+    # file, MB_WORK_DIR/test-results.xml (PYTEST_ADDOPTS), for the report's test counts.
     if [ -z "$(is_function run_tests)" ]; then
         mb_error "config.sh (${CONFIG_PATH:-config.sh}) does not define run_tests"
         return 1
@@ -1571,7 +1640,11 @@ function install_run {
     # run_tests runs in a subshell with errexit on, as a CI step would. In a container the
     # test directory is /io/tmp_for_test (the target's own, mounted there by docker.py), as
     # multibuild's docker_test_wrap.sh has it; natively multibuild/testdir.py makes it.
-    local test_dir status flags=$- failed
+    local test_dir status flags=$- failed junit=""
+    if [ -n "${MB_WORK_DIR:-}" ]; then
+        junit="$(abspath "$MB_WORK_DIR")/test-results.xml"
+        rm -f "$junit"
+    fi
     if [ -n "${MB_IN_CONTAINER:-}" ]; then
         test_dir=$PWD/tmp_for_test
         mkdir -p "$test_dir"
@@ -1580,7 +1653,7 @@ function install_run {
             --work-dir "${MB_WORK_DIR:-}") || return 1
     fi
     set +e
-    { failed=$( (mb_run_tests_in "$test_dir") 3>&1 1>&4); status=$?; } 4>&1
+    { failed=$( (mb_run_tests_in "$test_dir" "$junit") 3>&1 1>&4); status=$?; } 4>&1
     [[ $flags == *e* ]] && set -e
     if [ -n "${MB_IN_CONTAINER:-}" ]; then
         rmdir "$test_dir" 2> /dev/null || true  # kept when it is a mount or run_tests left files
@@ -1607,11 +1680,16 @@ function mb_failed_command {
 
 function mb_run_tests_in {
     # Run config.sh's run_tests in DIR with errexit on and REPO_DIR as the CI file gave it:
-    # mb_run_tests_in DIR (in a subshell: it changes directory and REPO_DIR). The command
+    # mb_run_tests_in DIR [JUNIT_XML] (in a subshell: it changes directory, REPO_DIR and
+    # PYTEST_ADDOPTS). A pytest run_tests starts writes JUNIT_XML when given. The command
     # that failed goes to fd 3 (mb_failed_command).
     set -eE
     trap "mb_failed_command run_tests >&3" ERR
     cd "$1"
+    if [ -n "${2:-}" ]; then
+        PYTEST_ADDOPTS="${PYTEST_ADDOPTS:+$PYTEST_ADDOPTS }--junitxml=$(printf %q "$2")"
+        export PYTEST_ADDOPTS
+    fi
     REPO_DIR=${MB_GIVEN_REPO_DIR:-${REPO_DIR:-}}
     run_tests
 }
@@ -1633,7 +1711,8 @@ function mb_source_project {
     for file in "$env_vars" "$config"; do
         [ -r "$file" ] || continue
         if ! problem=$(bash -n "$file" 2>&1); then
-            mb_error "syntax error in $file: $(echo "$problem" | head -n 1)"
+            problem=$(echo "$problem" | head -n 1)
+            mb_error "syntax error in $file: ${problem#"$file: "}"
             return 1
         fi
     done

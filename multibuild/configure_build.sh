@@ -5,7 +5,9 @@
 # Sourcing it again does nothing. What it sets, as multibuild does:
 #   BUILD_PREFIX   default /usr/local (set, not exported)
 #   CFLAGS, CXXFLAGS, FFLAGS   exported; when unset: -Wl,-strip-all (STRIP_FLAGS) on Linux, the
-#                  -arch flags of PLAT (ARCH_FLAGS) on macOS
+#                  -arch flags of PLAT (ARCH_FLAGS) on macOS. These defaults are for the
+#                  libraries built into BUILD_PREFIX; MB_WHEEL_FLAGS=project keeps the Linux
+#                  ones out of the wheel build (mb_wheel_flags)
 #   CPPFLAGS (-I$BUILD_PREFIX/include), LIBRARY_PATH, PKG_CONFIG_PATH, PATH ($BUILD_PREFIX/bin)
 #                  exported with BUILD_PREFIX first (update_env_for_build_prefix); LDFLAGS is
 #                  left alone; HOMEBREW_NO_AUTO_UPDATE=1 on macOS.
@@ -43,9 +45,17 @@ if [ -n "${IS_MACOS:-}" ]; then
 else
     PLAT=${PLAT:-$(mb_python platforms default-plat linux)} || return 1
     STRIP_FLAGS=${STRIP_FLAGS:-"-Wl,-strip-all"}
-    export CFLAGS=${CFLAGS:-$STRIP_FLAGS}
-    export CXXFLAGS=${CXXFLAGS:-$STRIP_FLAGS}
-    export FFLAGS=${FFLAGS:-$STRIP_FLAGS}
+    # Which flags got the library default (mb_wheel_flags takes it out again for projects
+    # that build their wheel with their own flags only: MB_WHEEL_FLAGS=project).
+    MB_DEFAULTED_FLAGS=""
+    for _mb_flags in CFLAGS CXXFLAGS FFLAGS; do
+        if [ -z "${!_mb_flags:-}" ]; then
+            export "$_mb_flags=$STRIP_FLAGS"
+            MB_DEFAULTED_FLAGS+=" $_mb_flags"
+        fi
+    done
+    unset _mb_flags
+    export CFLAGS CXXFLAGS FFLAGS
 fi
 CONFIGURE_BUILD_SOURCED=1
 

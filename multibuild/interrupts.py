@@ -77,6 +77,7 @@ class ProcessGroups:
         self.signalled_at = 0.0
         self._signals_seen = 0
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._marks: dict[int, Path] = {}  # pid -> the file to write when a signal comes
         self._timer: threading.Timer | None = None
         # Names this run's step scripts (MB_RUN_ID): what they start outside the process
         # groups (docker containers) carries it, for the cleanups.
@@ -96,15 +97,32 @@ class ProcessGroups:
     def signal_name(self) -> str | None:
         return None if self.signal is None else signal_name(self.signal)
 
-    def start(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    def start(self, argv: Sequence[str], *, mark: Path | None = None,
+              **kwargs: Any) -> subprocess.Popen[bytes]:
         """``subprocess.Popen`` in a new session (its own process group), killed at once if
-        the run is already interrupted."""
+        the run is already interrupted. ``mark``: a file the signal's name is written to
+        before the group is signalled, so the step script knows its step was interrupted
+        (not failed) whatever status its commands die with."""
+        if mark is not None:
+            mark.unlink(missing_ok=True)
         proc: subprocess.Popen[bytes] = subprocess.Popen(list(argv), start_new_session=True,
                                                          **kwargs)
         self._procs.append(proc)
+        if mark is not None:
+            self._marks[proc.pid] = mark
         if self.signal is not None:  # the signal came while this one was starting
+            self._mark(proc)
             _killpg(proc.pid, signal.SIGKILL)
         return proc
+
+    def _mark(self, proc: subprocess.Popen[bytes]) -> None:
+        mark = self._marks.get(proc.pid)
+        if mark is None or proc.poll() is not None or self.signal is None:
+            return
+        try:
+            mark.write_text(signal_name(self.signal) + "\n")
+        except OSError:
+            pass  # the step then reports a failure; the run still says it was interrupted
 
     def _groups(self) -> list[int]:
         return [proc.pid for proc in list(self._procs)]
@@ -125,6 +143,8 @@ class ProcessGroups:
             _say(f"\nwheels: {signal_name(signum)} received: stopping {running} running step "
                  f"script(s) (SIGTERM, SIGKILL after {self.grace:g}s); the report will say "
                  "what was interrupted\n")
+            for proc in list(self._procs):
+                self._mark(proc)
             self.kill(signal.SIGTERM)
             self._timer = threading.Timer(self.grace, self.kill, args=(signal.SIGKILL,))
             self._timer.daemon = True

@@ -39,6 +39,28 @@ ARTIFACT_LICENCE = "LICENSE.txt"
 _SEPARATOR = "\n----\n\n"
 
 
+def declared_licence(metadata_text: str) -> str | None:
+    """The licence a distribution's METADATA declares, short: License-Expression, else the
+    first line of License (some put the whole text there), else the licence classifiers."""
+    from email.parser import HeaderParser
+
+    meta = HeaderParser().parsestr(metadata_text)
+    if meta.get("License-Expression"):
+        return str(meta["License-Expression"]).strip()
+    first = str(meta.get("License") or "").strip().splitlines()
+    if first and first[0].strip() and first[0].strip().upper() != "UNKNOWN":
+        return short_licence(first[0])
+    classifiers = [c.rsplit(" :: ", 1)[-1] for c in meta.get_all("Classifier") or []
+                   if c.startswith("License ::")]
+    return " AND ".join(classifiers) or None
+
+
+def short_licence(value: str | None) -> str | None:
+    """A declared licence's first line (a name or an expression), at most 200 characters."""
+    lines = (value or "").strip().splitlines()
+    return lines[0].strip()[:200] or None if lines else None
+
+
 def license_texts(distribution: str) -> dict[str, str]:
     """{file in the dist-info: text} of every licence file ``distribution`` installed."""
     try:

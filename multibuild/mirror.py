@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from multibuild import MultibuildError
@@ -69,8 +70,19 @@ def pick_sdist(files: Sequence[RemoteFile], package: str, version: str, where: s
     return chosen
 
 
-def fetch_sdist(package: str, version: str, environ: Mapping[str, str]) -> tuple[Path, str]:
-    """Download (or reuse from the cache) the verified sdist: (path, sha256)."""
+@dataclass(frozen=True)
+class SdistSource:
+    """The sdist a mirror was made from: its file name, where it came from (credentials
+    removed) and its sha256."""
+
+    file: str
+    url: str | None
+    sha256: str
+
+
+def fetch_sdist(package: str, version: str,
+                environ: Mapping[str, str]) -> tuple[Path, SdistSource]:
+    """Download (or reuse from the cache) the verified sdist: (path, where it came from)."""
     url = check_url(index_url(environ), "sdist index")
     raw = environ.get("MB_DOWNLOAD_ATTEMPTS", "4")
     if not raw.strip().isdigit() or int(raw) < 1:
@@ -78,13 +90,47 @@ def fetch_sdist(package: str, version: str, environ: Mapping[str, str]) -> tuple
     http = Http(attempts=int(raw))
     sdist = pick_sdist(list_simple(http, url, package, version), package, version,
                        redact_url(url))
+    assert sdist.sha256 is not None  # pick_sdist refuses a file without one
+    source = SdistSource(sdist.filename, redact_url(sdist.url), sdist.sha256)
     directory = cache_dir(environ) / "sdists"
     directory.mkdir(parents=True, exist_ok=True)
     cached = directory / sdist.filename
     if cached.is_file() and sha256_file(cached) == sdist.sha256:
-        return cached, sdist.sha256
+        return cached, source
     print(f"mirror: downloading {sdist.filename} from {redact_url(url)}", file=sys.stderr)
-    return fetch_file(http, sdist, directory)
+    path, _digest = fetch_file(http, sdist, directory)
+    return path, source
+
+
+# Where a mirror keeps the sdist it was made from (its own git config; the commit message holds
+# the file name and sha256 too, so a clone of the mirror still knows them).
+_SDIST_KEYS = {"file": "mb.sdist.file", "url": "mb.sdist.url", "sha256": "mb.sdist.sha256"}
+_MESSAGE = re.compile(r"^\S+ \S+ from (?P<file>\S+)\n\nsdist sha256: (?P<sha256>[0-9a-f]{64})$",
+                      re.MULTILINE)
+
+
+def _config(repo: Path, key: str) -> str | None:
+    done = subprocess.run(["git", "-C", str(repo), "config", "--get", key],
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def sdist_source(repo: Path, commit: str, mirror: Path | None = None) -> SdistSource | None:
+    """The sdist behind mirror commit ``commit`` of ``repo`` (a mirror, or a clone of one):
+    file and sha256 from the commit message, the URL from the mirror's config (``mirror``,
+    else ``repo``) when it recorded one."""
+    done = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%B", commit],
+                          capture_output=True, text=True, check=False)
+    found = _MESSAGE.search(done.stdout) if done.returncode == 0 else None
+    if found is None:
+        return None
+    url = None
+    for where in (mirror, repo):
+        if where is not None and where.is_dir() and \
+                _config(where, _SDIST_KEYS["sha256"]) == found["sha256"]:
+            url = _config(where, _SDIST_KEYS["url"])
+            break
+    return SdistSource(found["file"], url, found["sha256"])
 
 
 def _git(git_dir: Path, *args: str, work_tree: Path | None = None,
@@ -152,7 +198,8 @@ def make_mirror(package: str, version: str, dest: Path, environ: Mapping[str, st
     if dest.exists() and not force and not existing:
         raise MultibuildError(f"{dest} exists and is not a mirror with tag {tag}; "
                               "choose another --dest or pass --force")
-    sdist, digest = fetch_sdist(package, version, environ)
+    sdist, source = fetch_sdist(package, version, environ)
+    digest = source.sha256
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as scratch:
         unpacked = Path(scratch) / "src"
@@ -165,6 +212,10 @@ def make_mirror(package: str, version: str, dest: Path, environ: Mapping[str, st
             staged, roots[0], f"{package} {version} from {sdist.name}\n\nsdist sha256: {digest}\n",
             tag,
         )
+        for field, key in _SDIST_KEYS.items():  # what was really fetched, for the reports
+            value = getattr(source, field)
+            if value:
+                _git(staged, "config", key, value)
         if dest.exists():
             shutil.rmtree(dest)
         try:

@@ -524,12 +524,42 @@ def fetch_tarball(target: Target, options: Options, environ: Mapping[str, str]) 
         return cache.install(staged, sha)
 
 
-def _write_origin(staged: Path, target: Target, artifact: str, sha: str, url: str) -> None:
+# What a prefix came from: the artifact's file name, sha256, URL (or "package index"), and for
+# a wheel its distribution name and licence (its METADATA): what a wheel's SBOM names
+# (multibuild.sbom) for the library it bundles from this prefix.
+ORIGIN = "openblas-origin.json"
+
+
+def artifact_metadata(tree: Path) -> dict[str, str | None]:
+    """Name and declared licence of an unpacked wheel (``tree`` holds its
+    ``*.dist-info/METADATA``)."""
+    from email.parser import HeaderParser
+
+    from multibuild.licenses import declared_licence
+
+    found = sorted(tree.glob("*.dist-info/METADATA"))
+    if not found:
+        return {}
+    text = found[0].read_text(encoding="utf-8", errors="replace")
+    return {"name": HeaderParser().parsestr(text).get("Name"),
+            "license": declared_licence(text)}
+
+
+def read_origin(prefix: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((prefix / ORIGIN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_origin(staged: Path, target: Target, artifact: str, sha: str, url: str,
+                  metadata: Mapping[str, str | None] | None = None) -> None:
     record = {
         "artifact": artifact, "sha256": sha, "url": url, "platform": target.platform.key,
-        "ilp64": target.ilp64, "version": target.version,
+        "ilp64": target.ilp64, "version": target.version, **(metadata or {}),
     }
-    (staged / "openblas-origin.json").write_text(json.dumps(record, indent=1) + "\n")
+    atomic_write(staged / ORIGIN, json.dumps(record, indent=1) + "\n")
 
 
 def pip_download(target: Target, dest: Path, environ: Mapping[str, str]) -> Path:
@@ -567,7 +597,8 @@ def fetch_wheel(
     known = cache.lookup(key)
     if known:
         hit = cache.cached_prefix(known)
-        if hit and (options.offline or has_artifact_licence(hit)):
+        if hit and (options.offline or (has_artifact_licence(hit)
+                                         and "license" in (read_origin(hit) or {}))):
             return hit
     if options.offline:
         raise MultibuildError(
@@ -590,12 +621,16 @@ def fetch_wheel(
                 raise MultibuildError(f"{wheel.name}: no {package.name}/ package in the wheel")
             staged = work / "prefix"
             lay_out_prefix(package, staged, target, wheel.name)
-            _write_origin(staged, target, wheel.name, sha, "package index")
+            _write_origin(staged, target, wheel.name, sha, "package index",
+                          artifact_metadata(tree))
             hit = cache.install(staged, sha)
-        elif not has_artifact_licence(hit):  # laid out before the licence file was kept
+        elif not has_artifact_licence(hit) or "license" not in (read_origin(hit) or {}):
+            # Laid out before the licence file and the wheel's metadata were kept.
             tree = work / "tree"
             safe_extract_zip(wheel, tree, wheel.name)
             copy_artifact_licence(tree / target.wheel_dist.replace("-", "_"), hit)
+            _write_origin(hit, target, wheel.name, sha, "package index",
+                          artifact_metadata(tree))
         cache.remember(key, sha, wheel.name)
         return hit
 

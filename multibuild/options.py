@@ -38,6 +38,14 @@ class Target:
 ALL_PYTHONS_FROM = (3, 9)
 
 
+def buildable_version(version: str) -> bool:
+    """Whether ``version`` (``3.12``, ``3.13t``) is one ./wheels build builds for."""
+    try:
+        return _version_key(version) >= OLDEST_PYTHON
+    except ValueError:
+        return False
+
+
 def installed_versions() -> list[str]:
     """``--python all``: every CPython found here from ALL_PYTHONS_FROM on, oldest first."""
     from multibuild.interpreters import discover
@@ -61,7 +69,8 @@ def _is_local_path(url: str) -> bool:
     return "://" not in url and not re.match(r"^[^/]+:", url)
 
 
-def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], source: str) -> None:
+def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], source: str,
+                    plat_source: str = "PLAT") -> None:
     """Refuse, before any work, targets this Linux host cannot build: the same policy as a
     replayed CI job (``multibuild.cimatrix.skip_reason``). macOS and Windows CI jobs install
     their Python in before_install, so only a Linux host is checked."""
@@ -74,7 +83,7 @@ def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], sou
         if host.mode == "native" and target.python not in host.pythons:
             from multibuild.interpreters import discover
 
-            usable = [v for v in discover() if _version_key(v) >= OLDEST_PYTHON]
+            usable = [v for v in discover() if buildable_version(v)]
             found = ", ".join(sorted(usable, key=_version_key)) or "none"
             raise MultibuildError(
                 f"{source} {target.python}: no CPython {target.python} found on this machine "
@@ -82,7 +91,8 @@ def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], sou
         job = Job(target.id, "local", "", 0, target.os, target.plat, target.python, (), ())
         reason = skip_reason(job, host)
         if reason is not None:
-            raise MultibuildError(f"cannot build {target.id} on this machine: {reason}")
+            raise MultibuildError(f"{plat_source} {target.plat}: cannot build {target.id} on "
+                                  f"this machine: {reason}")
 
 
 # Project configurations beside the default one (config.sh, env_vars.sh at the top level):
@@ -179,9 +189,12 @@ class RunOptions:
         lines: list[str] = []
         first = next(iter(self.ci.values()), None)
         if first is not None:
+            used = {"REPO_DIR": self.repo_dir, "BUILD_COMMIT": self.build_commit,
+                    "REPO_URL": self.repo_url}
+            # Only what the run took from them (a flag or the environment may have won).
             shown = [f"{name}={first.values[name].value} ({first.values[name].source})"
-                     for name in ("REPO_DIR", "BUILD_COMMIT", "REPO_URL")
-                     if name in first.values]
+                     for name, value in used.items()
+                     if name in first.values and first.values[name].value == value]
             if shown:
                 lines.append("from the CI files: " + ", ".join(shown))
         for target_id, settings in self.ci.items():
@@ -317,7 +330,7 @@ class RunOptions:
                                       "replaces its output whole, so choose another")
         if check_host:
             try:
-                check_buildable(targets, environ, python_source)
+                check_buildable(targets, environ, python_source, plat_source)
             except MultibuildError as exc:
                 where = ci_sources.get("PLAT")
                 if plat is not None or environ.get("PLAT") or not where \

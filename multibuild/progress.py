@@ -15,11 +15,12 @@ target's ``build.log``: only what the terminal shows is condensed.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Callable
 
 DEFAULT_INTERVAL = 15.0
@@ -109,8 +110,22 @@ class Condenser:
                 yield shown
 
 
-def main() -> int:
-    condenser = Condenser(interval_from(os.environ))
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m multibuild.progress",
+        description="Condense a build's or a test run's output read on standard input, as "
+        "./wheels build shows it: a progress line (ninja's [n/m], pytest's [ n%]) every "
+        f"MB_PROGRESS_INTERVAL seconds (default {DEFAULT_INTERVAL:g}; 0 shows every line) and "
+        "the last one, compiler chatter between them hidden, errors, failures and step lines "
+        "always shown. Example: some-build 2>&1 | python -m multibuild.progress",
+    )
+    parser.add_argument("--interval", type=float, metavar="SECONDS",
+                        help="seconds between progress lines (default: MB_PROGRESS_INTERVAL)")
+    args = parser.parse_args(argv)
+    if args.interval is not None and args.interval < 0:
+        parser.error(f"--interval {args.interval:g}: must be 0 or more")
+    interval = interval_from(os.environ) if args.interval is None else args.interval
+    condenser = Condenser(interval)
     for line in sys.stdin:
         shown = condenser.feed(line)
         if shown is not None:

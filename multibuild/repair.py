@@ -12,6 +12,7 @@ written in the normal archive form (multibuild.reproducible), so equal builds gi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -179,23 +180,37 @@ def repair_wheel(wheel: Path, out_dir: Path) -> Path:
 
 
 def repair_wheelhouse(in_dir: Path, out_dir: Path | None = None,
-                      environ: Mapping[str, str] | None = None) -> list[Path]:
-    """Repair every wheel of ``in_dir`` into ``out_dir``; each wheel a repair tool rewrote is
-    then written in the normal archive form (multibuild.reproducible: sorted members,
-    SOURCE_DATE_EPOCH timestamps, fixed modes), so the same build gives the same bytes. A
-    wheel that needs no repair passes through byte for byte, as in multibuild."""
+                      environ: Mapping[str, str] | None = None,
+                      checkout: Path | None = None) -> list[Path]:
+    """Repair every wheel of ``in_dir`` into ``out_dir``; each wheel a repair tool rewrote
+    gets its SBOM (multibuild.sbom: the project at the commit of ``checkout``, every bundled
+    library and what provided it) and is then written in the normal archive form
+    (multibuild.reproducible: sorted members, SOURCE_DATE_EPOCH timestamps, fixed modes), so
+    the same build gives the same bytes. A wheel that needs no repair passes through byte for
+    byte, as in multibuild."""
     from multibuild.reproducible import normalize_wheel, source_date_epoch
+    from multibuild.sbom import wheel_sbom
 
-    epoch = source_date_epoch(os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    epoch = source_date_epoch(env)
     out = out_dir or in_dir
     results = []
     for wheel in sorted(in_dir.glob("*.whl")):
         rewritten = wheel_target_os(wheel) is not None and needs_repair(wheel)
         target = repair_wheel(wheel, out)
         if rewritten:
-            normalize_wheel(target, epoch)
+            member, sbom = wheel_sbom(target, env, checkout, epoch)
+            normalize_wheel(target, epoch, add={member: sbom})
+            names = ", ".join(describe_sbom(sbom)) or "no bundled libraries"
+            print(f"sbom: {target.name}: {member}: {names}", flush=True)
         results.append(target)
     return results
+
+
+def describe_sbom(sbom: bytes) -> list[str]:
+    from multibuild.sbom import summary
+
+    return summary(json.loads(sbom))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,11 +220,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("in_dir", type=Path)
     parser.add_argument("out_dir", type=Path, nargs="?")
+    parser.add_argument("--source", type=Path, metavar="DIR",
+                        help="the project checkout the wheels were built from (REPO_DIR): "
+                        "its commit goes into each wheel's SBOM")
     args = parser.parse_args(argv)
     try:
         if not args.in_dir.is_dir():
             raise MultibuildError(f"wheel directory {args.in_dir} does not exist")
-        for path in repair_wheelhouse(args.in_dir, args.out_dir):
+        source = args.source if args.source and args.source.is_dir() else None
+        for path in repair_wheelhouse(args.in_dir, args.out_dir, checkout=source):
             print(f"repaired: {path.name}")
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)

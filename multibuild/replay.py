@@ -19,17 +19,26 @@ import os
 import shlex
 import shutil
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, UsageError
+from multibuild.checkout import source_sentence
 from multibuild.environment import STEP_VARIABLES
 from multibuild.events import BuildPlan, EventKind, plan
 from multibuild.interrupts import ProcessGroups
 from multibuild.options import RunOptions
 from multibuild.refs import check_ref, check_repo_dir
-from multibuild.runner import TargetResult, run_all
+from multibuild.runner import (
+    SourceResult,
+    TargetResult,
+    effective_jobs,
+    prepare_source,
+    run_all,
+    source_dir,
+)
 from multibuild.staging import PREVIOUS, Staging
 
 if TYPE_CHECKING:
@@ -92,40 +101,73 @@ def job_environment(
     return env, result
 
 
-def build(options: RunOptions, environ: Mapping[str, str], *,
-          groups: ProcessGroups | None = None,
-          staging: Staging | None = None) -> list[TargetResult]:
-    """The main job: build, repair, test and stage every target of ``options`` with the
-    environment ``environ``. ``./wheels build`` and every replayed job run this.
+def resolve_source(options: RunOptions, environ: Mapping[str, str],
+                   groups: ProcessGroups) -> SourceResult | None:
+    """clean_code REPO_DIR at BUILD_COMMIT (clone or fetch, resolve the ref) before any target
+    starts or anything is staged (in docker mode after the docker preflight): an unknown
+    ref, an unreachable repository or a broken config.sh is a one-line UsageError here, and
+    the previous wheelhouse stays as it was. None when a signal stopped it (nothing changed
+    either)."""
+    from multibuild.incremental import build_mode_of
 
-    The wheels go into a fresh staging directory that replaces the output wheelhouse, with
-    the report, when the run ends, interrupted or not; given ``staging``, the caller writes
-    the report and swaps it in (several jobs, one wheelhouse). ``groups`` holds the run's
-    processes and any signal that interrupted it (default: its own, handling the signals)."""
-    if groups is None:
-        own = ProcessGroups()
-        with own.handling_signals():
-            return build(options, environ, groups=own, staging=staging)
-    from multibuild.incremental import build_mode_of, provision_ccache
-
-    if build_mode_of(environ) == "docker":
+    if build_mode_of(environ) == "docker":  # the images and mounts, before anything runs
         docker_preflight(options, environ, groups)
+    log = options.work_dir / "source" / "build.log"
+    if sys.stdout.isatty():  # a clone can take minutes; pipes and CI logs stay quiet
+        print(f"wheels: checking out {options.repo_dir} at {options.build_commit} (log: {log})",
+              flush=True)
+    source = prepare_source(options, environ, groups)
+    if groups.interrupted:
+        return None
+    if not source.passed:  # an error before any build: exit status 2, like bad input
+        raise UsageError(source.error)
+    print(f"wheels: source: {source_sentence(repository_record(options))}", flush=True)
+    return source
+
+
+def build_targets(options: RunOptions, environ: Mapping[str, str], groups: ProcessGroups,
+                  staging: Staging) -> list[TargetResult]:
+    """Build, repair, test every target of ``options`` (its source resolved) and stage the
+    passing wheels into ``staging``."""
+    from multibuild.incremental import provision_ccache
+
     provision_ccache(environ)  # USE_CCACHE's default wants it; installed like the tests' LLVM
-    publish = staging is None
-    if staging is None:
-        staging = Staging.create(options.output_dir, options.work_dir / PREVIOUS)
     targets = ", ".join(t.id for t in options.targets)
     print(f"wheels: building {options.repo_dir} at {options.build_commit} for {targets}",
           flush=True)
+    return run_all(options, environ=environ, groups=groups, stage_dir=staging.path)
+
+
+def build(options: RunOptions, environ: Mapping[str, str], *,
+          groups: ProcessGroups | None = None) -> list[TargetResult]:
+    """The main job: check the project out, then build, repair, test and stage every target
+    of ``options`` with the environment ``environ``. ``./wheels build`` runs this; a replayed
+    CI job runs its parts (several jobs, one wheelhouse).
+
+    The wheels go into a fresh staging directory that replaces the output wheelhouse, with
+    the report, when the run ends, interrupted or not; nothing is staged, and the output is
+    left alone, until the source is checked out (``resolve_source``). ``groups`` holds the
+    run's processes and any signal that interrupted it (default: its own, handling the
+    signals). An empty list: a signal stopped the run before any target started."""
+    if groups is None:
+        own = ProcessGroups()
+        with own.handling_signals():
+            return build(options, environ, groups=own)
+    started = time.time()
+    source = resolve_source(options, environ, groups)
+    if source is None:
+        return []
+    for line in options.ci_sources():  # once the source is there: errors before stay one line
+        print(f"wheels: {line}", flush=True)
+    staging = Staging.create(options.output_dir, options.work_dir / PREVIOUS)
     try:
-        results = run_all(options, environ=environ, groups=groups, stage_dir=staging.path)
+        results = build_targets(options, environ, groups, staging)
     except BaseException:
-        if publish:
-            staging.discard()
+        staging.discard()
         raise
-    if publish:
-        publish_run(staging, results, options.build_commit, groups, jobs=options.jobs,
-                    repository=repository_record(options))
+    publish_run(staging, results, options.build_commit, groups,
+                jobs=effective_jobs(options), repository=repository_record(options),
+                source=source, started=started)
     return results
 
 
@@ -151,23 +193,25 @@ def docker_preflight(options: RunOptions, environ: Mapping[str, str],
 def repository_record(options: RunOptions) -> dict[str, object]:
     """What the run's clean_code checked out, for the report."""
     from multibuild.report import checkout_record
-    from multibuild.runner import source_dir
 
     return checkout_record(source_dir(options), options.build_commit, options.repo_url)
 
 
 def publish_run(staging: Staging, results: list[TargetResult], build_commit: str,
                 groups: ProcessGroups, *, jobs: int | None = None,
-                repository: dict[str, object] | None = None) -> None:
+                repository: dict[str, object] | None = None,
+                source: SourceResult | None = None, started: float | None = None) -> None:
     """Write the run's report into its staged wheelhouse and swap that in for the output.
-    The upload step uploads only what this report lists as passed."""
+    The upload step uploads only what this report lists as passed. ``started``: when the run
+    began (its duration runs from there to now)."""
     from multibuild.report import REPORT, write_run_report
     from multibuild.summary import print_interruption
 
     groups.finish()  # nothing the run started outlives it
     write_run_report(staging.output, results, build_commit, jobs=jobs,
                      interrupted_by=groups.signal_name, into=staging.path,
-                     repository=repository)
+                     repository=repository, source=source,
+                     timing=(started, time.time()) if started else None)
     previous = staging.publish()
     report = staging.output / REPORT
     print(f"wheels: report: {report} and {report.with_suffix('.html')}", flush=True)
@@ -304,36 +348,56 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
                                                         work_dir=work / job.id)))
     results: list[TargetResult] = []
     commits: list[str] = []
-    if planned:
-        # One staged wheelhouse and one report for every replayed job.
-        staging = Staging.create(output, work / PREVIOUS)
-        try:
-            for item in planned:
-                job_id = item.job.id if isinstance(item, JobRun) else item[0]
-                if groups.interrupted:
+    started = time.time()
+    # One staged wheelhouse and one report for every replayed job, made once the first job's
+    # source is checked out (or a script job starts): an error before that leaves the output
+    # as it was.
+    staging: Staging | None = None
+    try:
+        for item in planned:
+            job_id = item.job.id if isinstance(item, JobRun) else item[0]
+            if groups.interrupted:
+                verdicts[job_id] = "not run (interrupted)"
+                continue
+            if isinstance(item, JobRun):
+                if staging is None:
+                    staging = Staging.create(output, work / PREVIOUS)
+                job_results = [_run_script_job(item, staging, work, groups)]
+                commits.append(item.overrides.get("BUILD_COMMIT")
+                               or item.job.environment.get("BUILD_COMMIT", "?"))
+            else:
+                _, env, options = item
+                try:
+                    source = resolve_source(options, env, groups)
+                except MultibuildError as exc:
+                    if staging is None:
+                        raise
+                    print(f"replay: {job_id}: error: {exc}", file=sys.stderr, flush=True)
+                    verdicts[job_id] = "FAILED (checkout)"
+                    continue
+                if source is None:
                     verdicts[job_id] = "not run (interrupted)"
                     continue
-                if isinstance(item, JobRun):
-                    job_results = [_run_script_job(item, staging, work, groups)]
-                    commits.append(item.overrides.get("BUILD_COMMIT")
-                                   or item.job.environment.get("BUILD_COMMIT", "?"))
-                else:
-                    _, env, options = item
-                    job_results = build(options, env, groups=groups, staging=staging)
-                    commits.append(options.build_commit)
-                results += job_results
-                passed = bool(job_results) and all(r.passed for r in job_results)
-                verdicts[job_id] = ("passed" if passed else "INTERRUPTED"
-                                    if any(r.interrupted for r in job_results) else "FAILED")
-        except BaseException:
+                if staging is None:
+                    staging = Staging.create(output, work / PREVIOUS)
+                job_results = build_targets(options, env, groups, staging)
+                commits.append(options.build_commit)
+            results += job_results
+            passed = bool(job_results) and all(r.passed for r in job_results)
+            verdicts[job_id] = ("passed" if passed else "INTERRUPTED"
+                                if any(r.interrupted for r in job_results) else "FAILED")
+    except BaseException:
+        if staging is not None:
             staging.discard()
-            raise
-        publish_run(staging, results, ", ".join(dict.fromkeys(commits)), groups)
+        raise
+    if staging is not None:
+        publish_run(staging, results, ", ".join(dict.fromkeys(commits)), groups,
+                    started=started)
         print_summary(results)
-    for job in jobs:
-        if job.id in verdicts:
-            print(f"replay: {job.id}: {verdicts[job.id]}")
     ran = [v for v in verdicts.values() if not v.startswith("skipped")]
+    for job in jobs:  # a skipped job was said so once, above
+        if job.id in verdicts and not verdicts[job.id].startswith("skipped"):
+            print(f"replay: {job.id}: {verdicts[job.id]}")
     if not ran and not args.print_env:
         print("error: none of the selected jobs can run on this host", file=sys.stderr)
         return 1

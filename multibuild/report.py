@@ -3,14 +3,18 @@
 ``report.json`` is the contract the upload step reads (``multibuild.upload.passed_wheels``):
 version 1, ``targets`` with ``id``, ``passed`` and ``wheels`` (``file``, ``sha256``) of the
 staged wheels of passing targets. A run adds, per target, each step's start, end and
-duration, the result and failed step, each wheel's size, tags and bundled libraries, the path
-of the target's log and the tail of a failure; what was built (``repository``: URL, the ref as
-written, the resolved commit hash) and with what (per target: project version, Python version,
-the tools: auditwheel, uv, pip, meson, ninja, compilers; per wheel the bundled compiler runtimes
-such as libgfortran, and ``reproduced``: whether it has the same bytes as the previous run's
-wheel of that target and commit, null when there is none). ``report.schema.json`` beside this
-module is its JSON schema. Both files are written atomically (temporary name, then rename), with
-the user's umask.
+duration, the result and failed step, each wheel's size, tags, bundled libraries and SBOM,
+the test counts (``tests``, multibuild.testresults), the target's log and the tail of a
+failure; what was built (``repository``: the URL asked for, what was really fetched, the ref
+as written, the resolved commit and whether it exists upstream; ``checkout``: that step's
+time and log) and with what (per target: project version, Python version, the tools:
+auditwheel, uv, pip, meson, ninja, compilers; per wheel the bundled compiler runtimes such as
+libgfortran, and ``reproduced``: whether it has the same bytes as the previous complete wheel
+of that target and commit, null when there is none). ``report.schema.json`` beside this
+module is its JSON schema. Both files are written atomically (temporary name, then rename),
+with the user's umask, and the run's logs and the staged wheels' SBOMs are kept beside them
+(``logs/``, ``sboms/``), so every link of ``report.html`` is relative to it and the set can be
+moved or copied whole.
 
 A run stopped by a signal is marked ``interrupted`` (with the signal), and so is each target
 it stopped or never started: such a target is never ``passed`` and lists no wheels.
@@ -18,11 +22,14 @@ it stopped or never started: such a target is never ``passed`` and lists no whee
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
 import platform as host_platform
 import re
+import shutil
+import zipfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from importlib import metadata
@@ -32,9 +39,11 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from multibuild import MultibuildError
+from multibuild.checkout import source_sentence
 from multibuild.download import redact_url, sha256_file
-from multibuild.files import atomic_write
-from multibuild.runner import StepResult, TargetResult
+from multibuild.files import atomic_path, atomic_write
+from multibuild.runner import SourceResult, StepResult, TargetResult
+from multibuild.testresults import TestResults
 from multibuild.wheelinfo import WheelInfo
 
 REPORT = "report.json"
@@ -91,18 +100,19 @@ def compiler_runtimes(bundled: Iterable[str]) -> list[str]:
 
 def checkout_record(source: Path, ref: str, repo_url: str = "") -> dict[str, Any]:
     """What clean_code checked out in ``source`` (``multibuild.checkout.describe``): the
-    repository it came from, the URL asked for, the ref as written and the full commit hash;
-    an sdist stand-in names its local mirror."""
+    repository asked for, what was really fetched (the sdist file of a stand-in mirror), the
+    ref as written, the full commit hash and whether it exists upstream."""
     from multibuild.checkout import describe
 
     requested = redact_url(repo_url) if repo_url else None
     try:
         found = describe(source)
     except MultibuildError:
-        return {"url": requested, "requested_url": requested, "ref": ref, "commit": None,
-                "sdist_mirror": None}
-    return {"url": found.url or requested, "requested_url": requested,
-            "ref": found.ref or ref, "commit": found.sha, "sdist_mirror": found.sdist_mirror}
+        return {"url": requested, "requested_url": requested, "fetched_url": None, "ref": ref,
+                "commit": None, "commit_upstream": None, "sdist_mirror": None, "sdist": None}
+    record = found.record()
+    return {**record, "url": record["url"] or requested, "requested_url": requested,
+            "ref": record["ref"] or ref}
 
 
 def _version(distribution: str) -> str | None:
@@ -174,9 +184,38 @@ def target_provenance(result: TargetResult) -> dict[str, Any]:
     }
 
 
-def wheel_entry(wheel: WheelInfo, reproduced: bool | None = None) -> dict[str, Any]:
+def sbom_entry(wheel: Path, directory: Path | None = None) -> dict[str, Any] | None:
+    """The SBOM inside ``wheel`` (multibuild.sbom): its path there, sha256 and what it names;
+    with ``directory``, a copy kept beside the report (``sboms/<wheel>.cdx.json``, href)."""
+    from multibuild.sbom import SBOM_FILE, summary
+
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            member = next((n for n in archive.namelist()
+                           if n.endswith(f".dist-info/sboms/{SBOM_FILE}") and n.count("/") == 2),
+                          None)
+            if member is None:
+                return None
+            data = archive.read(member)
+            others = sorted(n for n in archive.namelist()
+                            if ".dist-info/sboms/" in n and n != member)
+    except (OSError, zipfile.BadZipFile):
+        return None
+    entry: dict[str, Any] = {"path": member, "sha256": hashlib.sha256(data).hexdigest(),
+                             "components": summary(json.loads(data)), "others": others}
+    if directory is not None:
+        kept = directory / "sboms" / f"{wheel.name}.cdx.json"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(kept, data.decode())
+        entry["href"] = f"sboms/{kept.name}"
+    return entry
+
+
+def wheel_entry(wheel: WheelInfo, reproduced: bool | None = None,
+                directory: Path | None = None) -> dict[str, Any]:
     """A wheel's record; ``reproduced``: whether it has the bytes of the previous run's wheel
-    of the same target and commit (None: nothing to compare with)."""
+    of the same target and commit (None: nothing to compare with); ``directory``: where the
+    report goes (its SBOM is copied there)."""
     return {
         "file": wheel.path.name,
         "sha256": wheel.sha256,
@@ -186,15 +225,16 @@ def wheel_entry(wheel: WheelInfo, reproduced: bool | None = None) -> dict[str, A
         "platform_tags": list(wheel.platform_tags),
         "bundled": list(wheel.bundled),
         "compiler_runtimes": compiler_runtimes(wheel.bundled),
+        "sbom": sbom_entry(wheel.path, directory),
     }
 
 
 def step_entry(step: StepResult, interrupted: bool = False) -> dict[str, Any]:
     result = "unfinished" if step.status is None else ("passed" if step.passed else "failed")
-    if interrupted and not step.passed:
-        result = "interrupted"  # the step the signal stopped, whatever its exit trap wrote
+    if (interrupted or step.signal) and not step.passed:
+        result = "interrupted"  # the step the signal stopped, whatever status it ended with
     return {"name": step.name, "result": result, "status": step.status,
-            "start": _when(step.start), "end": _when(step.end),
+            "signal": step.signal, "start": _when(step.start), "end": _when(step.end),
             "duration": _seconds(step.duration)}
 
 
@@ -206,9 +246,13 @@ def target_result(result: TargetResult) -> str:
     return "failed"
 
 
-def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
-    log = result.log.resolve()
-    wheels = [wheel_entry(w, result.reproduced.get(w.path.name)) for w in result.wheels]
+def target_entry(result: TargetResult, logs: dict[str, str] | None = None,
+                 directory: Path | None = None) -> dict[str, Any]:
+    """A target's record; ``logs``: target id -> its log's copy beside the report;
+    ``directory``: where the report goes (the staged wheels' SBOMs are copied there)."""
+    wheels = [wheel_entry(w, result.reproduced.get(w.path.name),
+                          directory if result.passed else None) for w in result.wheels]
+    href = (logs or {}).get(result.target.id)
     return {
         "id": result.target.id,
         "passed": result.passed,
@@ -225,26 +269,77 @@ def target_entry(result: TargetResult, output_dir: Path) -> dict[str, Any]:
         # Only a passing target's wheels are staged and listed as wheels (what upload reads).
         "wheels": wheels if result.passed else [],
         "rejected_wheels": [] if result.passed else wheels,
-        "log": str(log),
-        "log_href": Path(os.path.relpath(log, output_dir.resolve())).as_posix(),
+        "tests": result.tests.to_json() if result.tests else None,
+        "log": str(result.log.resolve()),
+        **({"log_href": href} if href else {}),
         "failure_tail": "" if result.passed else result.tail,
         **target_provenance(result),
     }
 
 
-def run_report(results: Sequence[TargetResult], output_dir: Path, build_commit: str,
+LOGS = "logs"  # the copies of the run's logs beside the report, so it can be moved
+
+
+def _keep(log: Path, directory: Path, name: str) -> str | None:
+    """Put ``log`` into ``directory/logs/name`` (a hard link: the next run writes a new
+    build.log, never into this one; a copy across file systems); its href, or None."""
+    if not log.is_file():
+        return None
+    kept = directory / LOGS / name
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.unlink(missing_ok=True)
+    try:
+        os.link(log, kept)
+    except OSError:
+        with atomic_path(kept) as tmp:
+            shutil.copyfile(log, tmp)
+    return f"{LOGS}/{name}"
+
+
+def keep_logs(directory: Path, results: Sequence[TargetResult],
+              source: SourceResult | None = None) -> dict[str, str]:
+    """Every target's build.log (and the checkout's) beside the report: target id -> href."""
+    hrefs = {}
+    for result in results:
+        href = _keep(result.log, directory, f"{result.target.id}.log")
+        if href:
+            hrefs[result.target.id] = href
+    if source is not None:
+        href = _keep(source.log, directory, "source.log")
+        if href:
+            hrefs[""] = href
+    return hrefs
+
+
+def run_report(results: Sequence[TargetResult], build_commit: str,
                *, jobs: int | None = None, interrupted_by: str | None = None,
-               repository: dict[str, Any] | None = None) -> dict[str, Any]:
+               repository: dict[str, Any] | None = None,
+               source: SourceResult | None = None,
+               timing: tuple[float, float] | None = None,
+               logs: dict[str, str] | None = None,
+               directory: Path | None = None) -> dict[str, Any]:
     """The report of a run; ``interrupted_by``: the signal that stopped it (e.g. SIGINT);
-    ``repository``: what was checked out (``checkout_record``)."""
-    started = min((r.started for r in results if r.started), default=0.0)
-    ended = max((r.ended for r in results), default=0.0)
+    ``repository``: what was checked out (``checkout_record``); ``source``: that checkout's
+    step; ``timing``: when the run started and ended (default: its targets' span);
+    ``logs``: the hrefs of the logs kept beside the report (``keep_logs``); ``directory``:
+    where the report goes (the staged wheels' SBOMs are copied there)."""
+    if timing is not None:
+        started, ended = timing
+    else:
+        started = min((r.started for r in results if r.started), default=0.0)
+        ended = max((r.ended for r in results), default=0.0)
     passed = sum(r.passed for r in results)
     interrupted = sum(r.interrupted for r in results)
+    checkout = None
+    if source is not None:
+        checkout = {"duration": _seconds(source.duration), "started": _when(source.started),
+                    "log": str(source.log.resolve()),
+                    **({"log_href": logs[""]} if logs and "" in logs else {})}
     return {
         "version": VERSION,
         "build_commit": build_commit,
         "repository": repository,
+        "checkout": checkout,
         "written": datetime.now().astimezone().isoformat(),
         "started": _when(started),
         "ended": _when(ended),
@@ -255,20 +350,28 @@ def run_report(results: Sequence[TargetResult], output_dir: Path, build_commit: 
         "signal": interrupted_by,
         "summary": {"targets": len(results), "passed": passed,
                     "failed": len(results) - passed - interrupted, "interrupted": interrupted},
-        "targets": [target_entry(r, output_dir) for r in results],
+        "targets": [target_entry(r, logs, directory) for r in results],
     }
 
 
 def write_run_report(output_dir: Path, results: Sequence[TargetResult], build_commit: str,
                      *, jobs: int | None = None, interrupted_by: str | None = None,
                      into: Path | None = None,
-                     repository: dict[str, Any] | None = None) -> Path:
+                     repository: dict[str, Any] | None = None,
+                     source: SourceResult | None = None,
+                     timing: tuple[float, float] | None = None) -> Path:
     """Write ``report.json`` and ``report.html`` of a run whose wheelhouse is ``output_dir``
-    (links are relative to it) into ``into`` (default: ``output_dir``; a staging directory
-    beside it, swapped in afterwards); ``repository``: what was checked out."""
-    data = run_report(results, output_dir, build_commit, jobs=jobs,
-                      interrupted_by=interrupted_by, repository=repository)
+    into ``into`` (default: ``output_dir``; a staging directory beside it, swapped in
+    afterwards), with the run's logs beside them (``logs/``): every link is relative to the
+    report's directory, so the set can be moved (``previous-wheelhouse/``) or copied whole.
+    ``repository``: what was checked out; ``source``: the checkout step; ``timing``: the
+    run's start and end."""
     directory = into if into is not None else output_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    logs = keep_logs(directory, results, source)
+    data = run_report(results, build_commit, jobs=jobs, interrupted_by=interrupted_by,
+                      repository=repository, source=source, timing=timing, logs=logs,
+                      directory=directory)
     path = directory / REPORT
     _write(path, json.dumps(data, indent=2) + "\n")
     _write(directory / HTML_REPORT, render_html(data))
@@ -277,18 +380,29 @@ def write_run_report(output_dir: Path, results: Sequence[TargetResult], build_co
 
 # --------------------------------------------------------------------------- report.html
 
+# Fits a 1280 px screen whatever the names: tables never exceed the page, long words (wheel
+# file names, hashes, paths) break anywhere, preformatted text scrolls inside its box.
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+html { -webkit-text-size-adjust: 100%; }
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 100%;
+       overflow-wrap: anywhere; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: .5em 0; }
-th, td { border: 1px solid #ccc; padding: .35em .6em; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; margin: .5em 0; max-width: 100%; }
+table.wheels { width: 100%; table-layout: fixed; }
+table.wheels col.file { width: 24%; } table.wheels col.size { width: 7%; }
+table.wheels col.tags { width: 15%; } table.wheels col.libs { width: 20%; }
+table.wheels col.hash { width: 16%; } table.wheels col.same { width: 7%; }
+th, td { border: 1px solid #ccc; padding: .35em .6em; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; word-break: break-word; }
 th { background: #f3f3f3; }
 td.passed { background: #d9f2d9; } td.failed { background: #f8d3d3; }
 td.interrupted { background: #fbeec2; }
 p.interrupted { background: #fbeec2; padding: .5em; font-weight: bold; }
 td.missing { background: #f6f6f6; color: #999; }
 .small { font-size: .85em; color: #555; }
-pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .85em; }
+code { word-break: break-all; }
+pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .85em;
+      white-space: pre-wrap; }
 """
 
 
@@ -305,6 +419,11 @@ def _python_key(version: str) -> tuple[int, ...]:
         return tuple(int(p) for p in version.rstrip("t").split("."))
     except ValueError:
         return (0,)
+
+
+def _tests_text(target: dict[str, Any]) -> str:
+    tests = target.get("tests")
+    return TestResults.from_json(tests).describe() if isinstance(tests, dict) else ""
 
 
 def _matrix(targets: list[dict[str, Any]]) -> list[str]:
@@ -326,11 +445,13 @@ def _matrix(targets: list[dict[str, Any]]) -> list[str]:
             css, verdict = _verdict(target)
             link = target.get("log_href")
             log = f' <a href="{_e(link)}">log</a>' if link else ""
-            wheels = target.get("wheels") or target.get("rejected_wheels") or []
+            wheels = target.get("wheels") or []
             names = "".join(f'<br><span class="small">{_e(w["file"])}</span>' for w in wheels)
+            tests = _tests_text(target)
+            tested = f'<br><span class="small">tests: {_e(tests)}</span>' if tests else ""
             row.append(f'<td class="{css}" id="m-{_e(target["id"])}">'
                        f'<a href="#{_e(target["id"])}">{_e(verdict)}</a> '
-                       f'{_dur(target.get("duration"))}{log}{names}</td>')
+                       f'{_dur(target.get("duration"))}{log}{names}{tested}</td>')
         out.append("".join(row) + "</tr>")
     out.append("</table>")
     return out
@@ -352,8 +473,14 @@ def _target_section(target: dict[str, Any]) -> list[str]:
     out = [f'<h2 id="{_e(target["id"])}">{_e(target["id"])}: '
            f'{_e(verdict)} in {_dur(target.get("duration"))}</h2>']
     if link:
-        out.append(f'<p class="small">log: <a href="{_e(link)}">{_e(target.get("log"))}</a></p>')
+        out.append(f'<p class="small">log: <a href="{_e(link)}">{_e(link)}</a> '
+                   f"(written to {_e(target.get('log'))})</p>")
     out += _provenance_html(target)
+    tests = _tests_text(target)
+    if tests:
+        where = {"junit-xml": "pytest's JUnit XML", "pytest-summary": "pytest's summary line"}
+        source = where.get(str((target.get("tests") or {}).get("source")), "the test run")
+        out.append(f"<p>tests: {_e(tests)} <span class=\"small\">(from {_e(source)})</span></p>")
     steps = target.get("steps") or []
     if steps:
         out += ["<table>", "<tr><th>step</th><th>result</th><th>duration</th></tr>"]
@@ -367,18 +494,26 @@ def _target_section(target: dict[str, Any]) -> list[str]:
     wheels = [(w, "staged") for w in target.get("wheels") or []]
     wheels += [(w, "not staged") for w in target.get("rejected_wheels") or []]
     if wheels:
-        out += ["<table>", "<tr><th>wheel</th><th>size</th><th>platform tags</th>"
+        out += ['<table class="wheels">',
+                '<colgroup><col class="file"><col class="size"><col class="tags">'
+                '<col class="libs"><col class="hash"><col class="same"><col></colgroup>',
+                "<tr><th>wheel</th><th>size</th><th>platform tags</th>"
                 "<th>bundled libraries</th><th>sha256</th><th>same as last run</th>"
-                "<th></th></tr>"]
+                "<th>SBOM</th></tr>"]
         for wheel, state in wheels:
             size = wheel.get("size")
+            sbom = wheel.get("sbom") or {}
+            named = "; ".join(sbom.get("components") or []) or "no bundled libraries"
+            sbom_cell = (f'<a href="{_e(sbom["href"])}">CycloneDX</a>: {_e(named)}'
+                         if sbom.get("href") else _e(named) if sbom else "-")
             out.append(
-                f'<tr><td>{_e(wheel["file"])}</td>'
+                f'<tr><td>{_e(wheel["file"])} <span class="small">({state})</span></td>'
                 f'<td>{_e(f"{size / 1e6:.2f} MB" if isinstance(size, int) else "-")}</td>'
                 f'<td>{_e(", ".join(wheel.get("platform_tags", [])))}</td>'
                 f'<td>{_e(", ".join(wheel.get("bundled", [])) or "none")}</td>'
-                f'<td class="small">{_e(wheel.get("sha256", ""))}</td>'
-                f'<td>{_REPRODUCED.get(wheel.get("reproduced"), "-")}</td><td>{state}</td></tr>')
+                f'<td class="small"><code>{_e(wheel.get("sha256", ""))}</code></td>'
+                f'<td>{_REPRODUCED.get(wheel.get("reproduced"), "-")}</td>'
+                f"<td>{sbom_cell}</td></tr>")
         out.append("</table>")
     if target.get("failure_tail"):
         out.append(f"<p>end of the log:</p><pre>{_e(target['failure_tail'])}</pre>")
@@ -405,22 +540,26 @@ def _provenance_html(target: dict[str, Any]) -> list[str]:
     return out
 
 
-def _repository_html(repository: dict[str, Any] | None) -> list[str]:
+def _repository_html(data: dict[str, Any]) -> list[str]:
+    repository = data.get("repository")
     if not repository:
         return []
-    url = repository.get("url") or "-"
-    asked = repository.get("requested_url")
-    via = f" (asked for {asked})" if asked and asked != url else ""
-    return [f"<p>source: {_e(url)}{_e(via)} at {_e(repository.get('ref') or '-')} = "
-            f"<code>{_e(repository.get('commit') or 'unknown')}</code></p>"]
+    out = [f"<p>source: {_e(source_sentence(repository))}</p>"]
+    checkout = data.get("checkout") or {}
+    if checkout.get("log_href"):
+        out.append(f'<p class="small">checkout: {_dur(checkout.get("duration"))}, log: '
+                   f'<a href="{_e(checkout["log_href"])}">{_e(checkout["log_href"])}</a></p>')
+    return out
 
 
 def render_html(data: dict[str, Any]) -> str:
-    """A static, self-contained page (inline CSS, relative links to the logs)."""
+    """A static, self-contained page (inline CSS, links relative to the page: the logs and
+    SBOMs kept beside it)."""
     targets: list[dict[str, Any]] = list(data.get("targets", []))
     passed = sum(bool(t.get("passed")) for t in targets)
     title = f"Wheels build report: {data.get('build_commit') or 'build'}"
-    jobs = f" with {data['jobs']} at a time" if data.get("jobs") else ""
+    jobs = data.get("jobs")
+    at_once = f" with {jobs} at a time" if isinstance(jobs, int) and jobs > 1 else ""
     body = [f"<h1>{_e(title)}</h1>"]
     if data.get("interrupted"):
         unfinished = sum(bool(t.get("interrupted")) for t in targets)
@@ -428,14 +567,15 @@ def render_html(data: dict[str, Any]) -> str:
                     f' {unfinished} of {len(targets)} targets unfinished (never staged).</p>')
     body += [
         f'<p>{passed} of {len(targets)} targets passed; run took {_dur(data.get("duration"))}'
-        f'{jobs}; written {_e(data.get("written", ""))}.</p>',
-        *_repository_html(data.get("repository")),
+        f'{at_once}; written {_e(data.get("written", ""))}.</p>',
+        *_repository_html(data),
         *_matrix(targets),
     ]
     for target in targets:
         body += _target_section(target)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         + "\n".join(body) + "\n</body>\n</html>\n"
     )

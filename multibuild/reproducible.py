@@ -16,6 +16,8 @@ compression level. Contents and RECORD hashes are unchanged.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -78,22 +80,52 @@ def normalized_bytes_differ(path: Path, epoch: int) -> bool:
                    or i.compress_type != zipfile.ZIP_DEFLATED for i in infos))
 
 
-def normalize_wheel(path: Path, epoch: int) -> bool:
-    """Rewrite ``path`` in the normal form (see the module docstring); True if it changed."""
-    if not normalized_bytes_differ(path, epoch):
+def record_line(name: str, data: bytes) -> str:
+    """The RECORD line of member ``name`` holding ``data`` (the wheel spec's hash form)."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def _with_record(record: bytes, added: Mapping[str, bytes]) -> bytes:
+    """RECORD with a line for each added member (replacing any it had), before its own."""
+    lines = [ln for ln in record.decode().splitlines()
+             if ln and ln.split(",", 1)[0] not in added]
+    own = [ln for ln in lines if ln.split(",", 1)[0].endswith(".dist-info/RECORD")]
+    rest = [ln for ln in lines if ln not in own]
+    rest += [record_line(name, data) for name, data in sorted(added.items())]
+    return ("\n".join(rest + own) + "\n").encode()
+
+
+def normalize_wheel(path: Path, epoch: int, add: Mapping[str, bytes] | None = None) -> bool:
+    """Rewrite ``path`` in the normal form (see the module docstring), with the members of
+    ``add`` (name: bytes) added or replaced and listed in RECORD; True if it changed."""
+    if not add and not normalized_bytes_differ(path, epoch):
         return False
+    added = dict(add or {})
     stamp = time.gmtime(max(epoch, _ZIP_EPOCH))[:6]
     mode = path.stat().st_mode & 0o777
     with zipfile.ZipFile(path) as source, atomic_path(path, mode=mode) as tmp, \
             zipfile.ZipFile(tmp, "w") as out:
-        members = sorted((i for i in source.infolist() if not i.is_dir()),
-                         key=lambda i: _member_order(i.filename))
-        for info in members:
-            clone = zipfile.ZipInfo(info.filename, date_time=stamp)
-            clone.external_attr = (0o100000 | _file_mode(info)) << 16
+        contents = {i.filename: (i, source.read(i)) for i in source.infolist()
+                    if not i.is_dir()}
+        executable = {name: bool(_file_mode(info) & 0o111) for name, (info, _) in contents.items()}
+        for name, data in added.items():
+            contents[name] = (zipfile.ZipInfo(name), data)
+            executable[name] = False
+        if added:
+            record = next((n for n in contents if n.endswith(".dist-info/RECORD")
+                           and n.count("/") == 1), None)
+            if record is None:
+                raise MultibuildError(f"{path.name}: no .dist-info/RECORD to list "
+                                      f"{', '.join(sorted(added))} in")
+            info, data = contents[record]
+            contents[record] = (info, _with_record(data, added))
+        for name in sorted(contents, key=_member_order):
+            clone = zipfile.ZipInfo(name, date_time=stamp)
+            clone.external_attr = (0o100000 | (0o755 if executable[name] else 0o644)) << 16
             clone.compress_type = zipfile.ZIP_DEFLATED
             clone.create_system = 3  # Unix: the mode bits above are meaningful
-            out.writestr(clone, source.read(info), compresslevel=_COMPRESS_LEVEL)
+            out.writestr(clone, contents[name][1], compresslevel=_COMPRESS_LEVEL)
     return True
 
 

@@ -46,11 +46,13 @@ from multibuild.interrupts import ProcessGroups
 from multibuild.options import RunOptions, Target
 from multibuild.platforms import host_os
 from multibuild.progress import Condenser, interval_from
+from multibuild.testresults import JUNIT_XML, TestResults, collect
 from multibuild.wheelinfo import WheelInfo, inspect
 
 # The steps every CI job runs for each target, in order: (name, shell command). CI files reach
-# them through ci_step.sh -> ./wheels build. clean_code of REPO_DIR itself runs once per run
-# (prepare_source); the target's clean_code step takes its own copy of that checkout.
+# them through ci_step.sh -> ./wheels build. clean_code of REPO_DIR itself runs once per run,
+# before any target and before anything is staged (prepare_source); the target's clean_code
+# step takes its own copy of that checkout.
 LIFECYCLE_STEPS: tuple[tuple[str, str], ...] = (
     ("setup", "source multibuild/travis_steps.sh"),
     ("before_install", "before_install"),
@@ -66,7 +68,7 @@ _TAIL_LINES = 20
 # What each run of a target writes anew; the rest of its work dir (src/, venv/, test-venv/,
 # build-dir/ and the keys beside them, the previous run's wheel hashes) is kept.
 RUN_FILES: tuple[str, ...] = ("wheelhouse", "steps.tsv", "build.log", "checkout.json",
-                              "ccache-stats.log", "tmp_for_test")
+                              "ccache-stats.log", JUNIT_XML, "interrupted", "tmp_for_test")
 # Lines CI services interpret (log groups, folds, timers, annotations): never prefixed.
 _CI_MARKERS = ("##[", "##vso[", "::", "travis_fold:", "travis_time:")
 
@@ -84,6 +86,7 @@ class StepResult:
     start: float
     end: float | None = None
     status: int | None = None
+    signal: str | None = None  # the signal that interrupted it (the run wrote its name)
 
     @property
     def passed(self) -> bool:
@@ -109,6 +112,12 @@ class TargetResult:
     # Per wheel file: the same bytes as the previous run's wheel of this commit (None: no
     # such wheel to compare with).
     reproduced: dict[str, bool | None] = field(default_factory=dict)
+    tests: TestResults | None = None  # what its test run counted (multibuild.testresults)
+
+    @property
+    def built(self) -> bool:
+        """Its build step passed: the wheels in its wheelhouse are complete and repaired."""
+        return any(s.name == "build_wheel" and s.passed for s in self.steps)
 
     @property
     def passed(self) -> bool:
@@ -137,6 +146,7 @@ def read_step_log(path: Path) -> list[StepResult]:
         elif kind == "end" and name in steps:
             steps[name].end = float(stamp)
             steps[name].status = int(rest[0]) if rest else None
+            steps[name].signal = rest[1] if len(rest) > 1 and rest[1] else None
     return list(steps.values())
 
 
@@ -179,6 +189,7 @@ def target_environment(
         WHEEL_SDIR=str(work / "wheelhouse"),
         MB_WORK_DIR=str(work),
         MB_STEP_LOG=str(work / "steps.tsv"),
+        MB_INTERRUPT_MARK=str(work / "interrupted"),
         MB_ROOT=str(options.root),
     )
     if not env.get("USE_CCACHE"):  # on by default where it helps (native, outside CI)
@@ -260,13 +271,17 @@ def run_logged(
 ) -> int:
     """Run ``argv`` in a process group of its own (everything it starts, too), all output
     into ``log_path`` (appended to with ``append``), streamed to ``echo`` and handed a line
-    at a time to ``on_line`` (a CI service's logging commands)."""
+    at a time to ``on_line`` (a CI service's logging commands). A signal to the run writes
+    its name to ``env``'s MB_INTERRUPT_MARK first, so the open step says it was interrupted."""
+    mark = Path(env["MB_INTERRUPT_MARK"]) if env.get("MB_INTERRUPT_MARK") else None
     # Bytes, not text: a carriage return (Travis folds and timers) must reach the log as is.
     with log_path.open("ab" if append else "wb") as log:
         if echo is None and on_line is None:
-            proc = groups.start(argv, cwd=cwd, env=dict(env), stdout=log, stderr=STDOUT)
+            proc = groups.start(argv, cwd=cwd, env=dict(env), stdout=log, stderr=STDOUT,
+                                mark=mark)
             return proc.wait()
-        proc = groups.start(argv, cwd=cwd, env=dict(env), stdout=PIPE, stderr=STDOUT)
+        proc = groups.start(argv, cwd=cwd, env=dict(env), stdout=PIPE, stderr=STDOUT,
+                            mark=mark)
         assert proc.stdout is not None
         for line in proc.stdout:
             log.write(line)
@@ -311,11 +326,15 @@ def run_target(
     # A script a signal stopped did not finish, whatever its last step recorded.
     result.interrupted = groups.interrupted and not result.passed
     result.wheels = [inspect(p) for p in sorted((work / "wheelhouse").glob("*.whl"))]
-    if result.wheels:
+    if result.wheels and result.built:
+        # Only complete, repaired wheels are compared and remembered: a wheel a signal or a
+        # failure left half-made (unrepaired) is no reference for the next run.
         commit = _checkout_commit(work)
         hashes = {w.path.name: w.sha256 for w in result.wheels}
         result.reproduced = reproduced(previous, commit, hashes)
         write_wheel_record(work, commit, hashes)
+    if any(s.name == "install_run" for s in result.steps):
+        result.tests = collect(work, log_path)
     if not result.passed:
         result.tail = _tail(log_path)
     return result
@@ -374,13 +393,33 @@ class SourceResult:
     def passed(self) -> bool:
         return self.status == 0
 
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+    @property
+    def error(self) -> str:
+        """Why it failed, in one line: the last ``error:`` line the step wrote (clean_code's,
+        mb_source_project's), else the step and its status."""
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        said = [ln[len("error: "):].strip() for ln in lines if ln.startswith("error: ")]
+        if said:
+            return said[-1]
+        step = next((s.name for s in self.steps if not s.passed), "clean_code")
+        return f"{step} failed (exit {self.status}); log: {self.log}"
+
 
 def prepare_source(
-    options: RunOptions, output: Output, environ: Mapping[str, str] | None = None,
+    options: RunOptions, environ: Mapping[str, str] | None = None,
     groups: ProcessGroups | None = None,
 ) -> SourceResult:
     """clean_code REPO_DIR at BUILD_COMMIT (cloning REPO_URL when missing), as CI does, with
-    the library, env_vars.sh and config.sh sourced (config.sh may override clean_code)."""
+    the library, env_vars.sh and config.sh sourced (config.sh may override clean_code). Its
+    output goes to ``<work-dir>/source/build.log`` only: a failure here is an error before
+    any build (``SourceResult.error``), said in one line."""
     work = options.work_dir / "source"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -390,15 +429,9 @@ def prepare_source(
     env.pop("MB_TARGET_ID", None)
     started = time.time()
     status = _run_script(step_script(SOURCE_STEPS), options.root, env, work / "build.log",
-                         output, "source", groups if groups is not None else ProcessGroups())
+                         None, "source", groups if groups is not None else ProcessGroups())
     return SourceResult(status, work / "build.log", read_step_log(work / "steps.tsv"),
                         started, time.time())
-
-
-def _failed_by_source(target: Target, source: SourceResult, interrupted: bool) -> TargetResult:
-    steps = [s for s in source.steps if s.name == "clean_code"] or source.steps
-    return TargetResult(target, source.status or 1, source.log, steps, tail=_tail(source.log),
-                        started=source.started, ended=source.ended, interrupted=interrupted)
 
 
 class StatusBoard:
@@ -455,15 +488,21 @@ def _verdict(result: TargetResult) -> str:
     return f"[{result.target.id}] {verdict} in {result.duration:.0f}s"
 
 
+def effective_jobs(options: RunOptions) -> int:
+    """How many targets really build at once: -j N, at most the number of targets."""
+    return max(1, min(options.jobs, len(options.targets)))
+
+
 def run_all(
     options: RunOptions, *, echo: bool = True, environ: Mapping[str, str] | None = None,
     stream: TextIO | None = None, groups: ProcessGroups | None = None,
     stage_dir: Path | None = None,
 ) -> list[TargetResult]:
-    """Every target of ``options``, ``options.jobs`` at a time; failures do not stop the
-    others. One target at a time streams its output (prefixed with the target id); several
-    write only their build.log and show one live status line each on a terminal, or each
-    whole log once the target is done elsewhere (CI, pipes).
+    """Every target of ``options`` (its source prepared: ``prepare_source``),
+    ``options.jobs`` at a time; failures do not stop the others. One target at a time
+    streams its output (prefixed with the target id); several write only their build.log
+    and show one live status line each on a terminal, or each whole log once the target is
+    done elsewhere (CI, pipes).
 
     Passing wheels are staged into ``stage_dir`` (default: the output wheelhouse). The step
     scripts run in ``groups``; without one, the run makes its own and handles the signals.
@@ -475,14 +514,8 @@ def run_all(
                            stage_dir=stage_dir)
     output = Output(stream)
     into = stage_dir if stage_dir is not None else options.output_dir
-    jobs = max(1, min(options.jobs, len(options.targets)))
+    jobs = effective_jobs(options)
     try:
-        source = prepare_source(options, output, environ, groups)
-        if not source.passed:
-            if not groups.interrupted:
-                output.say(f"wheels: clean_code of {options.repo_dir} failed; log: "
-                           f"{source.log}")
-            return [_failed_by_source(t, source, groups.interrupted) for t in options.targets]
         if jobs == 1:
             results = []
             for target in options.targets:

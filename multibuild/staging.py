@@ -22,17 +22,22 @@ from multibuild import MultibuildError
 PREVIOUS = "previous-wheelhouse"
 # What a run writes into its output; temporary names of atomic writes start with a dot.
 _RUN_FILES = ("report.json", "report.html")
+# Directories of the report's own files (the run's logs, the wheels' SBOMs), by file suffix.
+_RUN_DIRS = {"logs": ".log", "sboms": ".cdx.json"}
+
+
+def _ours(entry: Path) -> bool:
+    if entry.is_dir() and not entry.is_symlink() and entry.name in _RUN_DIRS:
+        return all(f.is_file() and f.name.endswith(_RUN_DIRS[entry.name])
+                   for f in entry.iterdir())
+    return entry.is_file() and (entry.name.endswith(".whl") or entry.name in _RUN_FILES
+                                or (entry.name.startswith(".") and ".part" in entry.name))
 
 
 def foreign_entries(output: Path) -> list[str]:
     """Entries of an existing output directory that no run wrote."""
-    found = []
-    for entry in sorted(output.iterdir()):
-        ours = entry.is_file() and (entry.name.endswith(".whl") or entry.name in _RUN_FILES
-                                    or (entry.name.startswith(".") and ".part" in entry.name))
-        if not ours:
-            found.append(entry.name + ("/" if entry.is_dir() else ""))
-    return found
+    return [entry.name + ("/" if entry.is_dir() else "")
+            for entry in sorted(output.iterdir()) if not _ours(entry)]
 
 
 def check_output_dir(output: Path, flag: str = "--output") -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -15,11 +17,16 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
 
 
-def print_summary(results: list[TargetResult], console: Console | None = None) -> None:
+def print_summary(results: list[TargetResult], console: Console | None = None,
+                  repository: Mapping[str, Any] | None = None) -> None:
+    """The table of targets (a wheel only where one was staged), the tests each ran, the
+    bundled compiler runtimes, the time per step, the failures' logs and, given the run's
+    ``repository`` record, what was built."""
     # A log file or pipe gets full-width rows rather than names folded at 80 columns.
     console = console or Console(width=None if sys.stdout.isatty() else 200)
     table = Table(title="Wheels", show_lines=False)
-    columns = ("target", "wheel", "platform tag", "size", "bundled libraries", "time", "result")
+    columns = ("target", "wheel", "platform tag", "size", "bundled libraries", "tests", "time",
+               "result")
     for column in columns:
         table.add_column(column, overflow="fold")
     for result in results:
@@ -30,18 +37,22 @@ def print_summary(results: list[TargetResult], console: Console | None = None) -
             else f"[red]failed[/] at {result.failed_step or 'start'}"
         )
         took = f"{result.duration:.0f}s"
-        if not result.wheels:
-            table.add_row(result.target.id, "-", "-", "-", "-", took, verdict)
-        for wheel in result.wheels:
+        tests = result.tests.describe() if result.tests else "-"
+        # Only a passing target's wheels were staged; a failed one's stay in its work dir.
+        staged = result.wheels if result.passed else []
+        if not staged:
+            table.add_row(result.target.id, "- (none staged)" if result.wheels else "-", "-",
+                          "-", "-", tests, took, verdict)
+        for wheel in staged:
             table.add_row(
                 result.target.id, wheel.path.name, ", ".join(wheel.platform_tags),
-                _size(wheel.size), ", ".join(wheel.bundled) or "none", took, verdict,
+                _size(wheel.size), ", ".join(wheel.bundled) or "none", tests, took, verdict,
             )
     console.print(table)
     from multibuild.report import compiler_runtimes
 
     for result in results:  # GCC runtime libraries bundled: their licence comes along
-        for wheel in result.wheels:
+        for wheel in result.wheels if result.passed else []:
             runtimes = compiler_runtimes(wheel.bundled)
             if runtimes:
                 console.print(f"{result.target.id}: compiler runtimes bundled in "
@@ -53,6 +64,11 @@ def print_summary(results: list[TargetResult], console: Console | None = None) -
     if steps:
         console.print("time per step (all targets): " + ", ".join(
             f"{name} {seconds:.0f}s" for name, seconds in steps.items()), highlight=False)
+    if repository:
+        from multibuild.checkout import source_sentence
+
+        console.print(f"source: {source_sentence(repository)}", highlight=False,
+                      markup=False, soft_wrap=True)
     for result in results:
         if not result.passed and not result.interrupted:
             console.print(f"[red]{result.target.id}[/] log: {result.log}")

@@ -27,8 +27,11 @@ class WheelInfo:
 
 
 def bundled_libraries(path: Path) -> tuple[str, ...]:
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:  # a wheel a failed or interrupted build left half-written
+        return ()
     libs = []
     for name in names:
         parts = name.split("/")

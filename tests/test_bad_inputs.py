@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,33 +15,61 @@ from multibuild.cli import main
 from multibuild.options import RunOptions
 
 
-def run(tmp: Path, repo: FixtureRepo, *, commit: str = "v0.1.0", python: str,
-        config_text: str | None = None) -> tuple[int, str, Path]:
+def build(tmp: Path, repo: FixtureRepo, *, commit: str = "v0.1.0", python: str,
+          config_text: str | None = None) -> subprocess.CompletedProcess[str]:
     config = repo.path / "config.sh"
     if config_text is not None:
         config = tmp / "config.sh"
         config.write_text(config_text)
-    output = tmp / "out"
-    proc = run_wheels(
+    return run_wheels(
         ["build", "--python", python, "--commit", commit, "--repo-url", str(repo.path),
-         "--repo-dir", str(tmp / "checkout"), "--output", str(output),
+         "--repo-dir", str(tmp / "checkout"), "--output", str(tmp / "out"),
          "--work-dir", str(tmp / "work")],
         {"CONFIG_PATH": str(config), "ENV_VARS_PATH": str(repo.path / "env_vars.sh")},
     )
-    return proc.returncode, proc.stdout + proc.stderr, output
+
+
+def run(tmp: Path, repo: FixtureRepo, *, commit: str = "v0.1.0", python: str,
+        config_text: str | None = None) -> tuple[int, str, Path]:
+    proc = build(tmp, repo, commit=commit, python=python, config_text=config_text)
+    return proc.returncode, proc.stdout + proc.stderr, tmp / "out"
 
 
 def staged(output: Path) -> list[Path]:
     return sorted(output.glob("*.whl")) if output.exists() else []
 
 
-def test_unknown_build_commit(tmp_path: Path, purepy_repo: FixtureRepo,
-                              two_pythons: list[str]) -> None:
-    code, log, output = run(tmp_path, purepy_repo, commit="v9.9.9", python=two_pythons[0])
-    assert code != 0
-    assert f"error: clean_code: unknown ref 'v9.9.9' in repository {purepy_repo.path}" in log
-    assert "failed at clean_code" in log
-    assert staged(output) == []
+def snapshot(*dirs: Path) -> dict[Path, tuple[int, int]]:
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for d in dirs for p in d.rglob("*")}
+
+
+def test_errors_before_the_build_are_one_line_and_change_nothing(
+    tmp_path: Path, purepy_repo: FixtureRepo, two_pythons: list[str]
+) -> None:
+    python = two_pythons[0]
+    first = build(tmp_path, purepy_repo, python=python)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = build(tmp_path, purepy_repo, python=python)  # so a previous wheelhouse exists
+    assert second.returncode == 0, second.stdout + second.stderr
+    output, previous = tmp_path / "out", tmp_path / "work" / "previous-wheelhouse"
+    before = snapshot(output, previous)
+    assert staged(output) and staged(previous)
+    cases = [
+        ("v9.9.9", None,
+         f"error: clean_code: unknown ref 'v9.9.9' in repository {purepy_repo.path}"),
+        ("nosuchref", None,
+         f"error: clean_code: unknown ref 'nosuchref' in repository {purepy_repo.path}"),
+        ("v0.1.0", "function run_tests {\n",
+         f"error: syntax error in {tmp_path}/config.sh: "),
+    ]
+    for commit, config_text, expected in cases:
+        done = build(tmp_path, purepy_repo, commit=commit, python=python,
+                     config_text=config_text)
+        assert done.returncode == 2, (commit, done.stdout, done.stderr)
+        assert done.stderr.startswith(expected) and done.stderr.count("\n") == 1, done.stderr
+        assert done.stdout == ""
+        assert snapshot(output, previous) == before
+        assert not list(tmp_path.glob("out.staging-*"))
 
 
 def test_config_without_run_tests(tmp_path: Path, purepy_repo: FixtureRepo,
@@ -59,7 +88,7 @@ def test_failing_run_tests_is_not_reported_as_passed(tmp_path: Path, purepy_repo
     assert code != 0
     assert "error: run_tests failed (exit 1)" in log
     assert "not reached" not in log
-    assert "failed at install_run" in log and "1 targets passed" not in log
+    assert "failed at install_run" in log and "1 target passed" not in log
     assert staged(output) == []
     report = json.loads((output / "report.json").read_text())
     assert [(t["passed"], t["wheels"]) for t in report["targets"]] == [(False, [])]
@@ -84,10 +113,10 @@ def test_syntax_error_in_config(tmp_path: Path, purepy_repo: FixtureRepo,
                                 two_pythons: list[str]) -> None:
     code, log, output = run(tmp_path, purepy_repo, python=two_pythons[0],
                             config_text="function run_tests {\n    echo (\n}\n")
-    assert code != 0
-    assert f"error: syntax error in {tmp_path}/config.sh:" in log and "line 2" in log
-    assert "failed at setup" in log
-    assert staged(output) == []
+    assert code == 2
+    assert log == (f"error: syntax error in {tmp_path}/config.sh: line 2: syntax error near "
+                   "unexpected token `newline'\n")
+    assert not output.exists()
 
 
 def test_neither_repo_dir_nor_repo_url(tmp_path: Path) -> None:
@@ -116,10 +145,10 @@ BAD_BUILD_INPUTS: list[tuple[list[str], str]] = [
     (["--plat", "nosuch"], "error: --plat: unsupported platform 'nosuch' for linux; supported: "
      "x86_64, i686, aarch64, ppc64le, s390x"),
     (["--plat", ""], "error: --plat '': empty value"),
-    (["--plat", "aarch64"], "error: cannot build cp{nodot}-linux-aarch64 on this machine: "
-     "aarch64 job: runs on aarch64 hardware only (this host is x86_64)"),
-    (["--plat", "i686"], "error: cannot build cp{nodot}-linux-i686 on this machine: i686 job: "
-     "needs docker for the manylinux i686 image"),
+    (["--plat", "aarch64"], "error: --plat aarch64: cannot build cp{nodot}-linux-aarch64 on "
+     "this machine: aarch64 job: runs on aarch64 hardware only (this host is x86_64)"),
+    (["--plat", "i686"], "error: --plat i686: cannot build cp{nodot}-linux-i686 on this "
+     "machine: i686 job: needs docker for the manylinux i686 image"),
     (["--output", "{tmp}/a-file"], "error: --output {tmp}/a-file: exists and is not a "
      "directory"),
     (["--output", ""], "error: --output '': empty value (leave the option out for the default: "),

@@ -257,11 +257,14 @@ def test_bad_repo_dirs_are_one_line_errors_and_touch_nothing(tmp_path: Path) -> 
 def test_checkout_info_names_url_ref_and_hash(tmp_path: Path) -> None:
     project = make_project(tmp_path / "upstream")
     checkout, info = tmp_path / "co", tmp_path / "work" / "checkout.json"
-    ok(f"clean_code {checkout} feature", REPO_URL=str(project),
-       MB_WORK_DIR=str(tmp_path / "work"))
+    out = ok(f"clean_code {checkout} feature", REPO_URL=str(project),
+             MB_WORK_DIR=str(tmp_path / "work"))
     recorded = json.loads(info.read_text())
-    assert recorded == {"url": str(project), "ref": "feature",
-                        "sha": git(project, "rev-parse", "feature"), "sdist_mirror": None}
+    sha = git(project, "rev-parse", "feature")
+    assert recorded == {"url": str(project), "ref": "feature", "sha": sha,
+                        "sdist_mirror": None, "fetched_url": str(project),
+                        "commit_upstream": True, "sdist": None}
+    assert f"clean_code: {checkout} at feature = {sha} from {project}\n" in out
     # The same from the command line, for the copy of a target too.
     copy = tmp_path / "target" / "src" / "co"
     ok(f"mb_target_checkout {checkout} {copy}")
@@ -316,7 +319,8 @@ def test_target_copy_is_an_independent_git_work_tree_with_the_same_version(
     assert f"clean_code: {copy}: clone of {source} at {head(source)}" in out
     recorded = json.loads((tmp_path / "build" / "t1" / "checkout.json").read_text())
     assert recorded == {"url": str(project), "ref": "main", "sha": head(source),
-                        "sdist_mirror": None}  # the project's, not its submodule's
+                        "sdist_mirror": None, "fetched_url": str(project),
+                        "commit_upstream": True, "sdist": None}  # the project's
     describe = ("describe", "--tags", "--long", "--dirty")
     assert head(copy) == head(source) and git(copy, *describe) == git(source, *describe)
     assert git(copy, *describe).startswith("v1.1-1-g")

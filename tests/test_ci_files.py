@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,23 @@ from multibuild.cimatrix import Host, expand, select, skip_reason
 from multibuild.events import plan
 from multibuild.replay import SIMULATED_EVENTS, job_environment
 
-SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
+# Only AppVeyor's schema is not vendored by check-jsonschema; it may come from ../shared.
+SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
+# check-jsonschema's vendored schemas (offline, pinned with it in pyproject.toml's dev extras).
+VENDORED = ("azure-pipelines", "travis", "github-workflows", "dependabot")
 
 
-def _schema(name: str) -> dict[str, Any]:
-    path = SCHEMAS / name
+def _vendored(name: str) -> dict[str, Any]:
+    """check-jsonschema's vendored schema ``name`` (what --builtin-schema vendor.NAME uses)."""
+    files = resources.files("check_jsonschema.builtin_schemas.vendor")
+    return dict(json.loads((files / f"{name}.json").read_text(encoding="utf-8")))
+
+
+def _shared(name: str) -> dict[str, Any]:
+    path = SHARED_SCHEMAS / name
     if not path.is_file():
-        pytest.skip(f"schemas not available at {SCHEMAS}")
+        pytest.skip(f"AppVeyor's schema is not vendored by check-jsonschema and not available "
+                    f"at {path}")
     return dict(json.loads(path.read_text()))
 
 
@@ -44,17 +56,23 @@ def _fragment(schema: dict[str, Any], definition: str) -> dict[str, Any]:
     return {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
 
 
+def check_jsonschema(*args: str) -> subprocess.CompletedProcess[str]:
+    """The check-jsonschema command of the tool environment (offline: builtin schemas)."""
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, check=False)
+
+
 # -- schema validation -------------------------------------------------------------------------
 
 
 def test_azure_pipelines_validates() -> None:
-    schema = _schema("azure-pipelines.schema.json")
+    schema = _vendored("azure-pipelines")
     assert _errors(schema, _load(REPO_ROOT / "azure-pipelines.yml", "base")) == []
 
 
 @pytest.mark.parametrize("template", ["azure/posix.yml", "azure/windows.yml"])
 def test_azure_templates_validate(template: str) -> None:
-    schema = _schema("azure-pipelines.schema.json")
+    schema = _vendored("azure-pipelines")
     data = _load(REPO_ROOT / template, "base")
     assert set(data) == {"parameters", "jobs"}
     assert _errors(_fragment(schema, "templateParameters"), data["parameters"]) == []
@@ -63,22 +81,56 @@ def test_azure_templates_validate(template: str) -> None:
         assert _errors(_fragment(schema, "steps"), job["steps"]) == []
 
 
-@pytest.mark.parametrize(("file", "schema_name"), [
-    (".travis.yml", "travis.schema.json"), ("appveyor.yml", "appveyor.schema.json"),
-])
-def test_travis_and_appveyor_validate(file: str, schema_name: str) -> None:
-    schema = _schema(schema_name)
-    assert _errors(schema, _load(REPO_ROOT / file, "safe")) == []
+def test_travis_validates_with_check_jsonschema() -> None:
+    done = check_jsonschema("--builtin-schema", "vendor.travis", ".travis.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_schema_validation_is_not_vacuous() -> None:
-    schema = _schema("azure-pipelines.schema.json")
-    data = _load(REPO_ROOT / "azure-pipelines.yml", "base")
-    data["schedules"][0]["cronn"] = data["schedules"][0].pop("cron")
-    assert _errors(schema, data)
+def test_github_files_validate_with_check_jsonschema() -> None:
+    """GitHub workflows and Dependabot's file, where the repository has them."""
+    workflows = sorted((REPO_ROOT / ".github" / "workflows").glob("*.y*ml"))
+    if workflows:
+        done = check_jsonschema("--builtin-schema", "vendor.github-workflows",
+                                *map(str, workflows))
+        assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("dependabot.yml", "dependabot.yaml"):
+        if (REPO_ROOT / ".github" / name).is_file():
+            done = check_jsonschema("--builtin-schema", "vendor.dependabot", f".github/{name}")
+            assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_appveyor_validates() -> None:
+    assert _errors(_shared("appveyor.schema.json"), _load(REPO_ROOT / "appveyor.yml", "safe")) == []
+
+
+# A broken document of each vendored schema's kind: each must be refused.
+BROKEN: dict[str, Any] = {
+    "travis": {"language": "python", "os": "plan9"},
+    "github-workflows": {"on": "push", "jobs": {"build": {"runs-on": "ubuntu-latest",
+                                                          "steps": "not a list"}}},
+    "dependabot": {"version": 2, "updates": [{"package-ecosystem": "nosuch",
+                                               "directory": "/"}]},
+}
+
+
+@pytest.mark.parametrize("name", VENDORED)
+def test_schema_validation_is_not_vacuous(name: str, tmp_path: Path) -> None:
+    if name == "azure-pipelines":
+        data = _load(REPO_ROOT / "azure-pipelines.yml", "base")
+        data["schedules"][0]["cronn"] = data["schedules"][0].pop("cron")
+        assert _errors(_vendored(name), data)
+        return
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(BROKEN[name]))
+    done = check_jsonschema("--builtin-schema", f"vendor.{name}", str(broken))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "validation errors" in done.stdout
+
+
+def test_appveyor_validation_is_not_vacuous() -> None:
     appveyor = _load(REPO_ROOT / "appveyor.yml", "safe")
     appveyor["build"] = "maybe"
-    assert _errors(_schema("appveyor.schema.json"), appveyor)
+    assert _errors(_shared("appveyor.schema.json"), appveyor)
 
 
 # -- the matrix --------------------------------------------------------------------------------

@@ -139,3 +139,47 @@ def test_not_sourced_in_the_test_environment_nor_on_windows(tmp_path: Path,
                 'echo "sourced=${CONFIGURE_BUILD_SOURCED:-no}"', env, cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["config.sh sees CPPFLAGS= CFLAGS=", "sourced=no"]
+
+
+WHEEL_FLAGS = ("CFLAGS", "CXXFLAGS", "FFLAGS", "CPPFLAGS", "LIBRARY_PATH")
+SHOW_WHEEL = ("mb_wheel_flags bash -c 'for n in " + " ".join(WHEEL_FLAGS)
+              + "; do echo \"$n=${!n-unset}\"; done'")
+
+
+def wheel_flags(script: str, env: dict[str, str]) -> dict[str, str]:
+    done = bash(f'source "{LIB}/common_utils.sh"; source "{LIB}/configure_build.sh"; '
+                f"{script}; {SHOW_WHEEL}", env)
+    assert done.returncode == 0, done.stderr
+    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+
+
+def test_wheel_build_flags_library_default_or_the_projects_own() -> None:
+    # multibuild's contract by default: the wheel build sees the library defaults.
+    assert wheel_flags(":", {"PLAT": "x86_64"}) == {
+        "CFLAGS": "-Wl,-strip-all", "CXXFLAGS": "-Wl,-strip-all", "FFLAGS": "-Wl,-strip-all",
+        "CPPFLAGS": "-I/usr/local/include", "LIBRARY_PATH": "/usr/local/lib"}
+    # MB_WHEEL_FLAGS=project (numpy, scipy): none of them, nothing left of them.
+    assert wheel_flags(":", {"PLAT": "x86_64", "MB_WHEEL_FLAGS": "project"}) == dict.fromkeys(
+        WHEEL_FLAGS, "unset")
+    # What the user or pre_build set or added stays; only the library's part goes.
+    added = ('export CFLAGS="$CFLAGS -fopenmp" CPPFLAGS="$CPPFLAGS -DX=1" '
+             'LIBRARY_PATH="$LIBRARY_PATH:/opt/x/lib"')
+    assert wheel_flags(added, {"PLAT": "x86_64", "MB_WHEEL_FLAGS": "project",
+                               "FFLAGS": "-O2", "CPPFLAGS": "-DY"}) == {
+        "CFLAGS": "-fopenmp", "CXXFLAGS": "unset", "FFLAGS": "-O2", "CPPFLAGS": "-DY -DX=1",
+        "LIBRARY_PATH": "/opt/x/lib"}
+    # The shell that builds the libraries keeps the defaults.
+    done = bash(f'source "{LIB}/common_utils.sh"; source "{LIB}/configure_build.sh"; '
+                'mb_wheel_flags true; echo "$CFLAGS|$CPPFLAGS"',
+                {"PLAT": "x86_64", "MB_WHEEL_FLAGS": "project"})
+    assert done.stdout.strip() == "-Wl,-strip-all|-I/usr/local/include"
+    bad = bash(f'source "{LIB}/common_utils.sh"; mb_wheel_flags true',
+               {"MB_WHEEL_FLAGS": "maybe"})
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: MB_WHEEL_FLAGS=maybe: expected library or project"
+
+
+def test_numpy_and_scipy_build_with_their_own_flags() -> None:
+    for env_vars in ("env_vars.sh", "env_vars32.sh", "configs/scipy/env_vars.sh"):
+        done = bash(f'source "{REPO_ROOT / env_vars}"; echo "$MB_WHEEL_FLAGS"')
+        assert done.stdout.strip() == "project", env_vars

@@ -26,7 +26,11 @@ def test_published_files_follow_the_umask(tmp_path: Path, purepy_repo: FixtureRe
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     published = sorted(output.iterdir())
     assert [p.name for p in published] == [
-        "purepy-0.1.0-py3-none-any.whl", "report.html", "report.json"]
-    for path in published:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
+        "logs", "purepy-0.1.0-py3-none-any.whl", "report.html", "report.json"]
+    logs = sorted((output / "logs").iterdir())
+    assert [p.name for p in logs] == [f"cp{two_pythons[0].replace('.', '')}-linux-x86_64.log",
+                                      "source.log"]
+    for path in [*published, *logs]:
+        expected = 0o777 if path.is_dir() else 0o666
+        assert stat.S_IMODE(path.stat().st_mode) == expected & ~umask, path.name
     assert stat.S_IMODE(output.stat().st_mode) == 0o777 & ~umask

@@ -41,7 +41,10 @@ class RepoBuild:
 
     @property
     def log(self) -> str:
-        return self.proc.stdout + self.proc.stderr
+        """What the run said, and its checkout's log (kept beside the report)."""
+        source = self.root / "wheelhouse" / "logs" / "source.log"
+        return (self.proc.stdout + self.proc.stderr
+                + (source.read_text() if source.is_file() else ""))
 
 
 def _tarball(dest: Path, top: str, files: dict[str, tuple[bytes, int]]) -> None:
@@ -136,7 +139,8 @@ def test_fresh_clone_with_submodule_project_builds_repairs_and_tests_a_wheel(
     assert git(fresh / PROJECT, "rev-parse", "HEAD") == sha
     info = json.loads((fresh / "build" / "source" / "checkout.json").read_text())
     assert info == {"url": str(repo_build.project), "ref": "main", "sha": sha,
-                    "sdist_mirror": None}
+                    "sdist_mirror": None, "fetched_url": str(repo_build.project),
+                    "commit_upstream": True, "sdist": None}
     (target,) = [p for p in (fresh / "build").glob("cp*") if p.is_dir()]
     assert json.loads((target / "checkout.json").read_text()) == info
     (wheel,) = sorted((fresh / "wheelhouse").glob("*.whl"))

@@ -22,11 +22,14 @@ from conftest import FIXTURES, REPO_ROOT, FixtureRepo, run_wheels, tool_env
 
 from multibuild.report import SCHEMA
 
-# pre_build starts a marker process (its pid in the target's work dir) and waits for it, so
-# the target sits in build_wheel until a signal stops it.
+# pre_build leaves a half-made wheel (as a build stopped midway does), starts a marker process
+# (its pid in the target's work dir) and waits for it, so the target sits in build_wheel until
+# a signal stops it.
 SLOW_CONFIG = """
 function pre_build {{
     {ignore_term}
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1], "w").writestr("x", "half")' \\
+        "$WHEEL_SDIR/purepy-0.1.0-py3-none-any.whl"
     sleep 300 &
     echo $! > "$MB_WORK_DIR/marker.pid"
     wait $!
@@ -178,13 +181,34 @@ def test_sigterm_stops_the_build_leaves_no_process_and_reports_it(
     assert (waiting["result"], waiting["passed"], waiting["steps"]) == ("not started", False, [])
     assert "Interrupted by SIGTERM" in (out / "report.html").read_text()
 
-    # The wheelhouse is this run's only; the previous run's is kept under the work dir.
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]
+    # The step says it was interrupted, not that it failed; the run's time is the run's,
+    # the checkout included.
+    log = (work / tid(first) / "build.log").read_text()
+    assert f"---- {tid(first)}: build_wheel: INTERRUPTED by SIGTERM after " in log
+    assert stopped["steps"][-1]["signal"] == "SIGTERM"
+    assert "build_wheel: FAILED" not in log + run.output()
+    assert data["started"] <= data["checkout"]["started"] <= stopped["started"]
+    assert data["duration"] >= stopped["duration"] + data["checkout"]["duration"]
+    # The summary lists no wheel for a target that staged none.
+    assert "purepy-0.1.0-py3-none-any.whl" not in run.stdout.read_text()
+
+    # The wheelhouse is this run's only (with its logs); the previous run's is kept under the
+    # work dir.
+    assert sorted(p.name for p in out.iterdir()) == ["logs", "report.html", "report.json"]
     previous = work / "previous-wheelhouse"
     assert (previous / "purepy-0.1.0-py3-none-any.whl").is_file()
     assert json.loads((previous / "report.json").read_text())["passed"] is True
     assert [p.name for p in tmp_path.iterdir() if ".staging-" in p.name
             or ".previous-" in p.name] == []
+
+    # A fresh run after the interrupted one compares with the last complete wheel, not with
+    # what the signal left half-made: the same bytes.
+    fresh = run_wheels(["build", "--fresh", "--python", first,
+                        *fixture_args(tmp_path, purepy_repo)],
+                       fixture_env(FIXTURES / "purepy" / "config.sh"))
+    assert fresh.returncode == 0, fresh.stdout[-3000:] + fresh.stderr
+    (target,) = report_of(out)["targets"]
+    assert [w["reproduced"] for w in target["wheels"]] == [True]
 
 
 def test_sigint_to_parallel_targets_kills_what_ignores_sigterm(

@@ -4,8 +4,10 @@ fallback to one when REPO_URL is out of reach."""
 from __future__ import annotations
 
 import hashlib
+import html
 import http.server
 import io
+import json
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -125,34 +127,83 @@ def test_mirror_rejects_a_file_whose_checksum_differs(tmp_path: Path) -> None:
     assert not list((tmp_path / "cache" / "sdists").glob("*.tar.gz"))
 
 
-def _build_unreachable(tmp_path: Path, index: PypiServer, **extra: str) -> tuple[int, str, Path]:
+def _build_unreachable(tmp_path: Path, index: PypiServer, commit: str = "v0.1.0",
+                       url: str | None = None, **extra: str) -> tuple[int, str, str, Path]:
     output = tmp_path / "out"
     env = index_env(tmp_path, index.simple, MB_SDIST_NAME="purepy",
                     CONFIG_PATH=str(FIXTURES / "purepy" / "config.sh"),
                     ENV_VARS_PATH=str(FIXTURES / "purepy" / "env_vars.sh"), **extra)
     # A remote URL nobody answers on (a closed loopback port): the clone fails at once.
-    url = f"http://127.0.0.1:{free_port()}/purepy.git"
-    done = run_wheels(["build", "--commit", "v0.1.0", "--repo-url", url,
+    url = url or f"http://127.0.0.1:{free_port()}/purepy.git"
+    done = run_wheels(["build", "--commit", commit, "--repo-url", url,
                        "--repo-dir", str(tmp_path / "checkout"), "--output", str(output),
                        "--work-dir", str(tmp_path / "work")], env)
-    return done.returncode, done.stdout + done.stderr, output
+    return done.returncode, done.stdout, done.stderr, output
 
 
-def test_unreachable_repo_url_builds_the_release_from_its_sdist(
+def test_unreachable_repo_url_builds_the_release_from_its_sdist_and_says_so(
     tmp_path: Path, index: PypiServer
 ) -> None:
-    status, log, output = _build_unreachable(tmp_path, index)
-    assert status == 0, log
-    assert "trying the sdist of v0.1.0 on the index" in log
+    url = f"http://127.0.0.1:{free_port()}/purepy.git"
+    status, out, err, output = _build_unreachable(tmp_path, index, url=url)
+    assert status == 0, out + err
     assert [p.name for p in output.glob("*.whl")] == ["purepy-0.1.0-py3-none-any.whl"]
+    checkout = tmp_path / "checkout"
+    sha = git(checkout, "rev-parse", "HEAD")
+    sdist = index.packages / "purepy-0.1.0.tar.gz"
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    mirror = tmp_path / "cache" / "mirrors" / "purepy-0.1.0.git"
+    said = (f"v0.1.0 = {sha} from the sdist purepy-0.1.0.tar.gz ({index.url}packages/"
+            f"purepy-0.1.0.tar.gz, sha256 {digest}): a local mirror ({mirror}) stood in for "
+            f"{url}; this commit exists only in that mirror, not upstream")
+    # The log, the run's first line, the summary, report.json and report.html say the same.
+    source_log = (output / "logs" / "source.log").read_text()
+    assert "trying the sdist of v0.1.0 on the index" in source_log
+    assert f"clean_code: {checkout} at {said}\n" in source_log
+    assert f"wheels: source: {said}\n" in out
+    assert f"\nsource: {said}\n" in out  # the summary
+    assert f" from {url}" not in out + source_log
+    report = json.loads((output / "report.json").read_text())
+    assert report["repository"] == {
+        "url": url, "requested_url": url, "ref": "v0.1.0", "commit": sha,
+        "commit_upstream": False, "sdist_mirror": str(mirror),
+        "fetched_url": f"{index.url}packages/purepy-0.1.0.tar.gz",
+        "sdist": {"file": "purepy-0.1.0.tar.gz", "sha256": digest,
+                  "url": f"{index.url}packages/purepy-0.1.0.tar.gz"}}
+    assert f"<p>source: {html.escape(said)}</p>" in (output / "report.html").read_text()
+
+    # A hash that exists only in that mirror is built, and never said to come from the URL.
+    short = sha[:7]
+    status, out, err, output = _build_unreachable(tmp_path, index, commit=short, url=url)
+    assert status == 0, out + err
+    assert f"wheels: source: {short} = {sha} from the sdist purepy-0.1.0.tar.gz (" in out
+    assert "this commit exists only in that mirror, not upstream" in out
+    assert f" from {url}" not in out
+    report = json.loads((output / "report.json").read_text())
+    assert (report["repository"]["ref"], report["repository"]["commit_upstream"]) == (short,
+                                                                                      False)
+
+    # An unknown ref: one line, exit 2, and the wheelhouse and its predecessor untouched.
+    before = {p.relative_to(tmp_path): p.stat().st_mtime_ns for p in (
+        *output.rglob("*"), *(tmp_path / "work" / "previous-wheelhouse").rglob("*"))}
+    status, out, err, output = _build_unreachable(tmp_path, index, commit="nosuchref", url=url)
+    assert status == 2, out + err
+    assert err == f"error: clean_code: unknown ref 'nosuchref' in repository {url}\n"
+    assert out == ""
+    after = {p.relative_to(tmp_path): p.stat().st_mtime_ns for p in (
+        *output.rglob("*"), *(tmp_path / "work" / "previous-wheelhouse").rglob("*"))}
+    assert after == before and not list(tmp_path.glob("out.staging-*"))
 
 
 def test_sdist_fallback_can_be_refused(tmp_path: Path, index: PypiServer) -> None:
-    status, log, output = _build_unreachable(tmp_path, index, MB_SDIST_FALLBACK="0")
-    assert status != 0
-    assert "clean_code: cannot clone http://127.0.0.1" in log
-    assert "trying the sdist" not in log
-    assert not list(output.glob("*.whl"))
+    status, out, err, output = _build_unreachable(tmp_path, index, MB_SDIST_FALLBACK="0")
+    assert status == 2
+    assert err.startswith("error: clean_code: cannot clone http://127.0.0.1")
+    assert err.count("\n") == 1 and out == ""
+    source_log = (tmp_path / "work" / "source" / "build.log").read_text()
+    assert "clean_code: git clone http://127.0.0.1" in source_log
+    assert "trying the sdist" not in source_log
+    assert not output.exists()
 
 
 def test_wrapper_script_has_help() -> None:

@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from acceptance_checks import check_no_local_flags, check_sbom, check_tests_and_provenance
 from conftest import REPO_ROOT, run_wheels
 
 from multibuild.cifiles import azure_variables
@@ -104,3 +105,8 @@ def test_numpy_release_from_a_local_mirror(
     assert target["project"] == "numpy" and target["project_version"] == version
     assert target["python_version"].startswith(python + ".")
     assert {"auditwheel", "pip", "meson", "ninja"} <= set(target["tools"]), target["tools"]
+
+    # What the wheel says it bundles, the flags it records, the test counts, the source.
+    check_sbom(wheel, report, "scipy-openblas64", openblas)
+    check_no_local_flags(wheel, "numpy")
+    check_tests_and_provenance(report, f"numpy-{version}.tar.gz", at_least=40_000)

@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO_ROOT, run_wheels
 
 from multibuild import MultibuildError
-from multibuild.interpreters import discover
+from multibuild.interpreters import OLDEST_PYTHON, discover
 from multibuild.options import ALL_PYTHONS_FROM, RunOptions
 
 
@@ -21,6 +21,17 @@ def test_python_all_is_every_supported_interpreter_found_oldest_first() -> None:
                       key=lambda v: tuple(map(int, v.split("."))))
     assert versions == expected
     assert all(tuple(map(int, v.split("."))) >= ALL_PYTHONS_FROM for v in versions)
+
+
+def test_interpreters_lists_only_what_build_accepts() -> None:
+    done = run_wheels(["interpreters"])
+    assert done.returncode == 0, done.stderr
+    listed = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    assert listed and all(tuple(map(int, v.rstrip("t").split("."))) >= OLDEST_PYTHON
+                          for v in listed)
+    older = [v for v in discover() if tuple(map(int, v.rstrip("t").split("."))) < OLDEST_PYTHON]
+    if older:  # found, but named on stderr as refused
+        assert done.stderr.startswith(f"wheels: also found {', '.join(older)}: older than")
 
 
 def test_config_scipy_picks_its_files_and_project_defaults() -> None:

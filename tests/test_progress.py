@@ -139,3 +139,8 @@ def test_progress_filter_command() -> None:
                           env={"MB_PROGRESS_INTERVAL": "3600", "PATH": "/usr/bin:/bin"},
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.stdout == "[1/300] Compiling\n[300/300] Compiling\ndone\n"
+    shown = subprocess.run([sys.executable, "-m", "multibuild.progress", "--help"],
+                           capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).resolve().parent.parent)
+    assert shown.stdout.startswith("usage: python -m multibuild.progress")
+    assert "MB_PROGRESS_INTERVAL" in shown.stdout

@@ -47,12 +47,15 @@ def test_changed_repo_url_builds_the_new_repository(
     checked_out(tmp_path, purepy_repo.path, "main")  # version 0.2.0 there
     second = build(tmp_path, fork, "main", two_pythons[0], "out2")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr
-    assert f"now fetches from {fork} (was {purepy_repo.path})" in second.stdout
+    source_log = (tmp_path / "out2" / "logs" / "source.log").read_text()
+    assert f"now fetches from {fork} (was {purepy_repo.path})" in source_log
+    assert f"wheels: source: main = {git(fork, 'rev-parse', 'main')} from {fork}\n" in second.stdout
     assert [p.name for p in (tmp_path / "out2").glob("*.whl")] == [
         "purepy-0.9.0-py3-none-any.whl"]
     recorded = json.loads((tmp_path / "work-out2" / "source" / "checkout.json").read_text())
     assert recorded == {"url": str(fork), "ref": "main", "sha": git(fork, "rev-parse", "main"),
-                        "sdist_mirror": None}
+                        "sdist_mirror": None, "fetched_url": str(fork),
+                        "commit_upstream": True, "sdist": None}
 
 
 def test_unknown_ref_after_url_change_builds_and_stages_nothing(
@@ -61,8 +64,7 @@ def test_unknown_ref_after_url_change_builds_and_stages_nothing(
     checked_out(tmp_path, purepy_repo.path, "feature")
     assert "feature" not in git(fork, "branch", "--list")  # the fork has no such branch
     done = build(tmp_path, fork, "feature", two_pythons[0], "out2")
-    log = done.stdout + done.stderr
-    assert done.returncode != 0
-    assert f"error: clean_code: unknown ref 'feature' in repository {fork}" in log
+    assert done.returncode == 2
+    assert done.stderr == f"error: clean_code: unknown ref 'feature' in repository {fork}\n"
     assert not (tmp_path / "out2").exists() or not list((tmp_path / "out2").glob("*.whl"))
     assert not list((tmp_path / "work-out2").glob("cp*/wheelhouse/*.whl"))

@@ -79,7 +79,10 @@ def test_run_report_json_schema_content_and_upload_contract(tmp_path: Path) -> N
     path = write_run_report(out, results, "v1.2.3", jobs=2)
     data = json.loads(path.read_text())
     validate(data)
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]  # no temps
+    assert sorted(p.name for p in out.iterdir()) == ["logs", "report.html", "report.json"]
+    # The logs are kept beside the report (no temporary names left), so it can be moved.
+    assert sorted(p.name for p in (out / "logs").iterdir()) == [
+        "cp311-linux-x86_64.log", "cp312-linux-x86_64.log"]
     assert data["build_commit"] == "v1.2.3" and data["jobs"] == 2 and data["passed"] is False
     assert data["summary"] == {"targets": 2, "passed": 1, "failed": 1, "interrupted": 0}
     assert (data["interrupted"], data["signal"]) == (False, None)
@@ -96,7 +99,9 @@ def test_run_report_json_schema_content_and_upload_contract(tmp_path: Path) -> N
     assert wheel["tags"] == ["cp312-cp312-manylinux_2_28_x86_64"]
     assert wheel["platform_tags"] == ["manylinux_2_28_x86_64"] and wheel["bundled"] == []
     assert good["log"] == str(results[0].log) and good["failure_tail"] == ""
-    assert good["log_href"] == "../work/cp312-linux-x86_64/build.log"
+    assert good["log_href"] == "logs/cp312-linux-x86_64.log"
+    assert (out / good["log_href"]).read_text() == results[0].log.read_text()
+    assert good["tests"] is None  # no test step output to count
     # The failed target: failed step, tail of its log, its wheel listed as rejected only.
     assert (bad["passed"], bad["failed_step"], bad["wheels"]) == (False, "install_run", [])
     assert bad["rejected_wheels"][0]["file"].startswith("tinypkg-1.0.0-cp311")
@@ -116,10 +121,15 @@ def test_report_html_is_a_self_contained_matrix_with_log_links(tmp_path: Path) -
     assert "<style>" in page and "<link" not in page and "<script" not in page
     parser = Links()
     parser.feed(page)
-    logs = [h for h in parser.hrefs if h.endswith("build.log")]
+    logs = [h for h in parser.hrefs if h.endswith(".log")]
     assert len(logs) == 6  # matrix cell and section of each target
     for href in logs:
-        assert not href.startswith("/") and (out / href).resolve().is_file()
+        assert href.startswith("logs/") and (out / href).resolve().is_file()
+    # Moved elsewhere (as to previous-wheelhouse/), every link still resolves.
+    moved = tmp_path / "elsewhere" / "previous-wheelhouse"
+    moved.parent.mkdir()
+    out.rename(moved)
+    assert all((moved / href).is_file() for href in logs)
     classes = {cell.split()[0]: cell.split()[1] for cell, _ in parser.cells}
     assert classes == {"m-cp312-linux-x86_64": "passed", "m-cp311-linux-x86_64": "failed",
                        "m-cp310-linux-x86_64": "passed"}
@@ -129,6 +139,11 @@ def test_report_html_is_a_self_contained_matrix_with_log_links(tmp_path: Path) -
     assert page.index("<th>3.10</th>") < page.index("<th>3.11</th>") < page.index("<th>3.12</th>")
     assert "<th>linux-x86_64</th>" in page
     assert "error: run_tests failed" in page  # the failure tail
+    assert "at a time" not in page  # no -j given
+    write_run_report(tmp_path / "one", results[:1], "main", jobs=1)
+    assert "at a time" not in (tmp_path / "one" / "report.html").read_text()
+    write_run_report(tmp_path / "two", results[:2], "main", jobs=2)
+    assert "with 2 at a time" in (tmp_path / "two" / "report.html").read_text()
 
 
 def test_interrupted_run_lists_no_unfinished_target_as_passed(tmp_path: Path) -> None:
@@ -152,8 +167,9 @@ def test_interrupted_run_lists_no_unfinished_target_as_passed(tmp_path: Path) ->
     assert (second["failed_step"], second["steps"][-1]["result"]) == ("build_wheel",
                                                                       "interrupted")
     assert (third["result"], third["failed_step"], third["steps"]) == ("not started", None, [])
-    # Links are relative to the wheelhouse the staging directory becomes.
-    assert first["log_href"] == "../work/cp312-linux-x86_64/build.log"
+    # Links are relative to the report: the logs are kept beside it.
+    assert first["log_href"] == "logs/cp312-linux-x86_64.log"
+    assert (staged / first["log_href"]).is_file() and "log_href" not in third
     # ./wheels upload would take the finished, passing target's wheel only.
     assert list(passed_wheels(path)) == [first["wheels"][0]["file"]]
     page = (staged / "report.html").read_text()

@@ -54,7 +54,9 @@ def test_report_records_source_versions_and_compiler_runtimes(
     repository = checkout_record(checkout, "v0.1.0", "https://example.invalid/purepy.git")
     assert repository == {
         "url": str(purepy_repo.path), "requested_url": "https://example.invalid/purepy.git",
-        "ref": "v0.1.0", "commit": purepy_repo.rev("v0.1.0"), "sdist_mirror": None,
+        "fetched_url": str(purepy_repo.path), "ref": "v0.1.0",
+        "commit": purepy_repo.rev("v0.1.0"), "commit_upstream": True, "sdist_mirror": None,
+        "sdist": None,
     }
     out = tmp_path / "wheelhouse"
     path = write_run_report(out, [scipy_like_result(tmp_path)], "v0.1.0",
@@ -71,7 +73,8 @@ def test_report_records_source_versions_and_compiler_runtimes(
     (wheel,) = target["wheels"]
     assert wheel["compiler_runtimes"] == list(RUNTIMES)
     page = (out / "report.html").read_text()
-    assert f"at v0.1.0 = <code>{purepy_repo.rev('v0.1.0')}</code>" in page
+    assert (f"source: v0.1.0 = {purepy_repo.rev('v0.1.0')} from {purepy_repo.path}</p>"
+            in page)
     assert "compiler runtimes bundled: " + ", ".join(RUNTIMES) in page
     assert "scipy 1.17.1; Python 3.12" in page
 
@@ -86,5 +89,15 @@ def test_summary_calls_out_the_bundled_gcc_runtime(tmp_path: Path) -> None:
 
 def test_checkout_record_of_a_directory_that_is_no_checkout(tmp_path: Path) -> None:
     assert checkout_record(tmp_path, "main") == {
-        "url": None, "requested_url": None, "ref": "main", "commit": None,
-        "sdist_mirror": None}
+        "url": None, "requested_url": None, "fetched_url": None, "ref": "main",
+        "commit": None, "commit_upstream": None, "sdist_mirror": None, "sdist": None}
+
+
+def test_summary_shows_no_wheel_for_a_target_that_staged_none(tmp_path: Path) -> None:
+    stopped = scipy_like_result(tmp_path)  # it built its wheel, then a signal came
+    stopped.interrupted = True
+    stream = io.StringIO()
+    print_summary([stopped], Console(file=stream, width=250))
+    text = stream.getvalue()
+    assert "- (none staged)" in text and "interrupted in" in text
+    assert "scipy-1.17.1" not in text and "MB" not in text and "compiler runtimes" not in text

@@ -16,10 +16,12 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+from acceptance_checks import check_no_local_flags, check_sbom, check_tests_and_provenance
 from conftest import REPO_ROOT, run_wheels
 
 from multibuild.mirror import release_version
@@ -97,3 +99,12 @@ def test_scipy_release_with_config_scipy(tmp_path: Path, pythons: dict[str, Path
     assert report["repository"]["ref"] == f"v{version}"
     assert re.fullmatch(r"[0-9a-f]{40}", report["repository"]["commit"])
     assert "fortran compiler" in target["tools"] and "meson" in target["tools"]
+
+    # What the wheel says it bundles, the flags it records, the test counts, the source.
+    openblas = subprocess.run(
+        ["bash", "-c", 'source configs/scipy/env_vars.sh && echo "$OPENBLAS_VERSION"'],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    check_sbom(wheel, report, "scipy-openblas32", openblas,
+               runtimes=("libgfortran", "libquadmath"))
+    check_no_local_flags(wheel, "scipy")
+    check_tests_and_provenance(report, f"scipy-{version}.tar.gz", at_least=60_000)

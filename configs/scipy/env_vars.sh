@@ -20,6 +20,10 @@ export SCIPY_TEST_LABEL=${SCIPY_TEST_LABEL:-fast}
 # out on purpose: scipy.datasets' tests download data sets (see run_tests).
 export SCIPY_TEST_JOBS=${SCIPY_TEST_JOBS:-2}
 export TEST_DEPENDS=${TEST_DEPENDS:-"pytest==8.3.5 pytest-xdist==3.6.1 hypothesis==6.131.0 threadpoolctl"}
+# The wheel is built with scipy's own flags, as its release wheels are: not the library
+# defaults configure_build.sh sets for libraries built into BUILD_PREFIX (-Wl,-strip-all,
+# -I$BUILD_PREFIX/include), which scipy.show_config() would otherwise record.
+export MB_WHEEL_FLAGS=${MB_WHEEL_FLAGS:-project}
 # Docker mode: pre_build downloads OpenBLAS from the package index (build_openblas), so the
 # containers use the host's network (the default, none, reaches only the wheels the host
 # prepares).
