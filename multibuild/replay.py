@@ -178,8 +178,7 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
     source = resolve_source(options, environ, groups)
     if source is None:
         return []
-    # Said once the checkout succeeded: an error before it is one line on stderr, no more.
-    for line in options.ci_sources():
+    for line in options.ci_sources():  # once the source is there: errors before stay one line
         print(f"wheels: {line}", flush=True)
     staging = Staging.create(options.output_dir, options.work_dir / PREVIOUS)
     try:
