@@ -1,7 +1,13 @@
 # Build environment for numpy wheels on 64-bit platforms (sourced before config.sh, in the
 # build and in the test environment). ILP64 OpenBLAS from the scipy-openblas64 wheel.
 export NPY_USE_BLAS_ILP64=${NPY_USE_BLAS_ILP64-1}
-export OPENBLAS_VERSION=${OPENBLAS_VERSION:-0.3.34.481.3}
+# The newest scipy-openblas for the manylinux policy (MB_ML_VER): its wheels are manylinux2014
+# (glibc 2.17) up to 0.3.31.188.0, manylinux_2_28 after.
+if [ "${MB_ML_VER:-}" == 2014 ]; then
+    export OPENBLAS_VERSION=${OPENBLAS_VERSION:-0.3.31.188.0}
+else
+    export OPENBLAS_VERSION=${OPENBLAS_VERSION:-0.3.34.481.3}
+fi
 # numpy's test suite label for run_tests: fast or full.
 export NPY_TEST_LABEL=${NPY_TEST_LABEL:-fast}
 # What numpy's test suite needs: f2py's tests call meson (and ninja); numpy.distutils (still

@@ -11,8 +11,13 @@
     change (whole run, its tests reused; and its build_wheel step), then a run of a commit
     changing one C file, against the first run (the first run starts with an empty ccache).
     15-25 minutes on 2 cores; not in the default set.
+(e) numpy's build (BUILD_COMMIT, as in d) with the zig toolchain against the host's gcc
+    (MB_NATIVE_TOOLCHAIN=host), ccache off for both and each from an empty work dir, so it is
+    compiler against compiler (build_wheel step; goal <= 1.2); the tests are only an import of
+    the wheel, and the wheel sizes (zig links libc++ statically) are in the notes with the load
+    average. 20-40 minutes on 2 cores; not in the default set.
 
-Usage: .venv/bin/python benchmarks/run.py [--pythons 3.13,3.12,3.11,3.9] [--only a,b,c,d]
+Usage: .venv/bin/python benchmarks/run.py [--pythons 3.13,3.12,3.11,3.9] [--only a,b,c,d,e]
 Needs the tool environment (./wheels creates it), git, a C compiler and the Pythons; (c) needs
 ccache on PATH and is skipped with a message without it; (d) needs the package index (numpy's
 sdist and build requirements). Everything runs under a temporary directory; nothing is uploaded.
@@ -290,21 +295,13 @@ NUMPY_CHANGE = "\nNPY_NO_EXPORT int mb_bench_changed(void) { return 42; }\n"
 
 
 def bench_numpy(tmp: Path, python: str) -> list[Ratio]:
-    from multibuild.cifiles import azure_variables
-    from multibuild.mirror import release_version
-
-    tag = azure_variables(ROOT)["BUILD_COMMIT"]
-    version = release_version(tag)
-    if not version:
-        raise SystemExit(f"error: BUILD_COMMIT {tag!r} of the CI files is not a release tag")
     base = tmp / "d"
     base.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     # The sdist and OpenBLAS from the shared cache; ccache starts empty (a first run's).
     env.update(MB_CACHE_DIR=str(ROOT / "build" / "cache"), CCACHE_DIR=str(base / "ccache"),
                MB_BUILD_MODE="native")
-    mirror = base / "numpy.git"
-    sh([str(ROOT / "wheels"), "mirror", "numpy", version, "--dest", str(mirror)], env=env)
+    mirror, tag, version = numpy_mirror(base, env)
     repo = base / "numpy"
     sh(["git", "clone", "-q", str(mirror), str(repo)])
     sh(["git", "checkout", "-q", "-b", "bench", tag], cwd=repo)
@@ -350,12 +347,69 @@ def bench_numpy(tmp: Path, python: str) -> list[Ratio]:
     ]
 
 
+def numpy_mirror(base: Path, env: Mapping[str, str]) -> tuple[Path, str, str]:
+    """A local git mirror of numpy at BUILD_COMMIT of the CI files: (mirror, tag, version)."""
+    from multibuild.cifiles import azure_variables
+    from multibuild.mirror import release_version
+
+    tag = azure_variables(ROOT)["BUILD_COMMIT"]
+    version = release_version(tag)
+    if not version:
+        raise SystemExit(f"error: BUILD_COMMIT {tag!r} of the CI files is not a release tag")
+    mirror = base / "numpy.git"
+    sh([str(ROOT / "wheels"), "mirror", "numpy", version, "--dest", str(mirror)], env=env)
+    return mirror, tag, version
+
+
+# numpy's own config with run_tests reduced to an import: (e) times the compilers.
+IMPORT_ONLY_CONFIG = f"""source {ROOT / "config.sh"}
+function run_tests {{
+    python -c 'import numpy; numpy.show_config(); print("imported", numpy.__version__)'
+}}
+"""
+
+
+def bench_toolchain(tmp: Path, python: str) -> Ratio:
+    base = tmp / "e"
+    base.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env.update(MB_CACHE_DIR=str(ROOT / "build" / "cache"), MB_BUILD_MODE="native",
+               USE_CCACHE="0")
+    mirror, tag, version = numpy_mirror(base, env)
+    config = base / "config.sh"
+    config.write_text(IMPORT_ONLY_CONFIG)
+    env.update(CONFIG_PATH=str(config), ENV_VARS_PATH=str(ROOT / "env_vars.sh"))
+    loads = [os.getloadavg()[0]]
+    times: dict[str, float] = {}
+    sizes: dict[str, str] = {}
+    for name, choice in (("host gcc", "host"), ("zig", "zig")):
+        console.print(f"(e) numpy {version} with {name} ...")
+        work = base / f"work-{choice}"
+        out = base / f"out-{choice}"
+        done = sh([str(ROOT / "wheels"), "build", "--python", python, "--commit", tag,
+                   "--repo-url", str(mirror), "--repo-dir", str(base / "numpy"), "--output",
+                   str(out), "--work-dir", str(work), "--fresh"], cwd=ROOT,
+                  env={**env, "MB_NATIVE_TOOLCHAIN": choice}, check=False)
+        report: dict[str, object] = json.loads((out / "report.json").read_text())
+        target = only_target(report)
+        if done.returncode != 0 or not target["passed"]:
+            raise SystemExit(f"error: numpy with {name} failed: see {target['log']}")
+        times[choice] = step_time(report, "build_wheel")
+        (wheel,) = target["wheels"]
+        sizes[choice] = f"{wheel['size'] / 1e6:.1f} MB {wheel['platform_tags'][-1]}"
+        loads.append(os.getloadavg()[0])
+    return Ratio("(e) numpy: zig vs host gcc (goal <= 1.2)", f"host gcc ({sizes['host']})",
+                 times["host"], f"zig ({sizes['zig']})", times["zig"],
+                 f"numpy {version}, Python {python}, build_wheel step, ccache off; load "
+                 f"average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--pythons", help="comma-separated versions (default: the four newest "
                         "CPython >= 3.9 found)")
-    parser.add_argument("--only", default="a,b,c", help="which benchmarks, of a,b,c,d "
-                        "(default: a,b,c; d, numpy, takes 15-25 minutes)")
+    parser.add_argument("--only", default="a,b,c", help="which benchmarks, of a,b,c,d,e "
+                        "(default: a,b,c; d and e, numpy, take 15-40 minutes each)")
     args = parser.parse_args(argv)
     found = {v: i.path for v, i in discover().items() if not v.endswith("t")}
     usable = sorted((v for v in found if tuple(map(int, v.split("."))) >= (3, 9)),
@@ -386,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results.append(ccache)
         if "d" in only:
             results += bench_numpy(tmp, pythons[0])
+        if "e" in only:
+            results.append(bench_toolchain(tmp, pythons[0]))
     table = Table(title=f"wheels benchmarks ({os.cpu_count()} cores)")
     for column in ("benchmark", "baseline", "s", "candidate", "s", "ratio", "notes"):
         table.add_column(column)

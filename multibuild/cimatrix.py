@@ -343,6 +343,9 @@ class Host:
     machine: str
     mode: str  # docker or native
     pythons: frozenset[str]
+    # PLATs zig cross-builds here (multibuild.toolchain): natively, unless
+    # MB_NATIVE_TOOLCHAIN=host.
+    cross: frozenset[str] = frozenset()
 
     @classmethod
     def detect(cls, environ: Mapping[str, str], only: Iterable[str] | None = None) -> Host:
@@ -358,8 +361,13 @@ class Host:
             pythons = frozenset(v for v in set(only) if locate(v) is not None)
         else:
             pythons = frozenset(discover())
+        from multibuild.toolchain import CROSS_PLATS, machine_plat
+
+        cross: frozenset[str] = frozenset()
+        if mode == "native" and environ.get("MB_NATIVE_TOOLCHAIN", "zig") != "host":
+            cross = CROSS_PLATS.get(machine_plat(), frozenset())
         return cls(_HOST_OS.get(platform.system(), platform.system().lower()),
-                   platform.machine(), mode, pythons)
+                   platform.machine(), mode, pythons, cross)
 
 
 def skip_reason(job: Job, host: Host) -> str | None:
@@ -383,7 +391,13 @@ def skip_reason(job: Job, host: Host) -> str | None:
             return "i686 job: needs docker for the manylinux i686 image (no docker daemon here)"
         return None
     if job.plat != machine:
-        return f"{job.plat} job: runs on {job.plat} hardware only (this host is {machine})"
+        from multibuild.crosspython import SUITES
+
+        if job.plat not in host.cross:
+            return f"{job.plat} job: runs on {job.plat} hardware only (this host is {machine})"
+        if job.python not in SUITES:
+            return (f"{job.plat} job: a cross build here needs Debian's Python for the target "
+                    f"({', '.join(SUITES)}), not {job.python}; or {job.plat} hardware")
     from multibuild.interpreters import unsupported_python
 
     why = unsupported_python(job.python)

@@ -721,12 +721,14 @@ function mb_build_venv {
     # Make or reuse the build environment DIR of BASE_PYTHON: mb_build_venv BASE_PYTHON DIR
     # Reused while made from the same interpreter for the same build requirements: the
     # project's [build-system].requires (of MB_SOURCE_DIR, the run's checkout, else REPO_DIR)
-    # and BUILD_DEPENDS.
+    # and BUILD_DEPENDS, and the same toolchain choice (MB_NATIVE_TOOLCHAIN, MB_ML_VER).
     local base=$1 dir=$2 project=${MB_SOURCE_DIR:-${REPO_DIR:-}} requires=""
     if [ -n "$project" ] && [ -d "$project" ]; then
         requires=$(mb_python incremental requires "$project") || return 1
     fi
-    mb_reuse_venv "$base" "$dir" "$requires" "${BUILD_DEPENDS:-}"
+    # The toolchain choice too: a requirement built from source here is built with it.
+    mb_reuse_venv "$base" "$dir" "$requires" "${BUILD_DEPENDS:-}" \
+        "toolchain ${MB_NATIVE_TOOLCHAIN:-} ${MB_ML_VER:-}"
 }
 
 function mb_activate_test_venv {
@@ -824,6 +826,53 @@ function activate_ccache {
     unset CCACHE_DISABLE
     echo "activate_ccache: $(command -v gcc || command -v cc) -> ccache, cache $CCACHE_DIR," \
         "base dir $CCACHE_BASEDIR"
+}
+
+function mb_activate_toolchain {
+    # The C and C++ compilers of the build (multibuild/toolchain.py), before pre_build, so the
+    # library builders use them too: on Linux, natively, zig's wrappers targeting the glibc of
+    # the manylinux policy MB_ML_VER (CC=cc, CXX=c++, AR, RANLIB, CMAKE_TOOLCHAIN_FILE, PATH
+    # with the wrappers first after ccache's links, AUDITWHEEL_PLAT and MB_POLICY_PLAT for the
+    # repair); with
+    # MB_NATIVE_TOOLCHAIN=host, or in a container, the compilers as they are.
+    # Records the choice in MB_WORK_DIR/toolchain.json. A bad MB_ML_VER, PLAT or
+    # MB_NATIVE_TOOLCHAIN is a one-line error (status 2) before anything is built.
+    [ "$(get_os)" == Linux ] || return 0
+    local out status=0 before=${CC:-}
+    # env_vars.sh may assign them without export (multibuild's CI files set them in the env).
+    out=$(MB_ML_VER=${MB_ML_VER:-} MB_ML_LIBC=${MB_ML_LIBC:-} \
+        MB_NATIVE_TOOLCHAIN=${MB_NATIVE_TOOLCHAIN:-} \
+        MB_GFORTRAN_RUNTIME=${MB_GFORTRAN_RUNTIME:-} MB_PYTHON_VERSION=${MB_PYTHON_VERSION:-} \
+        mb_python toolchain activate ${PLAT:+--plat "$PLAT"}) || status=$?
+    [ "$status" -eq 0 ] || return "$status"
+    mb_import_vars --export CC CXX AR RANLIB PATH MB_TOOLCHAIN_BIN \
+        MB_TOOLCHAIN_ID MB_MESON_NATIVE_FILE CMAKE_TOOLCHAIN_FILE AUDITWHEEL_PLAT MB_POLICY_PLAT \
+        MB_MESON_CROSS_FILE MB_CROSS_SYSCONFIG_NAME MB_CROSS_SYSCONFIG_DIR \
+        MB_CROSS_HOST_PLATFORM MB_CROSS_INCLUDE <<< "$out" || return 1
+    if [ -n "${MB_TOOLCHAIN_BIN:-}" ]; then
+        case "$before" in ""|cc|"ccache cc"|"ccache gcc"|gcc) ;;
+            *) echo "toolchain: CC=$before replaced by zig's cc (MB_NATIVE_TOOLCHAIN=host keeps it)" ;;
+        esac
+    fi
+    echo "toolchain: ${MB_TOOLCHAIN_ID:-}${AUDITWHEEL_PLAT:+ (repair to $AUDITWHEEL_PLAT)}"
+}
+
+function mb_toolchain_fortran {
+    # After pre_build (which may install gfortran and fetch OpenBLAS): with zig's toolchain and a
+    # gfortran, the gfortran runtime the link takes (multibuild/toolchain.py): one that fits the
+    # policy (MB_GFORTRAN_RUNTIME: auto, a directory, or host) comes first for -lgfortran;
+    # otherwise a one-line warning that a wheel linking Fortran will be above the policy.
+    [ -n "${MB_TOOLCHAIN_BIN:-}" ] || return 0
+    local out status=0
+    out=$(MB_ML_VER=${MB_ML_VER:-} MB_ML_LIBC=${MB_ML_LIBC:-} \
+        MB_NATIVE_TOOLCHAIN=${MB_NATIVE_TOOLCHAIN:-} \
+        MB_GFORTRAN_RUNTIME=${MB_GFORTRAN_RUNTIME:-} \
+        mb_python toolchain fortran ${PLAT:+--plat "$PLAT"}) || status=$?
+    [ "$status" -eq 0 ] || return "$status"
+    mb_import_vars --export MB_GFORTRAN_RUNTIME_LINKDIR LD_LIBRARY_PATH <<< "$out" || return 1
+    if [ -n "${MB_GFORTRAN_RUNTIME_LINKDIR:-}" ]; then
+        echo "toolchain: gfortran links $(readlink "$MB_GFORTRAN_RUNTIME_LINKDIR/libgfortran.so")"
+    fi
 }
 
 function mb_maybe_ccache {
@@ -1513,9 +1562,11 @@ function build_wheel_cmd {
     local wheelhouse
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
+    mb_activate_toolchain || return $?  # first: ccache's links then cover zig's wrappers
     mb_maybe_ccache || return 1
     mb_build_env "$repo_dir" || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
+    mb_toolchain_fortran || return $?
     mb_install_build_requires || return 1
     mb_path_map || return 1
     mb_in_errexit_subshell mb_wheel_flags mb_named_compilers mb_path_map_flags \
@@ -1637,8 +1688,10 @@ function build_index_wheel_cmd {
     local wheelhouse
     wheelhouse=$(abspath "$WHEEL_SDIR")
     mkdir -p "$wheelhouse"
+    mb_activate_toolchain || return $?
     mb_maybe_ccache || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
+    mb_toolchain_fortran || return $?
     if [ -n "${BUILD_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
         mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) "$@" $BUILD_DEPENDS || return 1
@@ -1704,9 +1757,14 @@ function install_run {
         mb_error "config.sh (${CONFIG_PATH:-config.sh}) does not define run_tests"
         return 1
     fi
-    mb_test_venv || return 1
-    install_wheel || return 1
-    if mb_reuse_test_results; then return 0; fi
+    if [ "${1:-${PLAT:-}}" != "$(uname -m)" ] && [ "$(get_os)" == Linux ]; then
+        mb_cross_test_env "${1:-${PLAT:-}}" || return $?  # a cross-built wheel
+        [ -z "${MB_CROSS_UNTESTED:-}" ] || return 0
+    else
+        mb_test_venv || return 1
+        install_wheel || return 1
+        if mb_reuse_test_results; then return 0; fi
+    fi
     # run_tests runs in a subshell with errexit on, as a CI step would. In a container the
     # test directory is /io/tmp_for_test (the target's own, mounted there by docker.py), as
     # multibuild's docker_test_wrap.sh has it; natively multibuild/testdir.py makes it.
@@ -1735,6 +1793,44 @@ function install_run {
         mb_error "run_tests failed (exit $status)${failed:+: $failed}"
         return "$status"
     fi
+}
+
+function mb_cross_test_env {
+    # The test environment of a wheel cross-built for PLAT (multibuild/crosspython.py): the
+    # target's Python (Debian's, under qemu-user) first on PATH as python, with TEST_DEPENDS
+    # and the wheelhouse's wheels for PLAT installed for it into MB_WORK_DIR/cross-site on its
+    # PYTHONPATH. Without qemu-user: says "built, not tested" (and why), sets
+    # MB_CROSS_UNTESTED and records it for the report. mb_cross_test_env PLAT
+    local plat=$1 out site uv wheelhouse
+    local -a wheels=() depends=()
+    out=$(mb_python crosspython test-python --plat "$plat" --python "${MB_PYTHON_VERSION:-}") \
+        || return $?
+    MB_CROSS_TEST_PYTHON="" MB_CROSS_UNTESTED="" MB_CROSS_TESTED_WITH="" MB_CROSS_UV_PLATFORM=""
+    mb_import_vars MB_CROSS_TEST_PYTHON MB_CROSS_UNTESTED MB_CROSS_TESTED_WITH \
+        MB_CROSS_UV_PLATFORM <<< "$out" || return 1
+    if [ -n "$MB_CROSS_UNTESTED" ]; then
+        echo "install_run: $plat wheel built, not tested: $MB_CROSS_UNTESTED"
+        mb_python crosspython record-test --tested false --how "$MB_CROSS_UNTESTED"
+        return 0
+    fi
+    wheelhouse=$(abspath "$WHEEL_SDIR")
+    for out in "$wheelhouse"/*.whl; do
+        case $out in *"_$plat.whl"|*"-any.whl") wheels+=("$out") ;; esac
+    done
+    [ "${#wheels[@]}" -gt 0 ] || { mb_error "install_run: no $plat wheel in $wheelhouse"; return 1; }
+    site=$(abspath "${MB_WORK_DIR:-build}/cross-site")
+    rm -rf "$site"
+    uv=$(mb_uv_bin) || { mb_error "install_run: cross tests need uv (MB_USE_UV=1)"; return 1; }
+    read -r -a depends <<< "${TEST_DEPENDS:-}"
+    # shellcheck disable=SC2046
+    UV_PYTHON_DOWNLOADS=never "$uv" pip install --quiet --target "$site" \
+        --python-platform "$MB_CROSS_UV_PLATFORM" --python-version "$MB_PYTHON_VERSION" \
+        $(pip_opts) "${depends[@]}" "${wheels[@]}" || return 1
+    export PYTHONPATH="$site" PYTHON_EXE=$MB_CROSS_TEST_PYTHON
+    PATH="${MB_CROSS_TEST_PYTHON%/*}:$PATH"
+    export PATH PIP_CMD="$MB_CROSS_TEST_PYTHON -m pip"
+    echo "install_run: testing the $plat wheel with $MB_CROSS_TESTED_WITH"
+    mb_python crosspython record-test --tested true --how "$MB_CROSS_TESTED_WITH"
 }
 
 function mb_reuse_test_results {

@@ -23,7 +23,7 @@ STEP_VARIABLES: tuple[str, ...] = (
     "REPO_DIR", "REPO_URL", "BUILD_COMMIT", "CONFIG_PATH", "ENV_VARS_PATH", "WHEEL_SDIR",
     "MANYLINUX_URL", "BUILD_DEPENDS", "TEST_DEPENDS", "USE_CCACHE", "MB_TEST_VER",
     "AUDITWHEEL_PLAT", "MB_WORK_DIR", "MB_USE_UV", "MB_STEP_LOG", "MB_BUILD_MODE", "CI",
-    "MB_REPAIR_TOOL", "MB_GIVEN_REPO_DIR", "MB_REUSE_TESTS",
+    "MB_REPAIR_TOOL", "MB_CROSS_TEST", "MB_GIVEN_REPO_DIR", "MB_REUSE_TESTS",
 )
 # Only for the clean native process: what a host shell needs to find tools, caches and
 # credentials for the package index. A container has its own.
@@ -33,7 +33,7 @@ HOST_VARIABLES: tuple[str, ...] = (
     "PIP_CONFIG_FILE", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
     "PIP_NO_INDEX", "PIP_CACHE_DIR", "PIP_NO_INPUT", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
     "UV_FIND_LINKS", "UV_CACHE_DIR", "UV_OFFLINE", "XDG_CACHE_HOME",
-    "MB_TOOL_PYTHON", "MB_TOOL_VENV", "MB_UV", "MB_PYTHON_BASE",
+    "MB_TOOL_PYTHON", "MB_TOOL_VENV", "MB_UV", "MB_PYTHON_BASE", "MB_CACHE_DIR",
 )
 
 
@@ -71,11 +71,15 @@ def step_environment(environ: Mapping[str, str], root: Path) -> dict[str, str]:
 def clean_native_environment(environ: Mapping[str, str], root: Path) -> dict[str, str]:
     env = step_environment(environ, root)
     env.update({name: environ[name] for name in HOST_VARIABLES if name in environ})
-    # A virtual environment of the build must not come first on PATH in the test process.
+    # A virtual environment of the build must not come first on PATH in the test process,
+    # nor the build's compiler wrappers (multibuild.toolchain): tests that compile (f2py's)
+    # get the machine's compilers, as in a test container.
     venv = environ.get("VIRTUAL_ENV")
-    if venv and "PATH" in env:
+    wrappers = environ.get("MB_TOOLCHAIN_BIN")
+    if (venv or wrappers) and "PATH" in env:
         env["PATH"] = os.pathsep.join(
-            p for p in env["PATH"].split(os.pathsep) if not p.startswith(venv)
+            p for p in env["PATH"].split(os.pathsep)
+            if not (venv and p.startswith(venv)) and p != wrappers
         )
     return env
 

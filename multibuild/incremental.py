@@ -59,6 +59,10 @@ KEY_VARIABLES: tuple[str, ...] = (
     "CC", "CXX", "FC", "CFLAGS", "CPPFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS",
     "PLAT", "MB_ML_VER", "MB_ML_LIBC", "OPENBLAS", "PKG_CONFIG_PATH",
     "MACOSX_DEPLOYMENT_TARGET", "ARCHFLAGS", "_PYTHON_HOST_PLATFORM",
+    # The toolchain (multibuild.toolchain): CC=cc names zig's wrapper or the host's compiler
+    # alike; its id (zig version, target with glibc, wrapper hash) tells them apart.
+    "MB_TOOLCHAIN_ID", "AR", "LDSHARED", "LDCXXSHARED", "MB_GFORTRAN_RUNTIME_LINKDIR",
+    "MB_CROSS_SYSCONFIG_NAME", "MB_MESON_CROSS_FILE",
 )
 # pip's fallback for a project without [build-system] (PEP 517/518).
 _LEGACY_REQUIRES = ["setuptools>=40.8.0"]
@@ -187,15 +191,19 @@ class HookRunner:
     """pypa/build's runner for the backend's hooks: their output goes straight through to
     ``out``, the first error line in it is kept (FirstError) for a one-line message."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, cross: Mapping[str, str] | None = None) -> None:
         self.out = out
         self.first_error = FirstError()
+        self.cross = dict(cross or {})  # crosspython.backend_environment: PYTHONPATH first
 
     def __call__(self, cmd: Sequence[str], cwd: str | None = None,
                  extra_environ: Mapping[str, str] | None = None) -> None:
+        env = {**_hook_environment(), **(extra_environ or {})}
+        if self.cross:
+            env.update(self.cross, PYTHONPATH=os.pathsep.join(
+                p for p in (self.cross.get("PYTHONPATH", ""), env.get("PYTHONPATH", "")) if p))
         proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT,
-                                env={**_hook_environment(), **(extra_environ or {})})
+                                stderr=subprocess.STDOUT, env=env)
         assert proc.stdout is not None
         for line in proc.stdout:
             self.out.write(line)
@@ -371,6 +379,7 @@ def prepare_build(src: Path, python: str, pip_opts: str, environ: Mapping[str, s
     packages = complete_build_env(src, python, pip_opts, environ, cache)
     options = [] if "--no-build-isolation" in shlex.split(pip_opts) else ["--no-build-isolation"]
     name = backend(src)
+    options += machine_file_options(name, environ)
     setting = BUILD_DIR_SETTINGS.get(name or "")
     if setting is None or work_dir is None:
         return options
@@ -389,6 +398,17 @@ def prepare_build(src: Path, python: str, pip_opts: str, environ: Mapping[str, s
         print(f"incremental: starting the build directory {build_dir} afresh: changed: "
               f"{', '.join(changed)}", file=out)
     return [*options, f"-C{setting}={build_dir}"]
+
+
+def machine_file_options(build_backend: str | None, environ: Mapping[str, str]) -> list[str]:
+    """The config settings handing meson-python the toolchain's meson machine files
+    (``MB_MESON_NATIVE_FILE``, and ``MB_MESON_CROSS_FILE`` for a cross build:
+    multibuild.toolchain); other backends read CC and CXX."""
+    if build_backend != "mesonpy":
+        return []
+    files = [("native", environ.get("MB_MESON_NATIVE_FILE")),
+             ("cross", environ.get("MB_MESON_CROSS_FILE"))]
+    return [f"-Csetup-args=--{kind}-file={path}" for kind, path in files if path]
 
 
 # pip options that change nothing in a no-deps build without isolation (they choose where
@@ -449,9 +469,12 @@ def build_wheel(src: Path, python: str, pip_opts: str, out_dir: Path,
           f"{shown}{' ' if shown else ''}--outdir {out_dir} . (pip wheel --no-build-isolation "
           "--no-deps, without pip's per-line logging)", flush=True)
 
+    from multibuild.crosspython import backend_environment
+
     # The backend's output passes straight through; its first error is kept for the one-line
-    # message (a Cython or compiler error in the project's own code).
-    runner = HookRunner(sys.stdout.buffer)
+    # message (a Cython or compiler error in the project's own code). A cross build's backend
+    # gets the target's sysconfig and platform.
+    runner = HookRunner(sys.stdout.buffer, backend_environment(environ))
     builder = ProjectBuilder(src, python_executable=python, runner=runner)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:

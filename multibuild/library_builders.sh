@@ -75,7 +75,9 @@ function mb_sha256_var {
 
 function mb_lib_cache_key {
     # Print the library-cache key of a build: the engine and its steps, the arguments (name,
-    # version, archive, its sha256 or URL, prefix, build arguments), the flags and the platform.
+    # version, archive, its sha256 or URL, prefix, build arguments), the flags, the toolchain
+    # (MB_TOOLCHAIN_ID: CC=cc names zig's wrapper and the host's compiler alike) and the
+    # platform.
     # mb_lib_cache_key NAME VERSION URL FILE SHA256 STEPS PREFIX [ARGS...]
     local steps=$6
     { declare -f mb_build_source "mb_steps_$steps"
@@ -83,6 +85,7 @@ function mb_lib_cache_key {
           "CC=${CC:-}" "CXX=${CXX:-}" "CFLAGS=${CFLAGS:-}" "CPPFLAGS=${CPPFLAGS:-}" \
           "CXXFLAGS=${CXXFLAGS:-}" "FFLAGS=${FFLAGS:-}" "LDFLAGS=${LDFLAGS:-}" \
           "PLAT=${PLAT:-}" "MB_ML_VER=${MB_ML_VER:-}" "MB_ML_LIBC=${MB_ML_LIBC:-}" \
+          "MB_TOOLCHAIN_ID=${MB_TOOLCHAIN_ID:-}" \
           "MACOSX_DEPLOYMENT_TARGET=${MACOSX_DEPLOYMENT_TARGET:-}" \
           "ARCHFLAGS=${ARCHFLAGS:-}" "$(uname -sm)"
     } | mb_sha256_stdin | cut -c1-16

@@ -164,15 +164,51 @@ def config_work_name(root: Path, config_path: str, env_vars_path: str | None,
     return f"config-{name}" if name in _RESERVED_WORK_NAMES else name
 
 
-def env_vars_defaults(path: Path) -> dict[str, str]:
-    """The PROJECT_VARIABLES that sourcing ``path`` assigns, in a clean bash."""
-    script = ('unset ' + " ".join(PROJECT_VARIABLES) + '; source "$1" >/dev/null 2>&1; '
-              + " ".join(f'printf "%s\\0" "${{{n}:-}}";' for n in PROJECT_VARIABLES))
-    out = subprocess.run(["bash", "-c", script, "bash", str(path)],
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+def env_vars_defaults(path: Path, names: tuple[str, ...] = PROJECT_VARIABLES,
+                      environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``names`` (default: PROJECT_VARIABLES) that sourcing ``path`` assigns, in a clean
+    bash that has only ``environ``'s values of them (default: none)."""
+    script = ('unset ' + " ".join(names) + '; ' + " ".join(
+        f'[ -n "${{MB_GIVEN_{n}:-}}" ] && {n}=$MB_GIVEN_{n};' for n in names)
+        + ' source "$1" >/dev/null 2>&1; '
+        + " ".join(f'printf "%s\\0" "${{{n}:-}}";' for n in names))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env.update({f"MB_GIVEN_{n}": (environ or {})[n] for n in names if (environ or {}).get(n)})
+    out = subprocess.run(["bash", "-c", script, "bash", str(path)], env=env,
                          capture_output=True, text=True, check=False, cwd=path.parent)
     values = out.stdout.split("\0")
-    return {n: v for n, v in zip(PROJECT_VARIABLES, values) if v}
+    return {n: v for n, v in zip(names, values) if v}
+
+
+# What decides a native Linux build's toolchain (multibuild.toolchain), as the build sees it:
+# the environment, then the project's env_vars.sh (which may set MB_ML_VER, as CI files do).
+TOOLCHAIN_VARIABLES = ("MB_ML_VER", "MB_ML_LIBC", "MB_NATIVE_TOOLCHAIN", "MB_GFORTRAN_RUNTIME")
+
+
+def check_toolchain(root: Path, environ: Mapping[str, str], env_vars_path: str | None,
+                    plat: str, plat_source: str, pythons: list[str]) -> None:
+    """Refuse, before any work, what the build's toolchain would refuse: an unknown MB_ML_VER,
+    a policy older than zig targets, a PLAT zig has no target for (multibuild.toolchain), a
+    Python a cross build has no target interpreter for (multibuild.crosspython)."""
+    from multibuild.crosspython import check_target
+    from multibuild.toolchain import choose, machine_plat
+
+    if plat == "i686" and machine_plat() == "x86_64":
+        return  # built in docker mode's manylinux i686 image: check_buildable says so
+    env = dict(environ)
+    path = root / (env_vars_path or "env_vars.sh")
+    if path.is_file():
+        env.update(env_vars_defaults(path, TOOLCHAIN_VARIABLES, environ))
+    try:
+        toolchain = choose(env, plat)
+        if toolchain.cross:
+            for python in pythons:
+                check_target(plat, python)
+    except MultibuildError as exc:
+        message = str(exc)
+        if plat_source == "--plat":
+            message = message.replace(f"PLAT={plat}", f"--plat {plat}")
+        raise MultibuildError(message) from None
 
 
 def project_config(root: Path, name: str) -> ProjectConfig:
@@ -367,6 +403,11 @@ class RunOptions:
             if inner == output or output in inner.parents:
                 raise MultibuildError(f"--output {output}: holds {name} ({inner}); each run "
                                       "replaces its output whole, so choose another")
+        env_vars_path = ((chosen and chosen.env_vars_path)
+                         or pick(None, "", "ENV_VARS_PATH")[0] or None)
+        if check_host and platform.os == "linux" == host_os():
+            check_toolchain(root, environ, env_vars_path, platform.plat, plat_source,
+                            [t.python for t in targets])
         if check_host:
             try:
                 check_buildable(targets, environ, python_source, plat_source)

@@ -47,6 +47,44 @@ PLATFORMS: tuple[Platform, ...] = (
 )
 
 DEFAULT_MB_ML_VER = "_2_28"
+# MB_ML_VER's legacy names (PEP 513, 571, 599) and the glibc each stands for; any other policy is
+# ``_2_NN`` (PEP 600: manylinux_2_NN).
+LEGACY_MANYLINUX: dict[str, tuple[int, int]] = {"1": (2, 5), "2010": (2, 12), "2014": (2, 17)}
+
+
+@dataclass(frozen=True)
+class ManylinuxPolicy:
+    """The manylinux policy of ``MB_ML_VER``: ``2014`` is glibc 2.17, ``_2_28`` glibc 2.28."""
+
+    ml_ver: str
+    glibc: tuple[int, int]
+
+    @property
+    def glibc_text(self) -> str:
+        return f"{self.glibc[0]}.{self.glibc[1]}"
+
+    def tag(self, plat: str) -> str:
+        """The PEP 600 platform tag for ``plat``: ``manylinux_2_17_x86_64``."""
+        return f"manylinux_{self.glibc[0]}_{self.glibc[1]}_{plat}"
+
+    @property
+    def name(self) -> str:
+        """How users name it: ``manylinux2014``, ``manylinux_2_28``."""
+        if self.ml_ver in LEGACY_MANYLINUX:
+            return f"manylinux{self.ml_ver}"
+        return f"manylinux_{self.glibc[0]}_{self.glibc[1]}"
+
+
+def manylinux_policy(ml_ver: str | None) -> ManylinuxPolicy:
+    """``MB_ML_VER`` (empty: the default) as a policy; anything else is a one-line error."""
+    value = ml_ver or DEFAULT_MB_ML_VER
+    if value in LEGACY_MANYLINUX:
+        return ManylinuxPolicy(value, LEGACY_MANYLINUX[value])
+    match = re.fullmatch(r"_(\d+)_(\d+)", value)
+    if not match or int(match.group(1)) != 2 or int(match.group(2)) < 5:
+        raise MultibuildError(f"MB_ML_VER={value!r}: not a manylinux policy (1, 2010, 2014, or "
+                              "_2_NN such as _2_28)")
+    return ManylinuxPolicy(value, (2, int(match.group(2))))
 
 
 def find_platform(os_name: str, plat: str) -> Platform:

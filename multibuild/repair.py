@@ -26,6 +26,7 @@ from packaging.utils import parse_wheel_filename
 from multibuild import MultibuildError
 from multibuild.files import atomic_path
 from multibuild.platforms import OsName, host_os, wheel_os
+from multibuild.toolchain import machine_plat
 
 # Platform tag prefixes that mean "auditwheel already ran".
 _REPAIRED_LINUX = ("manylinux", "musllinux")
@@ -102,9 +103,17 @@ def repair_command(wheel: Path, dest: Path, os_name: OsName,
             cmd += ["-l", directory]
         return [*cmd, str(wheel)]
     if tool == "auditwheel":
-        cmd = [*_tool("auditwheel", "auditwheel"), "repair", "-w", str(dest)]
+        arch = wheel_arch(wheel)
+        auditwheel = _tool("auditwheel", "auditwheel")
+        if arch and arch != machine_plat():  # a cross-built wheel (multibuild.toolchain)
+            auditwheel = [sys.executable, "-m", "multibuild.auditwheel_cross", arch]
+        cmd = [*auditwheel, "repair", "-w", str(dest)]
         if env.get("AUDITWHEEL_PLAT"):
             cmd += ["--plat", env["AUDITWHEEL_PLAT"]]
+            if env.get("MB_POLICY_PLAT") == env["AUDITWHEEL_PLAT"]:
+                # The toolchain's policy, exactly (as numpy's own wheels are tagged), not also
+                # every older one the symbols happen to allow.
+                cmd.append("--only-plat")
         return [*cmd, str(wheel)]
     if tool == "delocate":
         cmd = [*_tool("delocate.cmd.delocate_wheel", "delocate-wheel"), "-w", str(dest)]
@@ -113,6 +122,17 @@ def repair_command(wheel: Path, dest: Path, os_name: OsName,
             cmd += ["--require-archs", archs]
         return [*cmd, str(wheel)]
     return windows.delvewheel_command(wheel, dest, env, _tool("delvewheel", "delvewheel"))
+
+
+def wheel_arch(wheel: Path) -> str | None:
+    """The architecture of a Linux wheel, as auditwheel reads it from the file name."""
+    from auditwheel.error import NonPlatformWheelError, WheelToolsError
+    from auditwheel.wheeltools import get_wheel_architecture
+
+    try:
+        return str(get_wheel_architecture(wheel.name).value)
+    except (WheelToolsError, NonPlatformWheelError):
+        return None
 
 
 def _host_glibc_plat(wheel: Path) -> str | None:
@@ -168,6 +188,14 @@ def repair_wheel(wheel: Path, out_dir: Path) -> Path:
             print(f"repair: {wheel.name} links no libc; retrying with --plat {retry}")
             print("+ " + " ".join(cmd), flush=True)
             done = subprocess.run(cmd, env=env, check=False, text=True)
+        policy = os.environ.get("MB_POLICY_PLAT", "")
+        if done.returncode != 0 and policy and _TOO_RECENT in done.stdout:
+            cmd = _without_policy(cmd)
+            print(f"repair: {wheel.name} needs symbol versions newer than {policy} allows "
+                  "(named below); repairing to the policy its symbols fit instead", flush=True)
+            print("+ " + " ".join(cmd), flush=True)
+            env = {k: v for k, v in env.items() if k != "AUDITWHEEL_PLAT"}  # --plat's default
+            done = subprocess.run(cmd, env=env, check=False, text=True)
         if done.returncode != 0:
             raise MultibuildError(f"repair of {wheel.name} failed (exit {done.returncode})")
         produced = sorted(Path(scratch).glob("*.whl"))
@@ -177,7 +205,47 @@ def repair_wheel(wheel: Path, out_dir: Path) -> Path:
         os.replace(produced[0], target)
     if wheel.parent.resolve() == out_dir.resolve() and wheel.name != target.name:
         wheel.unlink()
+    if os.environ.get("MB_POLICY_PLAT"):
+        say_policy(target, os.environ["MB_POLICY_PLAT"])
     return target
+
+
+# auditwheel's words for a wheel that needs newer symbol versions than --plat allows.
+_TOO_RECENT = "too-recent versioned symbols"
+
+
+def _without_policy(cmd: list[str]) -> list[str]:
+    """An auditwheel repair command without --plat POLICY and --only-plat."""
+    out: list[str] = []
+    skip = False
+    for word in cmd:
+        if skip:
+            skip = False
+        elif word == "--plat":
+            skip = True
+        elif word != "--only-plat":
+            out.append(word)
+    return out
+
+
+def say_policy(wheel: Path, policy: str) -> None:
+    """One line on what the repaired ``wheel`` needs against the toolchain's ``policy``; above
+    it, each symbol that pins it there, with its library and the file that needs it."""
+    from multibuild.glibc import analyse
+
+    record = analyse(wheel, policy)
+    needs = record["highest_glibc"] or "no versioned glibc symbol"
+    if record["policy_met"]:
+        print(f"repair: {wheel.name}: highest glibc symbol version needed: {needs} "
+              f"(fits {policy})", flush=True)
+        return
+    print(f"warning: {wheel.name} is above the {policy} policy asked for (MB_ML_VER): it needs "
+          f"glibc {needs}; pinned by:", flush=True)
+    for ref in record["above_policy"][:10]:
+        print(f"warning:   {ref['symbol']}@{ref['version']} from {ref['library']}, needed by "
+              f"{ref['elf']}", flush=True)
+    print("warning: build in docker mode (MB_BUILD_MODE=docker, a manylinux image) for a wheel "
+          f"of {policy}", flush=True)
 
 
 # Settings a repair and its SBOM read: a change repairs again.

@@ -246,12 +246,33 @@ def target_result(result: TargetResult) -> str:
     return "failed"
 
 
+def portability_entries(result: TargetResult, wheels: list[dict[str, Any]]
+                        ) -> dict[str, Any] | None:
+    """The toolchain record of the target (multibuild.toolchain: compiler, version, target
+    with its glibc, policy; null when none was recorded) and, into each Linux wheel's entry,
+    what its tag promises (``tag_glibc``, ``installs_on``) and what its ELF files need
+    (``glibc``: highest version, and the references above the toolchain's policy)."""
+    from multibuild.glibc import portability
+    from multibuild.toolchain import read_record
+
+    toolchain = read_record(result.log.parent)
+    policy = toolchain.get("policy") if toolchain else None
+    for entry, wheel in zip(wheels, result.wheels):
+        if any(t.startswith(("manylinux", "linux", "musllinux")) for t in wheel.platform_tags):
+            entry.update(portability(wheel.path, wheel.platform_tags,
+                                     policy if isinstance(policy, str) else None, wheel.sha256))
+    return toolchain
+
+
 def target_entry(result: TargetResult, logs: dict[str, str] | None = None,
                  directory: Path | None = None) -> dict[str, Any]:
     """A target's record; ``logs``: target id -> its log's copy beside the report;
     ``directory``: where the report goes (the staged wheels' SBOMs are copied there)."""
+    from multibuild.crosspython import read_test_record
+
     wheels = [wheel_entry(w, result.reproduced.get(w.path.name),
                           directory if result.passed else None) for w in result.wheels]
+    toolchain = portability_entries(result, wheels)
     href = (logs or {}).get(result.target.id)
     return {
         "id": result.target.id,
@@ -274,6 +295,9 @@ def target_entry(result: TargetResult, logs: dict[str, str] | None = None,
         "log": str(result.log.resolve()),
         **({"log_href": href} if href else {}),
         "failure_tail": "" if result.passed else result.tail,
+        "toolchain": toolchain,
+        # A cross-built wheel: tested under qemu-user, or built, not tested (and why).
+        "cross_test": read_test_record(result.log.parent),
         **target_provenance(result),
     }
 
@@ -550,6 +574,35 @@ def _provenance_html(target: dict[str, Any]) -> list[str]:
     out = [f'<p class="small">built: {_e("; ".join(facts))}</p>'] if facts else []
     if runtimes:
         out.append(f"<p>compiler runtimes bundled: {_e(', '.join(runtimes))}</p>")
+    return out + _portability_html(target)
+
+
+def _portability_html(target: dict[str, Any]) -> list[str]:
+    """The toolchain, and per Linux wheel the glibc it needs and where it installs; a wheel
+    above the toolchain's policy names what pins it."""
+    out = []
+    toolchain = target.get("toolchain") or {}
+    if toolchain.get("compiler"):
+        policy = f", repaired to {toolchain['policy']}" if toolchain.get("policy") else ""
+        out.append(f"<p>toolchain: {_e(toolchain['compiler'])} for "
+                   f"{_e(toolchain.get('target') or '?')}{_e(policy)}</p>")
+    for wheel in [*(target.get("wheels") or []), *(target.get("rejected_wheels") or [])]:
+        glibc = wheel.get("glibc")
+        if not isinstance(glibc, dict):
+            continue
+        where = ", ".join(wheel.get("installs_on") or []) or "no distribution through pip"
+        out.append(f'<p class="small">{_e(wheel["file"])}: needs glibc '
+                   f'{_e(glibc.get("highest_glibc") or "-")}; installs on {_e(where)}</p>')
+        pins = glibc.get("above_policy") or []
+        if pins:
+            named = "; ".join(f"{r['symbol']}@{r['version']} ({r['library']}) in {r['elf']}"
+                              for r in pins[:5])
+            out.append(f'<p class="interrupted">above {_e(glibc.get("policy"))}: {_e(named)}; '
+                       "docker mode builds it within the policy</p>")
+    cross = target.get("cross_test")
+    if isinstance(cross, dict):
+        state = "tested" if cross.get("tested") else "built, not tested"
+        out.append(f"<p>{state}: {_e(cross.get('how'))}</p>")
     return out
 
 

@@ -70,7 +70,8 @@ _TAIL_LINES = 20
 # build-dir/ and the keys beside them, the previous run's wheel hashes) is kept.
 RUN_FILES: tuple[str, ...] = ("wheelhouse", "steps.tsv", "build.log", "checkout.json",
                               "ccache-stats.log", JUNIT_XML, "interrupted", "tmp_for_test",
-                              testreuse.PENDING, testreuse.REUSED)
+                              testreuse.PENDING, testreuse.REUSED,
+                              "toolchain.json", "tested.json")
 # Lines CI services interpret (log groups, folds, timers, annotations): never prefixed.
 _CI_MARKERS = ("##[", "##vso[", "::", "travis_fold:", "travis_time:")
 

@@ -62,6 +62,9 @@ def print_summary(results: list[TargetResult], console: Console | None = None,
             if runtimes:
                 console.print(f"{result.target.id}: compiler runtimes bundled in "
                               f"{wheel.path.name}: {', '.join(runtimes)}", highlight=False)
+    for line, warn in portability_lines(results):  # whole lines: tests and logs grep them
+        console.print(f"[yellow]{line}[/]" if warn else line, highlight=False, markup=warn,
+                      soft_wrap=True)
     steps: dict[str, float] = {}
     for result in results:
         for step in result.steps:
@@ -78,6 +81,47 @@ def print_summary(results: list[TargetResult], console: Console | None = None,
         if not result.passed and not result.interrupted:
             console.print(f"[red]{result.target.id}[/] log: {result.log}")
             console.print(result.tail, markup=False, highlight=False)
+
+
+def portability_lines(results: list[TargetResult]) -> list[tuple[str, bool]]:
+    """Per Linux wheel: its platform tag, the oldest distributions it installs on and the
+    toolchain that built it; for a wheel above the toolchain's policy, a warning naming the
+    symbols and libraries that pin it there (never a silent manylinux_2_35)."""
+    from rich.markup import escape
+
+    from multibuild.crosspython import read_test_record
+    from multibuild.glibc import portability
+    from multibuild.toolchain import read_record
+
+    lines: list[tuple[str, bool]] = []
+    for result in results:
+        tested = read_test_record(result.log.parent)
+        if tested is not None:
+            state = "tested" if tested.get("tested") else "built, not tested"
+            lines.append((escape(f"{result.target.id}: {state}: {tested.get('how')}"),
+                          not tested.get("tested")))
+        toolchain = read_record(result.log.parent) or {}
+        policy = toolchain.get("policy") if isinstance(toolchain.get("policy"), str) else None
+        built = (f"; built with {toolchain.get('compiler')} for {toolchain.get('target')}"
+                 if toolchain.get("compiler") else "")
+        for wheel in result.wheels:
+            tags = [t for t in wheel.platform_tags if t.startswith(("manylinux", "linux_"))]
+            if not tags:
+                continue
+            facts = portability(wheel.path, wheel.platform_tags, policy, wheel.sha256)
+            where = ", ".join(facts["installs_on"]) or "no distribution through pip (not a " \
+                "manylinux tag)"
+            lines.append((f"{result.target.id}: {', '.join(tags)} installs on {where}{built}",
+                          False))
+            glibc = facts["glibc"]
+            if glibc and glibc["policy_met"] is False:
+                pins = "; ".join(f"{r['symbol']}@{r['version']} from {r['library']} in {r['elf']}"
+                                 for r in glibc["above_policy"][:3])
+                lines.append((escape(
+                    f"{result.target.id}: above the {policy} policy asked for: needs glibc "
+                    f"{glibc['highest_glibc']} ({pins}); build in docker mode "
+                    f"(MB_BUILD_MODE=docker) for {policy}"), True))
+    return lines
 
 
 def print_interruption(results: list[TargetResult], signal_name: str, report: Path) -> None:

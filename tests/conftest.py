@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -127,6 +128,17 @@ def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env.pop(name, None)
     env.update(extra or {})
     return env
+
+
+def objdump_glibc(data: bytes, tmp: Path) -> tuple[int, ...] | None:
+    """The highest GLIBC_ version ``objdump -T`` lists for an ELF file (binutils: a reader
+    independent of multibuild.glibc's)."""
+    path = tmp / "elf"
+    path.write_bytes(data)
+    out = subprocess.run(["objdump", "-T", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    found = [tuple(int(p) for p in v.split(".")) for v in re.findall(r"\(GLIBC_([0-9.]+)\)", out)]
+    return max(found) if found else None
 
 
 def run_shell(script: str, env: Mapping[str, str] | None = None, cwd: Path = REPO_ROOT,

@@ -145,8 +145,9 @@ BAD_BUILD_INPUTS: list[tuple[list[str], str]] = [
     (["--plat", "nosuch"], "error: --plat: unsupported platform 'nosuch' for linux; supported: "
      "x86_64, i686, aarch64, ppc64le, s390x"),
     (["--plat", ""], "error: --plat '': empty value"),
-    (["--plat", "aarch64"], "error: --plat aarch64: cannot build cp{nodot}-linux-aarch64 on "
-     "this machine: aarch64 job: runs on aarch64 hardware only (this host is x86_64)"),
+    (["--plat", "aarch64", "--python", "3.12"], "error: Python 3.12 for aarch64: cross builds "
+     "use Debian's Python for the target, which is 3.9 (Debian bullseye), 3.11 (Debian "
+     "bookworm), 3.13 (Debian trixie)"),
     (["--plat", "i686"], "error: --plat i686: cannot build cp{nodot}-linux-i686 on this "
      "machine: i686 job: needs docker for the manylinux i686 image"),
     (["--output", "{tmp}/a-file"], "error: --output {tmp}/a-file: exists and is not a "

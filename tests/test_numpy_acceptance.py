@@ -16,6 +16,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,10 @@ from acceptance_checks import (
     check_sbom,
     check_tests_and_provenance,
 )
-from conftest import REPO_ROOT, run_wheels
+from conftest import REPO_ROOT, objdump_glibc, run_wheels
 
 from multibuild.cifiles import azure_variables
+from multibuild.glibc import policy_glibc
 from multibuild.mirror import release_version
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * 3600)]
@@ -41,16 +43,23 @@ SUPPORTED = ("3.13", "3.12", "3.11")
 _NINJA_LINE = re.compile(r"\[\d+/\d+\] ")
 
 
-def versions() -> list[str]:
+# The manylinux policy of each run (MB_ML_VER): BUILD_COMMIT's release for both policies the
+# zig toolchain targets (numpy 2.2's own wheels are manylinux2014 and manylinux_2_28).
+POLICY_TAGS = {"2014": ({"manylinux2014_x86_64", "manylinux_2_17_x86_64"}, (2, 17)),
+               "_2_28": ({"manylinux_2_28_x86_64"}, (2, 28))}
+
+
+def versions() -> list[tuple[str, str]]:
     forced = os.environ.get("NUMPY_ACCEPTANCE_VERSION")
     if forced:
-        return [forced]
-    return [azure_variables(REPO_ROOT)["BUILD_COMMIT"], NEWEST_NUMPY]
+        return [(forced, "_2_28")]
+    build_commit = azure_variables(REPO_ROOT)["BUILD_COMMIT"]
+    return [(build_commit, "2014"), (build_commit, "_2_28"), (NEWEST_NUMPY, "_2_28")]
 
 
-@pytest.mark.parametrize("tag", versions())
+@pytest.mark.parametrize("tag,ml_ver", versions(), ids=[f"{t}-{m}" for t, m in versions()])
 def test_numpy_release_from_a_local_mirror(
-    tag: str, tmp_path: Path, pythons: dict[str, Path]
+    tag: str, ml_ver: str, tmp_path: Path, pythons: dict[str, Path]
 ) -> None:
     version = release_version(tag)
     assert version, f"{tag!r} is not a release tag"
@@ -59,7 +68,7 @@ def test_numpy_release_from_a_local_mirror(
     if python is None or python not in pythons:
         pytest.skip(f"no CPython among {', '.join(SUPPORTED)} found; have {sorted(pythons)}")
     # The sdist is 20 MB: keep it in the shared cache.
-    cache = {"MB_CACHE_DIR": str(REPO_ROOT / "build" / "cache")}
+    cache = {"MB_CACHE_DIR": str(REPO_ROOT / "build" / "cache"), "MB_ML_VER": ml_ver}
 
     mirror = tmp_path / "numpy.git"
     made = run_wheels(["mirror", "numpy", version, "--dest", str(mirror)], cache)
@@ -76,7 +85,17 @@ def test_numpy_release_from_a_local_mirror(
 
     (wheel,) = output.glob("*.whl")
     assert wheel.name.startswith(f"numpy-{version}-cp{python.replace('.', '')}-")
-    assert "manylinux" in wheel.name
+    # Built natively with zig for the policy's glibc: exactly its tag, auditwheel agreeing, and
+    # no ELF file of the wheel (numpy's extensions, OpenBLAS, its GCC runtime) needing more.
+    tags, glibc = POLICY_TAGS[ml_ver]
+    assert set(wheel.name[:-4].split("-")[-1].split(".")) == tags, wheel.name
+    shown = subprocess.run([sys.executable, "-m", "auditwheel", "show", str(wheel)],
+                           capture_output=True, text=True, check=True).stdout
+    found = re.search(r'consistent\s+with\s+the\s+following\s+platform\s+tag:\s*"([^"]+)"', shown)
+    assert found and policy_glibc(found.group(1)) <= glibc, shown
+    for name, data in _elf_members(wheel).items():
+        assert (objdump_glibc(data, tmp_path) or (0,)) <= glibc, name
+    assert f"toolchain: zig 0.17.0 x86_64-linux-gnu.{glibc[0]}.{glibc[1]}" in logs
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         licence = next(n for n in names if re.search(r"\.dist-info/(licenses/)?LICENSE\.txt$", n))
@@ -92,7 +111,8 @@ def test_numpy_release_from_a_local_mirror(
     assert '"name": "scipy-openblas"' in logs and "USE_64BITINT=1" in logs  # show_config()
     openblas = subprocess.run(
         ["bash", "-c", 'source env_vars.sh && echo "$OPENBLAS_VERSION"'], cwd=REPO_ROOT,
-        capture_output=True, text=True, check=True).stdout.strip()
+        env={**os.environ, "MB_ML_VER": ml_ver}, capture_output=True, text=True,
+        check=True).stdout.strip()
     assert f"OpenBLAS {openblas}" in logs and "USE64BITINT" in logs
     assert "numpy: bundled licences in" in logs
     assert " passed" in logs and "run_tests failed" not in logs
@@ -111,6 +131,8 @@ def test_numpy_release_from_a_local_mirror(
     assert target["project"] == "numpy" and target["project_version"] == version
     assert target["python_version"].startswith(python + ".")
     assert {"auditwheel", "pip", "meson", "ninja"} <= set(target["tools"]), target["tools"]
+    assert target["toolchain"]["name"] == "zig"
+    assert all(w["glibc"]["policy_met"] for w in target["wheels"])
 
     # What the wheel says it bundles, the flags it records, the test counts, the source.
     check_sbom(wheel, report, "scipy-openblas64", openblas)
@@ -136,3 +158,9 @@ def test_numpy_release_from_a_local_mirror(
     elsewhere = build_in(tmp_path / "another place", tmp_path / "wheelhouse-elsewhere")
     other = tmp_path / "wheelhouse-elsewhere" / elsewhere["wheels"][0]["file"]
     assert other.name == wheel.name and other.read_bytes() == wheel.read_bytes()
+
+
+def _elf_members(wheel: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(wheel) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if n.endswith(".so")
+                or ".so." in n}

@@ -11,7 +11,13 @@ BUILD_COMMIT=${BUILD_COMMIT:-v1.17.1}
 
 # scipy links LP64 OpenBLAS (scipy-openblas32) on every platform.
 export NPY_USE_BLAS_ILP64=
-export OPENBLAS_VERSION=${OPENBLAS_VERSION:-0.3.34.481.3}
+# The newest scipy-openblas for the manylinux policy (MB_ML_VER): its wheels are manylinux2014
+# (glibc 2.17) up to 0.3.31.188.0, manylinux_2_28 after.
+if [ "${MB_ML_VER:-}" == 2014 ]; then
+    export OPENBLAS_VERSION=${OPENBLAS_VERSION:-0.3.31.188.0}
+else
+    export OPENBLAS_VERSION=${OPENBLAS_VERSION:-0.3.34.481.3}
+fi
 # tools/openblas_support.py --check_version checks the OpenBLAS scipy bundles.
 export OPENBLAS_CHECK_PACKAGE=scipy
 # scipy's test suite label for run_tests: fast (not the slow-marked tests) or full.
