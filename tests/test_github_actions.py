@@ -259,7 +259,8 @@ def test_release_gates_then_publishes_with_trusted_publishing_and_attestations()
     jobs = release["jobs"]
     assert jobs["build"]["uses"] == "$/.github/workflows/wheels.yml"
     assert jobs["build"]["with"] == {"release": True}
-    assert jobs["gate"]["needs"] == "build" and jobs["publish"]["needs"] == "gate"
+    assert jobs["gate"]["needs"] == "build" and jobs["gate"]["if"] == "${{ !cancelled() }}"
+    assert jobs["publish"]["needs"] == ["build", "gate"] and "if" not in jobs["publish"]
     gate_runs = [s["run"] for s in _steps(jobs["gate"]) if "run" in s]
     assert gate_runs == ["./wheels gate artifacts/ --ci github --collect dist/"]
     publish = next(s for s in _steps(jobs["publish"]) if "pypi-publish" in s.get("uses", ""))

@@ -76,7 +76,7 @@ def test_real_project_by_replay_and_build(
     _assert_tested_wheel(replay, repo, name, version, python, f"replay: {job}: passed")
     build = wheels(repo, ["build", "--python", python, "--repo-url", str(mirror)], cache,
                    timeout=3000)
-    _assert_tested_wheel(build, repo, name, version, python, "wheels: 1 targets passed")
+    _assert_tested_wheel(build, repo, name, version, python, "wheels: 1 target passed")
     assert f"the variables of CI job {job} (.travis.yml:" in build.log
     assert "BUILD_DEPENDS=" in build.log and "before_install)" in build.log
 

@@ -170,7 +170,7 @@ def test_wheels_build_takes_its_settings_from_the_travis_file(travis: TravisRepo
     # The target builds its own copy; run_tests still reaches ../tinylib/tests/.
     assert re.search(r"\.\./tinylib/tests/test_tinylib\.py::test_the_installed_wheel_is_tested"
                      r"_not_the_source_tree PASSED", log)
-    assert "wheels: 1 targets passed" in log
+    assert "wheels: 1 target passed" in log
 
 
 def test_check_is_clean_on_the_unmodified_travis_file(travis: TravisRepo) -> None:
