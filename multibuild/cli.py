@@ -30,11 +30,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             repo_url=args.repo_url, repo_dir=args.repo_dir, output_dir=args.output,
             work_dir=args.work_dir, jobs=args.jobs, config=args.config, fresh=args.fresh,
         )
-        # Where the settings came from, said once the checkout worked: an error before the
-        # build stays one line on stderr.
-        results = [] if groups.interrupted else build(
-            options, os.environ, groups=groups,
-            announce=[f"wheels: {line}" for line in options.ci_sources()])
+        results = [] if groups.interrupted else build(options, os.environ, groups=groups)
         if not results:  # a signal came before any target started: nothing was changed
             print(f"wheels: {groups.signal_name}: stopped before building; nothing changed",
                   file=sys.stderr)

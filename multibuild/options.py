@@ -189,9 +189,12 @@ class RunOptions:
         lines: list[str] = []
         first = next(iter(self.ci.values()), None)
         if first is not None:
+            used = {"REPO_DIR": self.repo_dir, "BUILD_COMMIT": self.build_commit,
+                    "REPO_URL": self.repo_url}
+            # Only what the run took from them (a flag or the environment may have won).
             shown = [f"{name}={first.values[name].value} ({first.values[name].source})"
-                     for name in ("REPO_DIR", "BUILD_COMMIT", "REPO_URL")
-                     if name in first.values]
+                     for name, value in used.items()
+                     if name in first.values and first.values[name].value == value]
             if shown:
                 lines.append("from the CI files: " + ", ".join(shown))
         for target_id, settings in self.ci.items():

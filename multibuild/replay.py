@@ -148,8 +148,7 @@ def build_targets(options: RunOptions, environ: Mapping[str, str], groups: Proce
 
 
 def build(options: RunOptions, environ: Mapping[str, str], *,
-          groups: ProcessGroups | None = None,
-          announce: Sequence[str] = ()) -> list[TargetResult]:
+          groups: ProcessGroups | None = None) -> list[TargetResult]:
     """The main job: check the project out, then build, repair, test and stage every target
     of ``options`` with the environment ``environ``. ``./wheels build`` runs this; a replayed
     CI job runs its parts (several jobs, one wheelhouse).
@@ -158,18 +157,17 @@ def build(options: RunOptions, environ: Mapping[str, str], *,
     the report, when the run ends, interrupted or not; nothing is staged, and the output is
     left alone, until the source is checked out (``resolve_source``). ``groups`` holds the
     run's processes and any signal that interrupted it (default: its own, handling the
-    signals). An empty list: a signal stopped the run before any target started.
-    ``announce``: lines printed once the source is checked out."""
+    signals). An empty list: a signal stopped the run before any target started."""
     if groups is None:
         own = ProcessGroups()
         with own.handling_signals():
-            return build(options, environ, groups=own, announce=announce)
+            return build(options, environ, groups=own)
     started = time.time()
     source = resolve_source(options, environ, groups)
     if source is None:
         return []
-    for line in announce:
-        print(line, flush=True)
+    for line in options.ci_sources():  # once the source is there: errors before stay one line
+        print(f"wheels: {line}", flush=True)
     staging = Staging.create(options.output_dir, options.work_dir / PREVIOUS)
     try:
         results = build_targets(options, environ, groups, staging)
