@@ -29,6 +29,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             ROOT, os.environ, pythons=args.python, plat=args.plat, build_commit=args.commit,
             repo_url=args.repo_url, repo_dir=args.repo_dir, output_dir=args.output,
             work_dir=args.work_dir, jobs=args.jobs, config=args.config, fresh=args.fresh,
+            retest=args.retest,
         )
         results = [] if groups.interrupted else build(options, os.environ, groups=groups)
         if not results:  # a signal came before any target started: nothing was changed
@@ -160,13 +161,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     build.add_argument("--output", help="the run's wheelhouse: passing wheels and the report, "
                        "replaced whole by each run (default: wheelhouse/; the previous one "
                        "moves to WORK_DIR/previous-wheelhouse/)")
-    build.add_argument("--work-dir", help="per-target build directories (default: build/)")
+    build.add_argument("--work-dir", help="this configuration's per-target work directories "
+                       "(default: build/CONFIG/, one per configuration, so alternating them "
+                       "keeps each one's state)")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="targets built at the same time (default: the number of cores)")
     build.add_argument("--fresh", action="store_true",
                        help="start every target from scratch: new checkout copy, environments "
                        "and build directory (default: reuse what did not change; also "
                        "MB_FRESH=1)")
+    build.add_argument("--retest", action="store_true",
+                       help="run the tests even where the last passing run's results apply "
+                       "(the same wheel bytes, test environment, run_tests and interpreter; "
+                       "reused by default outside CI; also MB_RETEST=1)")
     build.set_defaults(func=cmd_build)
     # Every argument goes to test_parser: pytest's options (-k, -x, ...) must pass through.
     test = sub.add_parser("test", help="run the test suite (any pytest arguments may follow)",

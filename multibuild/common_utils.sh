@@ -760,7 +760,16 @@ function mb_activate_test_venv {
         fi
     fi
     export VIRTUAL_ENV=$dir PATH="$dir/bin:$PATH" PYTHON_EXE="$dir/bin/python"
-    export PIP_CMD="$PYTHON_EXE -m pip"
+    PIP_CMD=$(mb_venv_pip_cmd "$PYTHON_EXE")
+    export PIP_CMD
+}
+
+function mb_venv_pip_cmd {
+    # Print PIP_CMD for the activated environment of PYTHON: mb_venv_pip_cmd PYTHON
+    # "PYTHON -m pip", as multibuild sets it; config.sh files run `$PIP_CMD install ...`
+    # unquoted (it is a command line), so where PYTHON's path holds whitespace (a clone at
+    # "/home/me/my wheels") it is "python -m pip": the environment is first on PATH.
+    if [[ $1 == *[[:space:]]* ]]; then echo "python -m pip"; else echo "$1 -m pip"; fi
 }
 
 function mb_cache_dir {
@@ -1441,6 +1450,62 @@ function mb_named_compilers {
     "$@"
 }
 
+function mb_path_map {
+    # Export MB_PATH_MAP: the build's machine- and clone-specific directories, each with the
+    # stable name the wheel gets instead ("OLD=NEW" lines, most general first): the build
+    # interpreter's installation (/mb/python), the wheels repository (/mb/root), the cache
+    # (/mb/cache) and the target's work dir (/mb/work: checkout copy, environments, build
+    # directory). The compilers map them (mb_path_map_flags) and the repair rewrites them in
+    # the wheel's text files (multibuild/reproducible.py), so a wheel's bytes do not depend on
+    # where the repository was cloned or who built it. MB_PATH_MAP=none: no mapping.
+    [ "${MB_PATH_MAP:-}" != none ] || return 0
+    local base="" entry dir real lines=""
+    if [ -n "${MB_PYTHON_BASE:-}" ]; then
+        base=$(dirname "$(dirname "$MB_PYTHON_BASE")")
+    elif [ -n "${PYTHON_EXE:-}" ]; then
+        base=$("$PYTHON_EXE" -c 'import sys; print(sys.base_prefix)') || base=""
+    fi
+    for entry in "$base=/mb/python" "${MB_ROOT:-}=/mb/root" \
+            "${MB_CACHE_DIR:-${MB_ROOT:+$MB_ROOT/build/cache}}=/mb/cache" \
+            "${MB_WORK_DIR:+$(abspath "$MB_WORK_DIR")}=/mb/work"; do
+        dir=${entry%=*}
+        # Not "/" (it would map everything) and only directories that exist.
+        if [ -n "$dir" ] && [ "$dir" != / ] && [ -d "$dir" ]; then
+            # As given and with symlinks resolved: the build may see either.
+            real=$(cd "$dir" && pwd -P)
+            [ "$real" == "$dir" ] || lines+=$dir=${entry##*=}$'\n'
+            lines+=$real=${entry##*=}$'\n'
+        fi
+    done
+    MB_PATH_MAP=${lines%$'\n'}
+    export MB_PATH_MAP
+}
+
+function mb_path_map_flags {
+    # Run COMMAND with -ffile-prefix-map=OLD=NEW for each MB_PATH_MAP line added to CFLAGS,
+    # CXXFLAGS and FFLAGS (debug information, __FILE__ and assert messages then hold NEW),
+    # when the C compiler takes the option: mb_path_map_flags COMMAND [ARGS...]. A directory
+    # with a space is quoted as setuptools, meson and CMake's shell commands read flags; one
+    # with quotes, backslashes, "$" or "=" is left out (no quoting survives every build
+    # system). Call it in a subshell.
+    local line old flag flags=""
+    if [ -n "${MB_PATH_MAP:-}" ] && [ "$MB_PATH_MAP" != none ] \
+        && ${CC:-cc} -ffile-prefix-map=/a=/b -E -x c /dev/null > /dev/null 2>&1; then
+        while IFS= read -r line; do
+            old=${line%=*}
+            case $old in *[\'\"\\\$=]*) continue ;; esac
+            flag="-ffile-prefix-map=$old=${line##*=}"
+            [[ $old == *[[:space:]]* ]] && flag="'$flag'"
+            flags+=" $flag"
+        done <<< "$MB_PATH_MAP"
+    fi
+    if [ -n "$flags" ]; then
+        export CFLAGS="${CFLAGS:-}$flags" CXXFLAGS="${CXXFLAGS:-}$flags" \
+            FFLAGS="${FFLAGS:-}$flags"
+    fi
+    "$@"
+}
+
 function mb_cd_run {
     # cd DIR, then run COMMAND: mb_cd_run DIR COMMAND [ARGS...]
     cd "$1" && shift && "$@"
@@ -1459,7 +1524,9 @@ function build_wheel_cmd {
     mb_build_env "$repo_dir" || return 1
     mb_run_pre_build || return $?  # errexit holds inside: it runs in its own bash
     mb_install_build_requires || return 1
-    mb_in_errexit_subshell mb_wheel_flags mb_named_compilers mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
+    mb_path_map || return 1
+    mb_in_errexit_subshell mb_wheel_flags mb_named_compilers mb_path_map_flags \
+        mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
         || { mb_error "building $repo_dir with $cmd failed"; return 1; }
     mb_ccache_stats
     repair_wheelhouse "$wheelhouse"
@@ -1606,17 +1673,19 @@ function repair_wheelhouse {
 }
 
 function install_wheel {
-    # Install TEST_DEPENDS and the wheelhouse wheels that fit PYTHON_EXE.
-    local wheelhouse wheels
+    # Install TEST_DEPENDS and the wheelhouse wheels that fit PYTHON_EXE; sets the array
+    # MB_INSTALLED_WHEELS to their paths (one a line from wheelfit: paths may hold spaces).
+    local wheelhouse listed
     wheelhouse=$(abspath "$WHEEL_SDIR")
-    wheels=$(mb_python wheelfit "$wheelhouse" --python "${PYTHON_EXE:-python}") || return 1
+    listed=$(mb_python wheelfit "$wheelhouse" --python "${PYTHON_EXE:-python}") || return 1
+    mapfile -t MB_INSTALLED_WHEELS <<< "$listed"
     if [ -n "${TEST_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
         mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) $TEST_DEPENDS || return 1
     fi
-    echo "install_wheel: $wheels"
-    # shellcheck disable=SC2046,SC2086
-    mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) $wheels
+    echo "install_wheel: ${MB_INSTALLED_WHEELS[*]}"
+    # shellcheck disable=SC2046
+    mb_pip_install "${PYTHON_EXE:-python}" $(pip_opts) "${MB_INSTALLED_WHEELS[@]}"
 }
 
 function mb_test_venv {
@@ -1644,6 +1713,7 @@ function install_run {
     fi
     mb_test_venv || return 1
     install_wheel || return 1
+    if mb_reuse_test_results; then return 0; fi
     # run_tests runs in a subshell with errexit on, as a CI step would. In a container the
     # test directory is /io/tmp_for_test (the target's own, mounted there by docker.py), as
     # multibuild's docker_test_wrap.sh has it; natively multibuild/testdir.py makes it.
@@ -1672,6 +1742,54 @@ function install_run {
         mb_error "run_tests failed (exit $status)${failed:+: $failed}"
         return "$status"
     fi
+}
+
+function mb_reuse_test_results {
+    # Whether the last passing run's test results apply (multibuild/testreuse.py): the same
+    # wheel bytes, test environment, run_tests inputs (mb_run_tests_inputs, hashed here) and
+    # interpreter; says so, or why the tests run, in one line. Only in a ./wheels run
+    # (MB_WORK_DIR), natively; MB_REUSE_TESTS=1 (the run's decision: not under CI, not with
+    # --retest) lets it reuse, otherwise this run's key is only kept for the next one.
+    [ -n "${MB_WORK_DIR:-}" ] && [ -z "${MB_IN_CONTAINER:-}" ] || return 1
+    local inputs
+    inputs=$(mb_run_tests_inputs | mb_sha256_stdin) || return 1
+    mb_python testreuse check --work-dir "$(abspath "$MB_WORK_DIR")" \
+        --python "${PYTHON_EXE:-python}" --inputs "$inputs" \
+        ${MB_REUSE_TESTS:+--reuse "$MB_REUSE_TESTS"} "${MB_INSTALLED_WHEELS[@]}"
+}
+
+function mb_run_tests_inputs {
+    # Print what run_tests' result depends on in this shell: its text, the text of every
+    # function it calls (by name, transitively) and the value of every variable they name,
+    # with the variables test runners read by themselves (PYTEST_*, PYTHON*, thread counts).
+    # install_run hashes it: no value is kept.
+    local -A seen=()
+    local -a todo=(run_tests) words=()
+    local name word text=""
+    while [ "${#todo[@]}" -gt 0 ]; do
+        name=${todo[0]}
+        todo=("${todo[@]:1}")
+        [ -z "${seen[$name]:-}" ] || continue
+        seen[$name]=1
+        text+=$(declare -f "$name")$'\n'
+        mapfile -t words < <(declare -f "$name" | grep -oE '[A-Za-z_][A-Za-z0-9_]*' | sort -u)
+        for word in "${words[@]}"; do
+            if [ -z "${seen[$word]:-}" ] && declare -F "$word" > /dev/null; then
+                todo+=("$word")
+            fi
+        done
+    done
+    printf '%s' "$text"
+    mapfile -t words < <({ grep -oE '[A-Za-z_][A-Za-z0-9_]*' <<< "$text"
+        compgen -e | grep -E '^(PYTEST|PYTHON|NPY_|SCIPY_|OMP_|OPENBLAS|MKL_|HYPOTHESIS)'; } \
+        | sort -u)
+    for word in "${words[@]}"; do
+        case $word in  # what changes every run (or every line) without changing the tests
+            RANDOM|SRANDOM|SECONDS|EPOCHREALTIME|EPOCHSECONDS|LINENO|BASHPID|BASH_*|FUNCNAME \
+                |PIPESTATUS|OLDPWD|PPID|MB_RUN_ID|SHLVL|_) continue ;;
+        esac
+        [[ -v $word ]] && declare -p "$word" 2> /dev/null
+    done
 }
 
 function mb_failed_command {

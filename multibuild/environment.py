@@ -23,7 +23,7 @@ STEP_VARIABLES: tuple[str, ...] = (
     "REPO_DIR", "REPO_URL", "BUILD_COMMIT", "CONFIG_PATH", "ENV_VARS_PATH", "WHEEL_SDIR",
     "MANYLINUX_URL", "BUILD_DEPENDS", "TEST_DEPENDS", "USE_CCACHE", "MB_TEST_VER",
     "AUDITWHEEL_PLAT", "MB_WORK_DIR", "MB_USE_UV", "MB_STEP_LOG", "MB_BUILD_MODE", "CI",
-    "MB_REPAIR_TOOL", "MB_GIVEN_REPO_DIR",
+    "MB_REPAIR_TOOL", "MB_GIVEN_REPO_DIR", "MB_REUSE_TESTS",
 )
 # Only for the clean native process: what a host shell needs to find tools, caches and
 # credentials for the package index. A container has its own.

@@ -65,8 +65,8 @@ _LEGACY_REQUIRES = ["setuptools>=40.8.0"]
 _KEY_FORMAT = 1
 
 
-def build_system(src: Path) -> dict[str, Any]:
-    """The ``[build-system]`` table of ``src/pyproject.toml`` (empty when there is none)."""
+def pyproject(src: Path) -> dict[str, Any]:
+    """``src/pyproject.toml`` as a table (empty when there is none)."""
     path = src / "pyproject.toml"
     if not path.is_file():
         return {}
@@ -75,11 +75,44 @@ def build_system(src: Path) -> dict[str, Any]:
     else:  # pragma: no cover - the tool environment's Python may be 3.9 or 3.10
         import tomli as tomllib  # installed with build on Python < 3.11
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise MultibuildError(f"{path}: not valid TOML ({exc})") from None
-    table = data.get("build-system", {})
+
+
+def build_system(src: Path) -> dict[str, Any]:
+    """The ``[build-system]`` table of ``src/pyproject.toml`` (empty when there is none)."""
+    table = pyproject(src).get("build-system", {})
     return table if isinstance(table, dict) else {}
+
+
+def project_label(src: Path) -> str:
+    """How messages name the project at ``src``: its ``[project].name``, else its
+    directory's name (never ``.``)."""
+    try:
+        name = pyproject(src).get("project", {}).get("name")
+    except (MultibuildError, AttributeError):
+        name = None
+    return name if isinstance(name, str) and name else src.resolve().name
+
+
+def requires_python(src: Path) -> str | None:
+    """``[project].requires-python`` of ``src/pyproject.toml``, or None."""
+    table = pyproject(src).get("project", {})
+    value = table.get("requires-python") if isinstance(table, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def python_allowed(spec: str, version: str) -> bool:
+    """Whether some release of Python ``version`` (X.Y, X.Yt) satisfies ``spec``."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        allowed = SpecifierSet(spec)
+    except InvalidSpecifier:
+        return True  # the build backend's to judge; it says what is wrong with it
+    base = version.rstrip("t")
+    return any(allowed.contains(f"{base}.{micro}", prereleases=True) for micro in range(50))
 
 
 def backend(src: Path) -> str | None:
@@ -146,8 +179,8 @@ def dynamic_requires(src: Path, python: str, pip_opts: str = "") -> list[str]:
         return sorted(builder.get_requires_for_build("wheel", config_settings(pip_opts) or None))
     except Exception as exc:  # the backend's own failure; its output is above
         found = runner.first_error.line or f"{type(exc).__name__}: {exc}"
-        raise MultibuildError(f"{src}: the build backend could not list its requirements: "
-                              f"{found}") from None
+        raise MultibuildError(f"{project_label(src)}: the build backend could not list its "
+                              f"requirements: {found}") from None
 
 
 class HookRunner:
@@ -425,7 +458,7 @@ def build_wheel(src: Path, python: str, pip_opts: str, out_dir: Path,
         return Path(builder.build("wheel", out_dir, settings or None))
     except BuildBackendException as exc:
         found = f": {runner.first_error.line}" if runner.first_error.line else f" ({exc})"
-        raise MultibuildError(f"{src}: the build backend failed{found}") from None
+        raise MultibuildError(f"{project_label(src)}: the build backend failed{found}") from None
 
 
 

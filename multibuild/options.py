@@ -133,6 +133,37 @@ def known_configs(root: Path) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+# Names under build/ that are not configurations' work dirs (the shared cache, replayed CI
+# jobs): a configuration of one of these names works in build/config-NAME.
+_RESERVED_WORK_NAMES = ("cache", "replay", "source")
+
+
+def config_work_name(root: Path, config_path: str, env_vars_path: str | None,
+                     chosen: ProjectConfig | None) -> str:
+    """The default work directory's name under build/ for a run's configuration, so
+    configurations keep their targets' environments and build directories side by side:
+    the configuration's name (``--config NAME``, or the default one's), with a short hash of
+    the files when CONFIG_PATH or ENV_VARS_PATH point elsewhere."""
+    import hashlib
+
+    if chosen is not None:
+        name, own_env = chosen.name, chosen.env_vars_path
+        own_config = chosen.config_path
+    else:
+        name, own_env, own_config = default_config_name(root), None, "config.sh"
+        match = re.fullmatch(rf"{CONFIGS_DIR}/([\w.-]+)/config\.sh", config_path)
+        if match and (root / config_path).is_file():
+            own = project_config(root, match.group(1))
+            name, own_env, own_config = own.name, own.env_vars_path, own.config_path
+    given_env = env_vars_path or own_env
+    if own_env is None and given_env == "env_vars.sh":  # the library's default, named
+        given_env = None
+    if (config_path, given_env) != (own_config, own_env):
+        files = "\0".join(str((root / f).resolve()) for f in (config_path, given_env or ""))
+        name += "-" + hashlib.sha256(files.encode()).hexdigest()[:8]
+    return f"config-{name}" if name in _RESERVED_WORK_NAMES else name
+
+
 def env_vars_defaults(path: Path) -> dict[str, str]:
     """The PROJECT_VARIABLES that sourcing ``path`` assigns, in a clean bash."""
     script = ('unset ' + " ".join(PROJECT_VARIABLES) + '; source "$1" >/dev/null 2>&1; '
@@ -174,6 +205,8 @@ class RunOptions:
     jobs: int = 1  # targets built at the same time (-j); resolve() defaults to the cores
     config: str = ""  # --config NAME; empty: CONFIG_PATH / ENV_VARS_PATH as set, or the default
     fresh: bool = False  # --fresh / MB_FRESH=1: every target starts from an empty work dir
+    retest: bool = False  # --retest / MB_RETEST=1: run the tests even where reusable
+    python_source: str = "--python"  # where the Python versions came from, for messages
     # Per target id: what the CI files give its build (multibuild.cimatrix.local_settings).
     ci: Mapping[str, LocalSettings] = field(default_factory=dict)
 
@@ -227,6 +260,7 @@ class RunOptions:
         check_host: bool = True,
         config: str | None = None,
         fresh: bool | None = None,
+        retest: bool | None = None,
     ) -> RunOptions:
         """Every option from flags over environment over the CI files, checked before any
         work: a bad one is a one-line ``MultibuildError`` naming the flag or variable.
@@ -315,7 +349,12 @@ class RunOptions:
         if jobs is not None and jobs < 1:
             raise MultibuildError(f"-j {jobs}: the number of parallel targets must be >= 1")
         output = directory(output_dir, "--output", root / "wheelhouse")
-        work = directory(work_dir, "--work-dir", root / "build")
+        config_path = (chosen.config_path if chosen
+                       else pick(None, "", "CONFIG_PATH", "config.sh")[0])
+        env_vars_path = ((chosen and chosen.env_vars_path)
+                         or pick(None, "", "ENV_VARS_PATH")[0] or None)
+        work = directory(work_dir, "--work-dir", root / "build" / config_work_name(
+            root, config_path, env_vars_path, chosen))
         checkout = (root / repo).resolve()
         from multibuild.staging import check_output_dir
 
@@ -344,14 +383,14 @@ class RunOptions:
             build_commit=commit,
             repo_dir=repo,
             repo_url=url,
-            config_path=(chosen.config_path if chosen
-                         else pick(None, "", "CONFIG_PATH", "config.sh")[0]),
-            env_vars_path=((chosen and chosen.env_vars_path)
-                           or pick(None, "", "ENV_VARS_PATH")[0] or None),
+            config_path=config_path,
+            env_vars_path=env_vars_path,
             output_dir=output,
             work_dir=work,
             jobs=jobs or os.cpu_count() or 1,
             config=chosen.name if chosen else "",
             fresh=bool(fresh) or environ.get("MB_FRESH", "0") not in ("", "0"),
+            retest=bool(retest) or environ.get("MB_RETEST", "0") not in ("", "0"),
+            python_source=python_source,
             ci=settings,
         )

@@ -255,7 +255,8 @@ function get_macpython_environment {
     venv=$(abspath "$venv")
     mb_build_venv "$base" "$venv" || return 1  # reused while unchanged
     export VIRTUAL_ENV=$venv PATH="$venv/bin:$PATH" PYTHON_EXE="$venv/bin/python"
-    export PIP_CMD="$PYTHON_EXE -m pip"
+    PIP_CMD=$(mb_venv_pip_cmd "$PYTHON_EXE")
+    export PIP_CMD
     echo "get_macpython_environment: Python $version ($plat) from $base in $venv" \
         "($MB_VENV_STATE)"
 }

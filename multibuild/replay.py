@@ -130,8 +130,29 @@ def resolve_source(options: RunOptions, environ: Mapping[str, str],
         return None
     if not source.passed:  # an error before any build: exit status 2, like bad input
         raise UsageError(source.error)
+    check_requires_python(options)
     print(f"wheels: source: {source_sentence(repository_record(options))}", flush=True)
     return source
+
+
+def check_requires_python(options: RunOptions) -> None:
+    """Refuse, before anything is built, target Pythons outside the project's
+    ``requires-python`` at the checked-out ref (a one-line UsageError, exit 2)."""
+    from multibuild.incremental import project_label, python_allowed, requires_python
+
+    project = source_dir(options)
+    try:
+        spec = requires_python(project)
+    except MultibuildError as exc:
+        raise UsageError(str(exc)) from None
+    if spec is None:
+        return
+    refused = [t.python for t in options.targets if not python_allowed(spec, t.python)]
+    if refused:
+        raise UsageError(
+            f"{options.python_source} {','.join(refused)}: {project_label(project)} at "
+            f"{options.build_commit} requires Python {spec} (requires-python in its "
+            "pyproject.toml); nothing was built")
 
 
 def build_targets(options: RunOptions, environ: Mapping[str, str], groups: ProcessGroups,
@@ -220,7 +241,8 @@ def publish_run(staging: Staging, results: list[TargetResult], build_commit: str
     write_run_report(staging.output, results, build_commit, jobs=jobs,
                      interrupted_by=groups.signal_name, into=staging.path,
                      repository=repository, source=source,
-                     timing=(started, time.time()) if started else None)
+                     timing=(started, time.time()) if started else None,
+                     run_id=groups.run_id)
     previous = staging.publish()
     report = staging.output / REPORT
     print(f"wheels: report: {report} and {report.with_suffix('.html')}", flush=True)

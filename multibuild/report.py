@@ -270,6 +270,7 @@ def target_entry(result: TargetResult, logs: dict[str, str] | None = None,
         "wheels": wheels if result.passed else [],
         "rejected_wheels": [] if result.passed else wheels,
         "tests": result.tests.to_json() if result.tests else None,
+        "tests_reused": result.tests_reused,
         "log": str(result.log.resolve()),
         **({"log_href": href} if href else {}),
         "failure_tail": "" if result.passed else result.tail,
@@ -317,7 +318,7 @@ def run_report(results: Sequence[TargetResult], build_commit: str,
                source: SourceResult | None = None,
                timing: tuple[float, float] | None = None,
                logs: dict[str, str] | None = None,
-               directory: Path | None = None) -> dict[str, Any]:
+               directory: Path | None = None, run_id: str | None = None) -> dict[str, Any]:
     """The report of a run; ``interrupted_by``: the signal that stopped it (e.g. SIGINT);
     ``repository``: what was checked out (``checkout_record``); ``source``: that checkout's
     step; ``timing``: when the run started and ended (default: its targets' span);
@@ -340,6 +341,7 @@ def run_report(results: Sequence[TargetResult], build_commit: str,
         "build_commit": build_commit,
         "repository": repository,
         "checkout": checkout,
+        "run_id": run_id,
         "written": datetime.now().astimezone().isoformat(),
         "started": _when(started),
         "ended": _when(ended),
@@ -359,19 +361,20 @@ def write_run_report(output_dir: Path, results: Sequence[TargetResult], build_co
                      into: Path | None = None,
                      repository: dict[str, Any] | None = None,
                      source: SourceResult | None = None,
-                     timing: tuple[float, float] | None = None) -> Path:
+                     timing: tuple[float, float] | None = None,
+                     run_id: str | None = None) -> Path:
     """Write ``report.json`` and ``report.html`` of a run whose wheelhouse is ``output_dir``
     into ``into`` (default: ``output_dir``; a staging directory beside it, swapped in
     afterwards), with the run's logs beside them (``logs/``): every link is relative to the
     report's directory, so the set can be moved (``previous-wheelhouse/``) or copied whole.
     ``repository``: what was checked out; ``source``: the checkout step; ``timing``: the
-    run's start and end."""
+    run's start and end; ``run_id``: the run's id (a later run reusing its tests names it)."""
     directory = into if into is not None else output_dir
     directory.mkdir(parents=True, exist_ok=True)
     logs = keep_logs(directory, results, source)
     data = run_report(results, build_commit, jobs=jobs, interrupted_by=interrupted_by,
                       repository=repository, source=source, timing=timing, logs=logs,
-                      directory=directory)
+                      directory=directory, run_id=run_id)
     path = directory / REPORT
     _write(path, json.dumps(data, indent=2) + "\n")
     _write(directory / HTML_REPORT, render_html(data))
@@ -423,7 +426,17 @@ def _python_key(version: str) -> tuple[int, ...]:
 
 def _tests_text(target: dict[str, Any]) -> str:
     tests = target.get("tests")
-    return TestResults.from_json(tests).describe() if isinstance(tests, dict) else ""
+    text = TestResults.from_json(tests).describe() if isinstance(tests, dict) else ""
+    reused = target.get("tests_reused")
+    if isinstance(reused, dict):
+        return reused_text(reused, text)
+    return text
+
+
+def reused_text(reused: dict[str, str], counts: str) -> str:
+    """``tests reused from run ID (WHEN): COUNTS``: a run that reused its tests' results."""
+    return (f"tests reused from run {reused.get('run', '?')} ({reused.get('when', '?')})"
+            f"{': ' + counts if counts else ''}")
 
 
 def _matrix(targets: list[dict[str, Any]]) -> list[str]:

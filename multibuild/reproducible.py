@@ -111,7 +111,7 @@ def normalize_wheel(path: Path, epoch: int, add: Mapping[str, bytes] | None = No
         executable = {name: bool(_file_mode(info) & 0o111) for name, (info, _) in contents.items()}
         for name, data in added.items():
             contents[name] = (zipfile.ZipInfo(name), data)
-            executable[name] = False
+            executable.setdefault(name, False)  # a replaced member keeps its mode
         if added:
             record = next((n for n in contents if n.endswith(".dist-info/RECORD")
                            and n.count("/") == 1), None)
@@ -127,6 +127,45 @@ def normalize_wheel(path: Path, epoch: int, add: Mapping[str, bytes] | None = No
             clone.create_system = 3  # Unix: the mode bits above are meaningful
             out.writestr(clone, contents[name][1], compresslevel=_COMPRESS_LEVEL)
     return True
+
+
+def path_map(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """MB_PATH_MAP of ``environ`` (mb_path_map: "OLD=NEW" lines): the build's directories and
+    the stable names a wheel holds instead, longest first (a directory inside another is
+    rewritten before it)."""
+    pairs = []
+    for line in environ.get("MB_PATH_MAP", "").splitlines():
+        old, sep, new = line.rpartition("=")
+        if sep and old.startswith("/") and old != "/":
+            pairs.append((old, new))
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def unmapped_paths(path: Path, mapping: Sequence[tuple[str, str]]
+                   ) -> tuple[dict[str, bytes], list[str]]:
+    """The text members of wheel ``path`` holding a build directory of ``mapping``, rewritten
+    to hold its stable name (numpy's and scipy's ``__config__.py``, meson-python's and
+    CMake's recorded paths); and the binary members still holding one (compiled without
+    -ffile-prefix-map), which no rewrite can fix without breaking them."""
+    if not mapping:
+        return {}, []
+    olds = [(old.encode(), new.encode()) for old, new in mapping]
+    rewritten: dict[str, bytes] = {}
+    binary: list[str] = []
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.is_dir() or info.filename.endswith(".dist-info/RECORD"):
+                continue
+            data = archive.read(info)
+            if not any(old in data for old, _ in olds):
+                continue
+            if b"\0" in data:
+                binary.append(info.filename)
+                continue
+            for old, new in olds:
+                data = data.replace(old, new)
+            rewritten[info.filename] = data
+    return rewritten, binary
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from typing import TextIO
 
 from rich.table import Table
 
+from multibuild import testreuse
 from multibuild.files import atomic_path
 from multibuild.incremental import (
     build_mode_of,
@@ -68,7 +69,8 @@ _TAIL_LINES = 20
 # What each run of a target writes anew; the rest of its work dir (src/, venv/, test-venv/,
 # build-dir/ and the keys beside them, the previous run's wheel hashes) is kept.
 RUN_FILES: tuple[str, ...] = ("wheelhouse", "steps.tsv", "build.log", "checkout.json",
-                              "ccache-stats.log", JUNIT_XML, "interrupted", "tmp_for_test")
+                              "ccache-stats.log", JUNIT_XML, "interrupted", "tmp_for_test",
+                              testreuse.PENDING, testreuse.REUSED)
 # Lines CI services interpret (log groups, folds, timers, annotations): never prefixed.
 _CI_MARKERS = ("##[", "##vso[", "::", "travis_fold:", "travis_time:")
 
@@ -113,6 +115,9 @@ class TargetResult:
     # such wheel to compare with).
     reproduced: dict[str, bool | None] = field(default_factory=dict)
     tests: TestResults | None = None  # what its test run counted (multibuild.testresults)
+    # Not run again: nothing they depend on changed since {"run": ID, "when": TIME}, whose
+    # counts ``tests`` holds (multibuild.testreuse).
+    tests_reused: dict[str, str] | None = None
 
     @property
     def built(self) -> bool:
@@ -318,6 +323,7 @@ def run_target(
     log_path = work / "build.log"
     env = target_environment(options, target, work, environ)
     env["MB_RUN_ID"] = groups.run_id  # labels what the steps start outside their group
+    env["MB_REUSE_TESTS"] = "1" if testreuse.reuse_wanted(env, options.retest) else "0"
     output = echo if isinstance(echo, Output) else (Output() if echo else None)
     started = time.time()
     status = _run_script(step_script(), options.root, env, log_path, output, target.id, groups)
@@ -333,8 +339,15 @@ def run_target(
         hashes = {w.path.name: w.sha256 for w in result.wheels}
         result.reproduced = reproduced(previous, commit, hashes)
         write_wheel_record(work, commit, hashes)
-    if any(s.name == "install_run" for s in result.steps):
-        result.tests = collect(work, log_path)
+    tested = next((s for s in result.steps if s.name == "install_run"), None)
+    if tested is not None:
+        reused = testreuse.reused_record(work)
+        if reused is not None and tested.passed:
+            result.tests, result.tests_reused = reused
+        else:
+            result.tests = collect(work, log_path)
+            if not result.interrupted:
+                testreuse.remember(work, groups.run_id, tested.passed, result.tests)
     if not result.passed:
         result.tail = _tail(log_path)
     return result

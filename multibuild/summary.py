@@ -38,6 +38,11 @@ def print_summary(results: list[TargetResult], console: Console | None = None,
         )
         took = f"{result.duration:.0f}s"
         tests = result.tests.describe() if result.tests else "-"
+        if result.tests_reused:
+            from multibuild.report import reused_text
+
+            tests = reused_text(result.tests_reused, result.tests.describe()
+                                if result.tests else "")
         # Only a passing target's wheels were staged; a failed one's stay in its work dir.
         staged = result.wheels if result.passed else []
         if not staged:

@@ -53,6 +53,7 @@ class TestResults:
     duration: float | None = None  # seconds the sessions took, as the runner measured them
     source: Source = "pytest-summary"
     sessions: int = 1  # pytest sessions counted
+    reruns: int = 0  # tests run again after failing (pytest-rerunfailures): a flaky pass
 
     @property
     def total(self) -> int:
@@ -71,12 +72,12 @@ class TestResults:
 
     @classmethod
     def of(cls, counts: Mapping[str, int], duration: float | None, source: Source,
-           sessions: int = 1) -> TestResults:
+           sessions: int = 1, reruns: int = 0) -> TestResults:
         """From counts keyed passed, failed, skipped, xfailed, xpassed, errors."""
         return cls(passed=counts.get("passed", 0), failed=counts.get("failed", 0),
                    skipped=counts.get("skipped", 0), xfailed=counts.get("xfailed", 0),
                    xpassed=counts.get("xpassed", 0), errors=counts.get("errors", 0),
-                   duration=duration, source=source, sessions=sessions)
+                   duration=duration, source=source, sessions=sessions, reruns=reruns)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TestResults:
@@ -92,6 +93,8 @@ class TestResults:
             text += f" in {self.duration:.1f}s"
         if self.sessions > 1:
             text += f" ({self.sessions} pytest sessions)"
+        if self.reruns:
+            text += f" ({self.reruns} rerun)"
         return text
 
 
@@ -108,10 +111,13 @@ def from_junit_xml(path: Path, xpassed: int = 0) -> TestResults | None:
         return None
     counts = dict.fromkeys(_COUNTS, 0)
     duration = 0.0
+    reruns = 0
     for suite in suites:
         duration += float(suite.get("time") or 0.0)
         for case in suite.iter("testcase"):
             kinds = {child.tag: child for child in case}
+            # Surefire's (and pytest-rerunfailures') record of a failed try before a pass.
+            reruns += sum(child.tag.startswith(("rerun", "flaky")) for child in case)
             if "error" in kinds:
                 counts["errors"] += 1
             elif "failure" in kinds:
@@ -124,7 +130,7 @@ def from_junit_xml(path: Path, xpassed: int = 0) -> TestResults | None:
     moved = min(xpassed, counts["passed"])
     counts["passed"] -= moved
     counts["xpassed"] = moved
-    return TestResults.of(counts, duration, "junit-xml")
+    return TestResults.of(counts, duration, "junit-xml", reruns=reruns)
 
 
 def pytest_summaries(text: str) -> list[TestResults]:
@@ -135,12 +141,16 @@ def pytest_summaries(text: str) -> list[TestResults]:
         if not match:
             continue
         counts = dict.fromkeys(_COUNTS, 0)
+        reruns = 0
         if match.group(1) != "no tests ran":
             for part in match.group(1).split(", "):
                 number, word = part.split(" ", 1)
                 if word in _WORDS:
                     counts[_WORDS[word]] += int(number)
-        found.append(TestResults.of(counts, float(match.group(2)), "pytest-summary"))
+                elif word == "rerun":
+                    reruns += int(number)
+        found.append(TestResults.of(counts, float(match.group(2)), "pytest-summary",
+                                    reruns=reruns))
     return found
 
 
@@ -168,10 +178,14 @@ def collect(work_dir: Path, log: Path) -> TestResults | None:
         xpassed = summaries[0].xpassed if summaries else 0
         from_xml = from_junit_xml(work_dir / JUNIT_XML, xpassed)
         if from_xml is not None:
+            if summaries and summaries[0].reruns > from_xml.reruns:
+                from dataclasses import replace
+
+                return replace(from_xml, reruns=summaries[0].reruns)
             return from_xml
     if not summaries:
         return None
     total = {name: sum(int(getattr(s, name)) for s in summaries) for name in _COUNTS}
     durations = [s.duration for s in summaries if s.duration is not None]
     return TestResults.of(total, sum(durations) if durations else None, "pytest-summary",
-                          sessions=len(summaries))
+                          sessions=len(summaries), reruns=sum(s.reruns for s in summaries))

@@ -32,7 +32,8 @@ function mb_native_before_install {
     venv=$(abspath "${MB_WORK_DIR:-build}/venv")
     mb_build_venv "$base" "$venv" || return 1
     export VIRTUAL_ENV=$venv PATH="$venv/bin:$PATH" PYTHON_EXE="$venv/bin/python"
-    export PIP_CMD="$PYTHON_EXE -m pip"
+    PIP_CMD=$(mb_venv_pip_cmd "$PYTHON_EXE")
+    export PIP_CMD
     echo "before_install: Python $MB_PYTHON_VERSION from $base in $venv ($MB_VENV_STATE)"
 }
 

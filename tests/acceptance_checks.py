@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,16 @@ def check_no_local_flags(wheel: Path, package: str) -> None:
         config = archive.read(f"{package}/__config__.py").decode()
     assert "-Wl,-strip-all" not in config
     assert "/usr/local/include" not in config
+
+
+def check_no_build_paths(wheel: Path, directories: Sequence[Path]) -> None:
+    """No file of the wheel holds one of the build's ``directories`` (the work dir, the wheels
+    repository, the checkout): its bytes do not depend on where it was built."""
+    with zipfile.ZipFile(wheel) as archive:
+        for info in archive.infolist():
+            data = archive.read(info)
+            for directory in directories:
+                assert str(directory).encode() not in data, f"{info.filename} holds {directory}"
 
 
 def check_tests_and_provenance(report: dict[str, Any], sdist_file: str,

@@ -58,7 +58,7 @@ class Run:
 
     def recorded(self, hook: str, target: str = TARGET) -> dict[str, str]:
         """What config.sh's hook recorded (MB_WORK_DIR/<hook>.env)."""
-        text = (self.root / "build" / target / f"{hook}.env").read_text()
+        text = (self.root / "build" / "default" / target / f"{hook}.env").read_text()
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
     def report(self) -> dict[str, Any]:
@@ -234,14 +234,14 @@ def test_every_contract_variable_reaches_both_containers(user_run: tuple[Run, Us
     # run_tests ran in tmp_for_test under the repository root as mounted, and reached the
     # project's tests as ../$REPO_DIR.
     assert test["pwd"] == "/io/tmp_for_test"
-    assert f"../build/{TARGET}/src/glibcver/tests" in test["tests"]
+    assert f"../build/default/{TARGET}/src/glibcver/tests" in test["tests"]
 
 
 def test_wheels_belong_to_the_invoking_user_with_their_umask(user_run: tuple[Run, User]) -> None:
     run, user = user_run
     assert run.proc.returncode == 0, run.log[-6000:]
     wheels = [*(run.root / "wheelhouse").glob("*.whl"),
-              *(run.root / "build" / TARGET / "wheelhouse").glob("*.whl")]
+              *(run.root / "build" / "default" / TARGET / "wheelhouse").glob("*.whl")]
     assert len(wheels) == 2
     for wheel in wheels:
         info = wheel.stat()
@@ -467,7 +467,7 @@ def test_a_signal_stops_the_containers_and_the_report_says_interrupted(
     proc = subprocess.Popen(build_args(root, upstream), cwd=root, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
-    marker = root / "build" / TARGET / "marker.pid"
+    marker = root / "build" / "default" / TARGET / "marker.pid"
     deadline = time.monotonic() + 300
     while not (marker.is_file() and containers_of(docker_engine, root)):
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -137,11 +137,14 @@ def test_fresh_clone_with_submodule_project_builds_repairs_and_tests_a_wheel(
     # The submodule was filled (a repository of its own) and checked out at BUILD_COMMIT.
     assert (fresh / PROJECT / ".git").is_dir()
     assert git(fresh / PROJECT, "rev-parse", "HEAD") == sha
-    info = json.loads((fresh / "build" / "source" / "checkout.json").read_text())
+    # The configuration's work dir: build/<config>/ (its name: REPO_DIR of the CI files).
+    (work,) = (fresh / "build").glob("*/source")
+    assert work.parent.name == PROJECT
+    info = json.loads((work / "checkout.json").read_text())
     assert info == {"url": str(repo_build.project), "ref": "main", "sha": sha,
                     "sdist_mirror": None, "fetched_url": str(repo_build.project),
                     "commit_upstream": True, "sdist": None}
-    (target,) = [p for p in (fresh / "build").glob("cp*") if p.is_dir()]
+    (target,) = [p for p in work.parent.glob("cp*") if p.is_dir()]
     assert json.loads((target / "checkout.json").read_text()) == info
     (wheel,) = sorted((fresh / "wheelhouse").glob("*.whl"))
     # git describe in the target's copy: 1.2.1.dev1+g<hash>, not dirty (no .dYYYYMMDD).

@@ -18,9 +18,15 @@ import re
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
-from acceptance_checks import check_no_local_flags, check_sbom, check_tests_and_provenance
+from acceptance_checks import (
+    check_no_build_paths,
+    check_no_local_flags,
+    check_sbom,
+    check_tests_and_provenance,
+)
 from conftest import REPO_ROOT, run_wheels
 
 from multibuild.cifiles import azure_variables
@@ -110,3 +116,23 @@ def test_numpy_release_from_a_local_mirror(
     check_sbom(wheel, report, "scipy-openblas64", openblas)
     check_no_local_flags(wheel, "numpy")
     check_tests_and_provenance(report, f"numpy-{version}.tar.gz", at_least=40_000)
+    check_no_build_paths(wheel, (tmp_path, REPO_ROOT, Path.home()))
+
+    # A second run with no change: the same bytes, numpy's tests reused with their counts.
+    def build_in(work_dir: Path, out: Path) -> dict[str, Any]:
+        again = run_wheels(
+            ["build", "--python", python, "--commit", f"v{version}", "--repo-url", str(mirror),
+             "--repo-dir", str(tmp_path / "numpy"), "--output", str(out),
+             "--work-dir", str(work_dir)], cache, timeout=3 * 3600)
+        assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+        built: dict[str, Any] = json.loads((out / "report.json").read_text())["targets"][0]
+        return built
+
+    rerun = build_in(work, tmp_path / "wheelhouse-again")
+    assert rerun["wheels"][0]["reproduced"] is True
+    assert rerun["tests_reused"]["run"] == report["run_id"]
+    assert rerun["tests"]["passed"] == target["tests"]["passed"] >= 40_000
+    # The same commit in a work dir at another path (a space in it): the same bytes.
+    elsewhere = build_in(tmp_path / "another place", tmp_path / "wheelhouse-elsewhere")
+    other = tmp_path / "wheelhouse-elsewhere" / elsewhere["wheels"][0]["file"]
+    assert other.name == wheel.name and other.read_bytes() == wheel.read_bytes()

@@ -102,7 +102,7 @@ def test_counts_in_report_summary_and_html(tmp_path: Path) -> None:
     validate(data)
     assert data["targets"][0]["tests"] == {
         "passed": 48651, "failed": 0, "skipped": 1054, "xfailed": 31, "xpassed": 0, "errors": 0,
-        "duration": 171.25, "source": "junit-xml", "sessions": 1}
+        "duration": 171.25, "source": "junit-xml", "sessions": 1, "reruns": 0}
     page = (out / "report.html").read_text()
     assert "tests: 48,651 passed, 1,054 skipped, 31 xfailed in 171.2s" in page
     stream = io.StringIO()
@@ -134,3 +134,20 @@ def test_a_real_run_counts_its_tests(tmp_path: Path, purepy_repo: FixtureRepo,
     shown = f"{3 * factor} passed, {factor} skipped, {factor} xfailed, {factor} xpassed"
     assert shown in done.stdout  # the summary table
     assert shown in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_reused_results_in_report_summary_and_html(tmp_path: Path) -> None:
+    one = result(tmp_path, "3.12", None)
+    one.tests = TestResults(passed=2, duration=0.25, source="junit-xml")
+    one.tests_reused = {"run": "0123456789ab", "when": "2026-12-06 05:10:42 UTC"}
+    out = tmp_path / "wheelhouse"
+    data = json.loads(write_run_report(out, [one], "v1", run_id="ba9876543210").read_text())
+    validate(data)
+    assert data["run_id"] == "ba9876543210"
+    (target,) = data["targets"]
+    assert target["tests_reused"] == one.tests_reused and target["tests"]["passed"] == 2
+    said = "tests reused from run 0123456789ab (2026-12-06 05:10:42 UTC): 2 passed in 0.2s"
+    assert said in (out / "report.html").read_text()
+    stream = io.StringIO()
+    print_summary([one], Console(file=stream, width=300))
+    assert said in stream.getvalue()
