@@ -27,14 +27,15 @@ from multibuild.cifiles import (
     Variable,
     read_ci_file,
 )
-from multibuild.cimatrix import JOB_VARIABLES, KNOWN_PYTHONS, Job, entry_job
-from multibuild.platforms import find_platform
+from multibuild.cimatrix import JOB_VARIABLES, KNOWN_PYTHONS, Job, entry_job, job_id
+from multibuild.platforms import GITHUB_RUNNERS, find_platform, github_runner_plats
 from multibuild.refs import ref_problem, repo_dir_problem, shown, url_problem
 
 CI_STEPS: tuple[str, ...] = ("build", "upload", "check")
 # The steps every build job runs, in this order.
 BUILD_JOB_STEPS: tuple[str, ...] = ("build", "upload")
-_SECTION = {"azure": "variables", "travis": "env.global", "appveyor": "environment"}
+_SECTION = {"azure": "variables", "travis": "env.global", "appveyor": "environment",
+            "github": "env"}
 # Travis arch -> the PLAT values it can build natively.
 _TRAVIS_ARCH = {
     "amd64": ("x86_64", "i686"), "arm64": ("aarch64",), "arm64-graviton2": ("aarch64",),
@@ -120,6 +121,9 @@ def _entry(root: Path, entry: MatrixEntry, job: Job) -> list[Problem]:
         arch = entry.extra.get("arch")
         if arch is not None and job.plat not in _TRAVIS_ARCH.get(arch, ()):
             add(f"PLAT {job.plat} cannot be built on Travis arch {arch!r}", line)
+        runner = entry.extra.get("runner")
+        if runner is not None and job.plat not in github_runner_plats(runner):
+            add(f"PLAT {job.plat} cannot be built on the GitHub runner {runner!r}", line)
     unknown = [s for s in entry.steps if s not in CI_STEPS]
     if unknown:
         add(f"unknown ci_step.sh step(s): {', '.join(unknown)} (known: {', '.join(CI_STEPS)})")
@@ -127,6 +131,40 @@ def _entry(root: Path, entry: MatrixEntry, job: Job) -> list[Problem]:
     if missing:
         add(f"does not run the library step(s) {', '.join(missing)} "
             f"(bash multibuild/ci_step.sh STEP)")
+    return problems
+
+
+def _target(job: Job) -> tuple[str, str, str]:
+    return (job.os, job.plat, job.python)
+
+
+def github_matrix_problems(files: list[CIFile], jobs: list[Job]) -> list[Problem]:
+    """The GitHub workflow carries the one matrix of the other CI files: every job they have
+    on a platform GitHub has a runner for (platforms.GITHUB_RUNNERS), and nothing else."""
+    github = next((f for f in files if f.service == "github"), None)
+    others = [j for j in jobs if j.service != "github" and j.kind == "build"]
+    if github is None or not others:
+        return []
+    problems: list[Problem] = []
+    own = {_target(j): j for j in jobs if j.service == "github"}
+    wanted: dict[tuple[str, str, str], Job] = {}
+    for job in others:
+        if f"{job.os}-{job.plat}" in GITHUB_RUNNERS:
+            wanted.setdefault(_target(job), job)
+    include_line = min((j.line for j in own.values()), default=github.variables_line)
+    for target, job in wanted.items():
+        if target not in own:
+            problems.append(Problem(
+                github.file, include_line,
+                f"job {job_id('github', *target)} is missing from the build matrix: "
+                f"{job.id} ({job.where}) builds {job.os} {job.plat} Python {job.python}"))
+    for target, job in own.items():
+        if target not in wanted:
+            problems.append(Problem(
+                job.file, job.line,
+                f"job {job.id}: no other CI file builds {job.os} {job.plat} Python "
+                f"{job.python} (one matrix: add it to "
+                f"{', '.join(sorted({o.file for o in others}))} too, or remove it here)"))
     return problems
 
 
@@ -209,6 +247,7 @@ def check(root: Path) -> tuple[list[Problem], list[CIFile], list[Job]]:
             if other is not job:
                 problems.append(Problem(job.file, job.line,
                                         f"job {job.id} is defined twice (also at {other.where})"))
+    problems += github_matrix_problems(files, jobs)
     return problems, files, jobs
 
 

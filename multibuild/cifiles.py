@@ -1,8 +1,11 @@
 """Read the CI definitions: the variables they carry (BUILD_COMMIT, REPO_DIR, ...) and their
 build matrices, each value with the file and line it comes from.
 
-Three services, one model: ``azure-pipelines.yml`` (with job templates under ``azure/``),
-``.travis.yml`` and ``appveyor.yml``. A file's *globals* are its top-level variables
+Four services, one model: ``azure-pipelines.yml`` (with job templates under ``azure/``),
+``.travis.yml``, ``appveyor.yml`` and ``.github/workflows/wheels.yml`` (GitHub Actions: its
+``env`` holds the globals; each ``strategy.matrix.include`` item of a job that calls
+``ci_step.sh build`` is an entry, with what the job's ``env`` takes from ``${{ matrix.X }}``).
+A file's *globals* are its top-level variables
 (``variables``, ``env.global``, ``environment`` or ``environment.global``); a *matrix entry* is
 one job's own variables. Each entry also carries the job's own steps (:class:`Step`): Travis's
 ``before_install``/``install``/``script``/``after_success`` lines, Azure's steps with template
@@ -36,8 +39,10 @@ from multibuild import MultibuildError, UsageError
 AZURE_FILE = "azure-pipelines.yml"
 TRAVIS_FILE = ".travis.yml"
 APPVEYOR_FILE = "appveyor.yml"
+GITHUB_FILE = ".github/workflows/wheels.yml"
 # service -> top-level CI file
-CI_FILES: dict[str, str] = {"azure": AZURE_FILE, "travis": TRAVIS_FILE, "appveyor": APPVEYOR_FILE}
+CI_FILES: dict[str, str] = {"azure": AZURE_FILE, "travis": TRAVIS_FILE, "appveyor": APPVEYOR_FILE,
+                            "github": GITHUB_FILE}
 # Variables every CI file carries at the top, with one value across all files.
 SHARED_VARIABLES: tuple[str, ...] = ("BUILD_COMMIT", "NIGHTLY_BUILD_COMMIT", "REPO_DIR", "REPO_URL")
 # `bash multibuild/ci_step.sh STEP` is how a CI step calls into the library.
@@ -671,6 +676,103 @@ def _appveyor_globals(data: Any, file: str) -> dict[str, Variable]:
     return found
 
 
+# -- GitHub Actions ---------------------------------------------------------------------------
+
+
+# ``${{ matrix.NAME }}`` or ``${{ matrix.NAME || 'default' }}``: what a job's env takes from its
+# matrix entry; any other expression (vars, secrets, github.*) is known on GitHub only.
+_GITHUB_MATRIX_RE = re.compile(
+    r"^\$\{\{\s*matrix\.([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\|\s*'([^']*)'\s*)?\}\}$")
+
+
+def github_runner_os(label: str) -> str:
+    """The OS of a GitHub-hosted runner label (ubuntu-24.04-arm, macos-14, windows-2022)."""
+    return image_os(label)
+
+
+def _github_step_texts(job: Any) -> list[str]:
+    steps = job.get("steps") if isinstance(job, CommentedMap) else None
+    return [str(step["run"]) for step in steps or []
+            if isinstance(step, CommentedMap) and isinstance(step.get("run"), str)]
+
+
+def _github_entry(job_name: str, job: Any, item: Any, line: int, file: str,
+                  steps: tuple[str, ...], script: tuple[Step, ...],
+                  problems: list[Problem]) -> MatrixEntry | None:
+    """One ``strategy.matrix.include`` item of a build job: the job's ``env`` with its
+    ``${{ matrix.X }}`` values resolved from the item (each at the item's line); literal env
+    values are the job's own variables; other expressions are left out (GitHub's only)."""
+    if not isinstance(item, CommentedMap):
+        problems.append(Problem(file, line, f"job {job_name!r}: matrix include item is not a "
+                                "mapping"))
+        return None
+    env = job.get("env")
+    variables: dict[str, Variable] = {}
+    job_variables: dict[str, Variable] = {}
+    for name, value in (env.items() if isinstance(env, CommentedMap) else ()):
+        if not _is_scalar(value):
+            continue
+        text = str(value)
+        match = _GITHUB_MATRIX_RE.match(text)
+        env_line, col = _pos(env, name)
+        if match:
+            key, default = match.group(1), match.group(2)
+            if key in item and _is_scalar(item[key]):
+                at, at_col = _pos(item, key)
+                variables[str(name)] = Variable(str(name), str(item[key]), file, at, at_col,
+                                                str(item[key]), item[key])
+            else:
+                variables[str(name)] = Variable(str(name), default or "", file, env_line, col,
+                                                default or "", default or "")
+        elif "${{" not in text:
+            job_variables[str(name)] = Variable(str(name), text, file, env_line, col, text,
+                                                value)
+    runner = item.get("runner") if "runner" in item else None
+    runs_on = job.get("runs-on")
+    label = str(runner) if _is_scalar(runner) else \
+        str(runs_on) if isinstance(runs_on, str) and "${{" not in runs_on else ""
+    os_name = github_runner_os(label)
+    if not os_name:
+        problems.append(Problem(file, line, f"job {job_name!r}: unknown runner {label!r} "
+                                "(runs-on: a GitHub-hosted ubuntu-*, macos-* or windows-* label)"))
+        os_name = "unknown"
+    return MatrixEntry("github", file, line, os_name, variables, steps,
+                       name=f"{job_name}[{label}]", extra={"runner": label}, script=script,
+                       job_variables=job_variables)
+
+
+def _read_github(data: Any, file: str, problems: list[Problem]) -> list[MatrixEntry]:
+    """The build entries of the workflow: every ``strategy.matrix.include`` item of each job
+    that runs ``bash multibuild/ci_step.sh build``."""
+    entries: list[MatrixEntry] = []
+    jobs = data.get("jobs") if isinstance(data, CommentedMap) else None
+    if not isinstance(jobs, CommentedMap):
+        problems.append(Problem(file, _key_line(data, "jobs"), "no jobs mapping"))
+        return entries
+    for job_name, job in jobs.items():
+        if not isinstance(job, CommentedMap):
+            continue
+        steps = step_names(job.get("steps"))
+        if "build" not in steps:
+            continue
+        script = tuple(Step("shell", text, str(job_name), file, _key_line(job, "steps"))
+                       for text in _github_step_texts(job))
+        strategy = job.get("strategy")
+        matrix = strategy.get("matrix") if isinstance(strategy, CommentedMap) else None
+        include = matrix.get("include") if isinstance(matrix, CommentedMap) else None
+        if not isinstance(include, CommentedSeq):
+            problems.append(Problem(file, _key_line(jobs, job_name),
+                                    f"job {job_name!r} has no build matrix "
+                                    "(strategy.matrix.include)"))
+            continue
+        for index, item in enumerate(include):
+            entry = _github_entry(str(job_name), job, item, _pos(include, index)[0], file,
+                                  steps, script, problems)
+            if entry is not None:
+                entries.append(entry)
+    return entries
+
+
 def read_ci_file(root: Path, service: str) -> CIFile | None:
     """Parse the top-level CI file of ``service``; ``None`` when the file does not exist.
     Invalid YAML raises MultibuildError naming file and line."""
@@ -688,6 +790,11 @@ def read_ci_file(root: Path, service: str) -> CIFile | None:
         section = "variables"
         variables = _azure_globals(data, file)
         entries = _read_azure(root, data, file, problems)
+    elif service == "github":
+        section = "env"
+        variables = _mapping_variables(data.get("env") if isinstance(data, CommentedMap)
+                                       else None, file)
+        entries = _read_github(data, file, problems)
     elif service == "travis":
         section = "env"
         env = data.get("env") if isinstance(data, CommentedMap) else None
@@ -703,6 +810,6 @@ def read_ci_file(root: Path, service: str) -> CIFile | None:
 
 
 def read_all(root: Path) -> list[CIFile]:
-    """Every CI file present under ``root``, in the order azure, travis, appveyor."""
+    """Every CI file present under ``root``, in the order azure, travis, appveyor, github."""
     found = [read_ci_file(root, service) for service in CI_FILES]
     return [f for f in found if f is not None]

@@ -24,6 +24,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from multibuild import MultibuildError
 from multibuild.cifiles import CIFile, MatrixEntry, Step, read_all, step_names
@@ -181,12 +182,17 @@ def _check_jobs(cifile: CIFile) -> list[Job]:
     """Jobs that run ``ci_step.sh check`` (Azure's top-level jobs without a matrix)."""
     jobs: list[Job] = []
     data = cifile.data if isinstance(cifile.data, dict) else {}
-    for index, job in enumerate(data.get("jobs") or []):
+    listed: Any = data.get("jobs") or []
+    # Azure: a list of jobs; GitHub Actions: a mapping of job ids to jobs.
+    keys = list(listed) if isinstance(listed, dict) else list(range(len(listed)))
+    for key in keys:
+        job = listed[key]
         if not isinstance(job, dict) or "template" in job:
             continue
         steps = step_names(job.get("steps"))
         if "check" in steps and "build" not in steps:
-            line = int(data["jobs"].lc.item(index)[0]) + 1
+            lc: Any = listed.lc  # ruamel's positions
+            line = int(lc.key(key)[0] if isinstance(key, str) else lc.item(key)[0]) + 1
             env = tuple((n, v.value) for n, v in cifile.variables.items())
             jobs.append(Job(f"{cifile.service}-check", cifile.service, cifile.file, line,
                             "linux", "", "", env, steps, kind="check"))
@@ -451,10 +457,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     where = "" if root == Path(args.root).resolve() else f" in {root}"
     print(f"{len(jobs)} jobs{where}, {runnable} runnable on this host ({host.os} "
           f"{host.machine}, {host.mode} mode)")
-    workflows = sorted((root / ".github" / "workflows").glob("*.y*ml"))
+    from multibuild.cifiles import GITHUB_FILE
+
+    workflows = [p for p in sorted((root / ".github" / "workflows").glob("*.y*ml"))
+                 if p != root / GITHUB_FILE]
     if workflows:
-        print(f"not listed: {len(workflows)} GitHub Actions workflow(s) in .github/workflows "
-              "(this library replays Azure Pipelines and Travis CI jobs; AppVeyor's are listed)")
+        print(f"not listed: {len(workflows)} other GitHub Actions workflow(s) in "
+              f".github/workflows (jobs are read from {GITHUB_FILE}, the ci_step.sh layout)")
     return 0
 
 

@@ -184,9 +184,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     interp.set_defaults(func=cmd_interpreters)
     if command in _CORE_COMMANDS:
         return parser
-    from multibuild import cicheck, cimatrix, replay  # CI files: jobs, replay, check
+    from multibuild import cicheck, cimatrix, gate, replay  # CI files: jobs, replay, check
 
-    for ci_module in (cimatrix, replay, cicheck):
+    for ci_module in (cimatrix, replay, cicheck, gate):
         ci_module.add_subcommand(sub, ROOT)
     from multibuild import upload as upload_step  # ./wheels upload
 

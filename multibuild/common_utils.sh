@@ -799,13 +799,20 @@ function activate_ccache {
     # (mb_ccache_stats prints it).
     local ccache bin cache compiler found triplet
     if ! ccache=$(command -v ccache); then
-        echo "warning: USE_CCACHE=${USE_CCACHE:-1} but ccache is not on PATH; building" \
-            "without it (USE_CCACHE=0 turns it off)" >&2
-        return 0
+        # A docker-mode build container: the static ccache the host put under /io.
+        if [ -n "${MB_CCACHE_BIN:-}" ] && [ -x "$MB_CCACHE_BIN" ]; then
+            ccache=$MB_CCACHE_BIN
+        else
+            echo "warning: USE_CCACHE=${USE_CCACHE:-1} but ccache is not on PATH; building" \
+                "without it (USE_CCACHE=0 turns it off)" >&2
+            return 0
+        fi
     fi
     cache=$(mb_cache_dir) || return 1
     bin="$cache/ccache-bin"
     mkdir -p "$bin"
+    # ccache itself on PATH too (mb_ccache_stats calls it).
+    [ "$ccache" == "$bin/ccache" ] || ln -sf "$ccache" "$bin/ccache"
     triplet=$(gcc -dumpmachine 2> /dev/null) || triplet=
     for compiler in cc gcc c++ g++ clang clang++ ${triplet:+"$triplet-gcc" "$triplet-g++"}; do
         # Link only compilers that exist (ccache then runs the next one on PATH).

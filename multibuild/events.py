@@ -3,11 +3,17 @@
 scheduled build -> NIGHTLY_BUILD_COMMIT, uploaded to the nightly channel;
 push / merge / manual -> BUILD_COMMIT, uploaded to the staging channel;
 pull request -> BUILD_COMMIT, built and tested, uploaded nowhere.
+
+GitHub Actions: ``workflow_dispatch`` is a manual nightly (as ``schedule``); a push uploads to
+staging only from the default branch (MB_DEFAULT_BRANCH, which the workflow sets) or a release
+branch (RELEASE_BRANCHES), other branches build and test only; a build for the release workflow
+(MB_RELEASE_BUILD=true) builds BUILD_COMMIT and uploads nothing (release.yml publishes it).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -56,10 +62,29 @@ def detect_event(environ: Mapping[str, str]) -> tuple[str, EventKind]:
         return "appveyor", "push"
     if "GITHUB_EVENT_NAME" in environ:
         kind = environ["GITHUB_EVENT_NAME"]
-        if kind == "schedule":
+        if kind in ("schedule", "workflow_dispatch") \
+                and environ.get("MB_RELEASE_BUILD", "") != "true":
             return "github", "schedule"
         return "github", "pull_request" if kind.startswith("pull_request") else "push"
     return "local", "push"
+
+
+# Branches a GitHub push uploads to staging from, besides the default branch.
+RELEASE_BRANCHES: tuple[str, ...] = ("maintenance/*", "release/*")
+
+
+def github_push_channel(environ: Mapping[str, str]) -> Channel | None:
+    """Staging for a push to the default branch or a release branch; nothing for other
+    branches or a build for the release workflow."""
+    if environ.get("MB_RELEASE_BUILD", "") == "true":
+        return None
+    ref = environ.get("GITHUB_REF", "")
+    branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ""
+    default = environ.get("MB_DEFAULT_BRANCH", "")
+    if branch and (branch == default
+                   or any(fnmatch.fnmatchcase(branch, p) for p in RELEASE_BRANCHES)):
+        return "staging"
+    return None
 
 
 def plan(environ: Mapping[str, str]) -> BuildPlan:
@@ -73,7 +98,11 @@ def plan(environ: Mapping[str, str]) -> BuildPlan:
     commit = environ.get("BUILD_COMMIT", "")
     if not commit:
         raise MultibuildError("BUILD_COMMIT is not set")
-    return BuildPlan(event, service, commit, None if event == "pull_request" else "staging")
+    if event == "pull_request":
+        return BuildPlan(event, service, commit, None)
+    if service == "github":
+        return BuildPlan(event, service, commit, github_push_channel(environ))
+    return BuildPlan(event, service, commit, "staging")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

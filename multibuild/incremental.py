@@ -549,6 +549,8 @@ def provision_ccache(environ: Mapping[str, str]) -> bool:
     True when ccache is there."""
     from multibuild.provision import ensure
 
+    if build_mode_of(environ) == "docker":
+        return False  # the build containers get a static one (docker.container_ccache)
     if not ccache_wanted(environ) or CCACHE.present(environ):
         return CCACHE.present(environ)
     if ensure([CCACHE], environ, who="wheels"):

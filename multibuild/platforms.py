@@ -141,6 +141,35 @@ def default_plat(os_name: OsName, machine: str | None = None) -> str:
     return {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686"}.get(arch, arch)
 
 
+# The GitHub-hosted runner of each platform (what .github/workflows/wheels.yml runs its jobs
+# on; i686 builds in the manylinux i686 image on an x86_64 runner). A platform without one
+# (ppc64le, s390x) stays on Travis CI: `./wheels check` expects the workflow to carry every
+# other platform's jobs of the other CI files.
+GITHUB_RUNNERS: dict[str, str] = {
+    "linux-x86_64": "ubuntu-24.04", "linux-i686": "ubuntu-24.04",
+    "linux-aarch64": "ubuntu-24.04-arm",
+    "macos-x86_64": "macos-15-intel", "macos-arm64": "macos-14", "macos-universal2": "macos-14",
+    "windows-win32": "windows-2022", "windows-win_amd64": "windows-2022",
+}
+
+
+def github_runner_plats(label: str) -> tuple[str, ...]:
+    """The PLAT values a GitHub-hosted runner label can build (``ubuntu-24.04-arm``:
+    aarch64; ``macos-15-intel``: x86_64 and universal2; ``windows-2022``: win32, win_amd64)."""
+    lowered = label.lower()
+    arm = lowered.endswith("-arm") or lowered.endswith("-arm64")
+    if lowered.startswith("ubuntu"):
+        return ("aarch64",) if arm else ("x86_64", "i686")
+    if lowered.startswith("macos"):
+        version = lowered.split("-")[1] if "-" in lowered else ""
+        intel = lowered.endswith("-intel") or lowered.endswith("-large") or (
+            version.isdigit() and int(version) <= 13)
+        return ("x86_64", "universal2") if intel else ("arm64", "universal2")
+    if lowered.startswith("windows"):
+        return () if arm else ("win32", "win_amd64")
+    return ()
+
+
 # What a CI job of each OS runs (the runner's lifecycle steps after `source
 # multibuild/travis_steps.sh`): the steps file and the functions behind each step. `./wheels
 # jobs` and `./wheels replay` name them for jobs this host cannot run.

@@ -58,6 +58,14 @@ SIMULATED_EVENTS: dict[str, dict[EventKind, dict[str, str]]] = {
         "pull_request": {"TRAVIS_EVENT_TYPE": "pull_request"},
         "schedule": {"TRAVIS_EVENT_TYPE": "cron"},
     },
+    "github": {
+        "push": {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main",
+                 "MB_DEFAULT_BRANCH": "main", "GITHUB_ACTIONS": "true"},
+        "pull_request": {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/1/merge",
+                         "GITHUB_ACTIONS": "true"},
+        "schedule": {"GITHUB_EVENT_NAME": "schedule", "GITHUB_REF": "refs/heads/main",
+                     "MB_DEFAULT_BRANCH": "main", "GITHUB_ACTIONS": "true"},
+    },
     "appveyor": {
         "push": {"APPVEYOR": "True"},
         "pull_request": {"APPVEYOR": "True", "APPVEYOR_PULL_REQUEST_NUMBER": "1"},
@@ -65,7 +73,8 @@ SIMULATED_EVENTS: dict[str, dict[EventKind, dict[str, str]]] = {
     },
 }
 _EVENT_NAMES = frozenset(
-    {"GITHUB_EVENT_NAME"} | {n for s in SIMULATED_EVENTS.values() for e in s.values() for n in e}
+    {"GITHUB_EVENT_NAME", "MB_RELEASE_BUILD"}
+    | {n for s in SIMULATED_EVENTS.values() for e in s.values() for n in e}
 )
 # Host settings a replay keeps; every other job variable comes from the CI file only.
 _HOST_KNOBS = frozenset({"MB_BUILD_MODE", "MB_USE_UV", "USE_CCACHE", "CI"})

@@ -114,7 +114,9 @@ def _verify(root: Path, service: str, before: str, after: str, name: str, value:
     """``after`` parses, has ``name`` = ``value``, and equals ``before`` otherwise."""
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch)
-        (copy / CI_FILES[service]).write_text(after, encoding="utf-8")
+        target = copy / CI_FILES[service]
+        target.parent.mkdir(parents=True, exist_ok=True)  # .github/workflows/
+        target.write_text(after, encoding="utf-8")
         edited = read_ci_file(copy, service)
     assert edited is not None
     var = edited.variables.get(name)

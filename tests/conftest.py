@@ -162,8 +162,8 @@ def workspace(tmp_path: Path) -> Iterator[Path]:
 
 
 # The CI files and what they read, copied by ci_copy.
-CI_COPY = ("azure-pipelines.yml", ".travis.yml", "appveyor.yml", "azure", "env_vars.sh",
-           "env_vars32.sh")
+CI_COPY = ("azure-pipelines.yml", ".travis.yml", "appveyor.yml", "azure", ".github",
+           "env_vars.sh", "env_vars32.sh")
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Local replay of a listed CI job: the Linux x86_64 job of azure-pipelines.yml, pointed at the
-blasdot fixture project, builds, repairs and tests a wheel on this machine."""
+"""Local replay of a listed CI job: the Linux x86_64 job of azure-pipelines.yml (and of
+.github/workflows/wheels.yml), pointed at the blasdot fixture project, builds, repairs and
+tests a wheel on this machine."""
 
 from __future__ import annotations
 
@@ -23,14 +24,17 @@ def _fixture_flags(repo: Any, tmp_path: Path) -> list[str]:
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="replays the x86_64 job")
+@pytest.mark.parametrize(("service", "file"), [("azure", "azure-pipelines.yml"),
+                                               ("github", ".github/workflows/wheels.yml")])
 def test_replay_of_a_linux_job_produces_tested_wheels(
-    blasdot_repo: Any, pythons: dict[str, Path], tmp_path: Path
+    blasdot_repo: Any, pythons: dict[str, Path], tmp_path: Path, service: str, file: str
 ) -> None:
+    """An Azure job and a GitHub Actions job: the same environment, event plan and steps."""
     usable = [v for v in ("3.13", "3.12", "3.11", "3.10") if v in pythons]
     if not usable:
         pytest.skip("needs one of CPython 3.10-3.13 on this machine")
     version = usable[0]
-    job = f"azure-linux-x86_64-cp{version.replace('.', '')}"
+    job = f"{service}-linux-x86_64-cp{version.replace('.', '')}"
     listed = run_wheels(["jobs", job])
     assert listed.returncode == 0 and f"{job} " in listed.stdout and " run" in listed.stdout
 
@@ -38,7 +42,7 @@ def test_replay_of_a_linux_job_produces_tested_wheels(
                                                                              tmp_path)])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     out = done.stdout
-    assert f"replay: {job} (azure-pipelines.yml:" in out
+    assert f"replay: {job} ({file}:" in out
     assert "push event -> v0.1.0; CI would upload to staging; a replay uploads nothing" in out
     # The lifecycle ran with the job's variables and the fixture's hooks, tests included.
     assert "pre_build: FIXTURE_MARK=from-env-vars" in out

