@@ -25,9 +25,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import FIXTURES, git, run_shell, run_wheels
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
-from conftest import FIXTURES, git, run_shell, run_wheels
 
 from multibuild.incremental import (
     build_dir_key,
