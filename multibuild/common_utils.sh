@@ -1414,6 +1414,7 @@ function pip_wheel_cmd {
     # backend's output a line at a time, a minute for a build with half a million lines of
     # compiler warnings), unless pip_opts hold options only pip understands.
     local abs_wheelhouse=$1 opts verbose=-v incremental status=0
+    local -a incremental_opts=()
     [ "${MB_BUILD_VERBOSE:-1}" == 0 ] && verbose=
     opts=$(pip_opts | tr '\n' ' ')
     if [ -n "${MB_BUILD_ENV_READY:-}" ] && [ -n "$verbose" ]; then
@@ -1423,10 +1424,13 @@ function pip_wheel_cmd {
         [ "$status" -eq 3 ] || return "$status"
     fi
     incremental=$(mb_incremental_wheel_opts "$opts") || return 1
-    opts+=${incremental:+$incremental }
-    echo "pip_wheel_cmd: ${PIP_CMD:-python -m pip} wheel $verbose${verbose:+ }$opts-w $abs_wheelhouse --no-deps ."
+    # One option a line, kept whole: the build directory may hold a space.
+    [ -z "$incremental" ] || mapfile -t incremental_opts <<< "$incremental"
+    incremental=${incremental_opts[*]}
+    echo "pip_wheel_cmd: ${PIP_CMD:-python -m pip} wheel $verbose${verbose:+ }$opts$incremental${incremental:+ }-w $abs_wheelhouse --no-deps ."
     # shellcheck disable=SC2086
-    ${PIP_CMD:-python -m pip} wheel $verbose $opts -w "$abs_wheelhouse" --no-deps .
+    ${PIP_CMD:-python -m pip} wheel $verbose $opts "${incremental_opts[@]}" \
+        -w "$abs_wheelhouse" --no-deps .
 }
 
 function bdist_wheel_cmd {
@@ -1664,7 +1668,7 @@ function mb_incremental_wheel_opts {
     # prepared (nothing otherwise): mb_incremental_wheel_opts PIP_OPTS
     # multibuild/incremental.py installs what the backend asks for on top, keeps or starts
     # afresh the stable build directory MB_WORK_DIR/build-dir (meson-python,
-    # scikit-build-core) and prints --no-build-isolation [-Cbuild-dir=DIR].
+    # scikit-build-core) and prints --no-build-isolation [-Cbuild-dir=DIR], one a line.
     [ -n "${MB_BUILD_ENV_READY:-}" ] || return 0
     mb_python incremental prepare-build . --python "${PYTHON_EXE:-python}" --pip-opts "$1" \
         ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"}

@@ -137,10 +137,11 @@ def static_requires(src: Path) -> list[str]:
     return list(requires)
 
 
-def config_settings(pip_opts: str) -> dict[str, str | list[str]]:
-    """The ``-C``/``--config-settings`` of a pip command line, as a PEP 517 mapping."""
+def config_settings(pip_opts: str, *options: str) -> dict[str, str | list[str]]:
+    """The ``-C``/``--config-settings`` of a pip command line, then of ``options`` (words
+    as given, not split again: a directory may hold a space), as a PEP 517 mapping."""
     settings: dict[str, str | list[str]] = {}
-    words = shlex.split(pip_opts)
+    words = [*shlex.split(pip_opts), *options]
     values: list[str] = []
     for i, word in enumerate(words):
         if word in ("-C", "--config-settings") and i + 1 < len(words):
@@ -462,12 +463,12 @@ def build_wheel(src: Path, python: str, pip_opts: str, out_dir: Path,
     from build import BuildBackendException, ProjectBuilder
 
     options = prepare_build(src, python, pip_opts, environ, work_dir, log=sys.stdout)
-    settings: dict[str, str | list[str]] = config_settings(" ".join([pip_opts, *options]))
-    shown = " ".join(f"-C{k}={v}" for k, values in settings.items()
+    settings: dict[str, str | list[str]] = config_settings(pip_opts, *options)
+    shown = " ".join(shlex.quote(f"-C{k}={v}") for k, values in settings.items()
                      for v in ([values] if isinstance(values, str) else values))
     print(f"pip_wheel_cmd: {python} -m build --wheel --no-isolation --skip-dependency-check "
-          f"{shown}{' ' if shown else ''}--outdir {out_dir} . (pip wheel --no-build-isolation "
-          "--no-deps, without pip's per-line logging)", flush=True)
+          f"{shown}{' ' if shown else ''}--outdir {shlex.quote(str(out_dir))} . (pip wheel "
+          "--no-build-isolation --no-deps, without pip's per-line logging)", flush=True)
 
     from multibuild.crosspython import backend_environment
 
@@ -603,7 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "requirements as shell assignments (MB_COMMIT_EPOCH, "
                          "MB_BUILD_REQUIRES)")
     prep = sub.add_parser("prepare-build", help="install what the backend asks for, keep or "
-                          "start afresh the build directory; print the pip wheel options")
+                          "start afresh the build directory; print the pip wheel options, "
+                          "one a line")
     wheel = sub.add_parser("build-wheel", help="prepare-build, then build the wheel with "
                            f"pypa/build into --out (exit {NEEDS_PIP}: pip_opts need pip)")
     for cmd in (req, env, prep, wheel):
@@ -635,8 +637,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             text = f"incremental: built {built.name}"
         else:
             work = args.work_dir.absolute() if args.work_dir else None
-            text = " ".join(prepare_build(args.src, args.python, args.pip_opts, os.environ,
-                                          work))
+            # One option a line: a build directory may hold a space.
+            text = "\n".join(prepare_build(args.src, args.python, args.pip_opts, os.environ,
+                                           work))
     except MultibuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

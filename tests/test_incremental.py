@@ -128,6 +128,9 @@ def sequence(tmp_path_factory: pytest.TempPathFactory, two_pythons: list[str]
     runs["fresh"] = project.build(python, "v1", "--fresh")
     runs["again"] = project.build(python)
     runs["elsewhere"] = project.build(python, place="another place")
+    # MB_BUILD_VERBOSE=0: the same build through pip wheel itself (pip_wheel_cmd's own path).
+    runs["elsewhere by pip"] = project.build(python, place="another place",
+                                             env={"MB_BUILD_VERBOSE": "0"})
     # A hardlink copy gives every file of the checkout copy a new inode change time (as a
     # backup or a container mount can): unchanged files must still not be rewritten.
     again = runs["again"]
@@ -207,14 +210,24 @@ def test_assembly_on_the_link_line_links_to_the_same_bytes_anywhere(
     # zig toolchain's clang assembles in memory and records none.
     assert all(s.endswith("-marker.o") for s in symbols if "marker" in s), symbols
     assert fresh.wheel["sha256"] == first.wheel["sha256"]
-    (target,) = first.report["targets"]  # type: ignore[misc]
-    if target["toolchain"]["name"] == "zig":
-        # Known gap (issue 25 stays open): zig's clang keeps the relative source paths of an
-        # unstripped build's debug info (../another place/...), which -ffile-prefix-map does
-        # not reach, so a build in another directory differs there.
-        assert elsewhere.wheel["sha256"] != first.wheel["sha256"]
-    else:
-        assert elsewhere.wheel["sha256"] == first.wheel["sha256"]
+    assert elsewhere.wheel["sha256"] == first.wheel["sha256"]
+
+
+def test_a_work_dir_with_a_space_keeps_its_build_dir_whole(sequence: dict[str, Run]) -> None:
+    """The unstripped build's debug info names its sources relative to the build directory:
+    meson must build in work/<target>/build-dir itself, not in a directory cut at the space
+    (which put "../another place/..." into the wheel)."""
+    elsewhere = sequence["elsewhere"]
+    build_dir = elsewhere.work / elsewhere.target / "build-dir"
+    assert " " in str(build_dir)
+    assert shlex.quote(f"-Cbuild-dir={build_dir}") in elsewhere.target_log
+    assert (build_dir / "build.ninja").is_file()
+    assert not (elsewhere.work.parent.parent / "another").exists()
+    by_pip = sequence["elsewhere by pip"]
+    assert "-m pip wheel" in by_pip.target_log and "reusing the build directory" in \
+        by_pip.target_log, by_pip.target_log[-3000:]
+    assert compiled(by_pip.target_log) == []
+    assert by_pip.wheel["sha256"] == elsewhere.wheel["sha256"]
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs the host's gcc")
@@ -342,6 +355,9 @@ def test_requirements_and_config_settings(tmp_path: Path) -> None:
     assert config_settings("-Csetup-args=-Dblas=x -C setup-args=-Dy=1 --config-settings=k=v "
                            "--find-links /w") == {"setup-args": ["-Dblas=x", "-Dy=1"],
                                                   "k": "v"}
+    # Options after pip_opts are words already: a directory with a space stays whole.
+    assert config_settings("-Ck=v", "-Cbuild-dir=/a b/build-dir", "--no-build-isolation") \
+        == {"k": "v", "build-dir": "/a b/build-dir"}
 
 
 @pytest.mark.skipif(sys.platform not in ("linux", "darwin"), reason="Linux and macOS policy")
