@@ -12,7 +12,7 @@ from conftest import FixtureRepo, run_wheels, tool_env
 
 from multibuild import MultibuildError
 from multibuild.cli import main
-from multibuild.options import RunOptions
+from multibuild.run.options import RunOptions
 
 
 def build(tmp: Path, repo: FixtureRepo, *, commit: str = "v0.1.0", python: str,
@@ -242,20 +242,21 @@ def test_shipped_project_with_a_missing_python_fetches_nothing(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("module,args,collected,deselected", [
-    ("options", ["-k", "python_all"], "test_options.py::test_python_all_is_every_supported",
+    ("run/options", ["-k", "python_all"], "test_options.py::test_python_all_is_every_supported",
      None),
-    ("numpy_acceptance", ["--slow", "-k", "numpy"], "test_numpy_acceptance.py::", False),
-    ("numpy_acceptance", ["-k", "numpy"], "", True),  # without --slow: deselected
-    ("docker_engine", ["--docker", "-k", "auto_mode"], "test_docker_engine.py::test_auto_mode",
-     None),
-    ("docker_engine", ["-k", "auto_mode"], "", True),  # without --docker: deselected
+    ("acceptance/numpy_acceptance", ["--slow", "-k", "numpy"], "test_numpy_acceptance.py::", False),
+    ("acceptance/numpy_acceptance", ["-k", "numpy"], "", True),  # without --slow: deselected
+    ("build/docker_engine", ["--docker", "-k", "auto_mode"],
+     "test_docker_engine.py::test_auto_mode", None),
+    ("build/docker_engine", ["-k", "auto_mode"], "", True),  # without --docker: deselected
 ])
 def test_wheels_test_passes_pytest_arguments_through(module: str, args: list[str],
                                                      collected: str,
                                                      deselected: bool | None) -> None:
     """`./wheels test -k lifecycle`, `./wheels test --slow -k numpy` and `./wheels test
     --docker`, as in the README."""
-    module = f"tests/test_{module}.py"
+    directory, _, name = module.rpartition("/")
+    module = f"tests/{directory}/test_{name}.py"
     done = run_wheels(["test", "--no-provision", *args, "--collect-only", "-q", module],
                       timeout=300)
     assert done.returncode in (0, 5), done.stdout + done.stderr  # 5: nothing selected

@@ -3,9 +3,9 @@
 auditwheel repairs a wheel for the architecture in its file name, but its ``--plat`` option
 accepts only the policies of the machine it runs on (pypa/auditwheel#244; #512 proposes taking
 them from the wheel). Run with ``ARCH`` first, auditwheel sees that architecture as the
-machine's; everything else is auditwheel's own. Only multibuild.repair calls it.
+machine's; everything else is auditwheel's own. Only multibuild.build.repair calls it.
 
-  python -m multibuild.auditwheel_cross ARCH repair --plat manylinux_2_28_ARCH ... WHEEL
+  python -m multibuild.build.auditwheel_cross ARCH repair --plat manylinux_2_28_ARCH ... WHEEL
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        print("error: usage: python -m multibuild.auditwheel_cross ARCH AUDITWHEEL-ARGS...",
+        print("error: usage: python -m multibuild.build.auditwheel_cross ARCH AUDITWHEEL-ARGS...",
               file=sys.stderr)
         return 2
     from auditwheel import main as auditwheel_main

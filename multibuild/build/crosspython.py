@@ -10,7 +10,7 @@ change to this machine's packages or architectures, nothing run as the target.
 - **Build**: the headers are copied with the target's ``pyconfig.h``, and the target's
   ``_sysconfigdata`` module is rewritten to point at them; the build backend runs this
   machine's CPython X.Y with ``_PYTHON_SYSCONFIGDATA_NAME``, ``PYTHONPATH`` and
-  ``_PYTHON_HOST_PLATFORM`` set to that (``multibuild.incremental``), so setuptools and meson
+  ``_PYTHON_HOST_PLATFORM`` set to that (``multibuild.build.incremental``), so setuptools and meson
   see the target's extension suffix, headers and platform, and the wheel is tagged for it.
 - **Test**: with Debian's ``qemu-user-static`` (installed as root when missing), a shim runs
   the root's ``pythonX.Y`` under ``qemu-aarch64-static -L ROOT``; the wheel and TEST_DEPENDS
@@ -18,8 +18,8 @@ change to this machine's packages or architectures, nothing run as the target.
   ``--python-platform``). Without qemu the test step says "built, not tested" and the report
   marks the target so.
 
-  python -m multibuild.crosspython build --plat aarch64 --python 3.11     NAME=VALUE records
-  python -m multibuild.crosspython test-python --plat aarch64 --python 3.11
+  python -m multibuild.build.crosspython build --plat aarch64 --python 3.11     NAME=VALUE records
+  python -m multibuild.build.crosspython test-python --plat aarch64 --python 3.11
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from multibuild import MultibuildError, UsageError, exit_status_of
-from multibuild.provision import SystemPackage, ensure
-from multibuild.shellvars import records
+from multibuild import MultibuildError, UsageError, run_cli
+from multibuild.core.provision import SystemPackage, ensure
+from multibuild.core.shellvars import records
 
 # Debian's name of each PLAT a cross build targets, and its qemu-user binary.
 DEBIAN_ARCH: dict[str, str] = {"aarch64": "arm64"}
@@ -220,7 +220,7 @@ def test_python(root: Root, environ: Mapping[str, str]) -> tuple[Path | None, st
     shim_dir = root.path.parent / "bin"
     shim_dir.mkdir(parents=True, exist_ok=True)
     shim = shim_dir / "python"
-    text = ("#!/bin/sh\n# The target's Python under qemu-user (multibuild/crosspython.py).\n"
+    text = ("#!/bin/sh\n# The target's Python under qemu-user (multibuild/build/crosspython.py).\n"
             f"exec '{qemu}' -L '{root.path}' '{root.interpreter}' \"$@\"\n")
     if not shim.is_file() or shim.read_text() != text:
         tmp = shim.with_suffix(".part")
@@ -243,7 +243,7 @@ def test_python(root: Root, environ: Mapping[str, str]) -> tuple[Path | None, st
 def write_test_record(work_dir: Path, tested: bool, how: str) -> None:
     """``tested.json`` in a target's work dir: whether its wheel was tested, and how or why
     not (the report marks a cross-built wheel "built, not tested")."""
-    from multibuild.files import atomic_write
+    from multibuild.core.files import atomic_write
 
     atomic_write(work_dir / TEST_RECORD, json.dumps({"tested": tested, "how": how}) + "\n")
 
@@ -257,7 +257,7 @@ def read_test_record(work_dir: Path) -> dict[str, object] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.crosspython",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.build.crosspython",
                                      description="The target's Python of a cross build.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("build", "headers and sysconfig data: NAME=VALUE records"),
@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record.add_argument("--tested", choices=("true", "false"), required=True)
     record.add_argument("--how", required=True)
     args = parser.parse_args(argv)
-    from multibuild.toolchain import default_cache
+    from multibuild.build.toolchain import default_cache
 
     if args.command == "record-test":
         if os.environ.get("MB_WORK_DIR"):
@@ -278,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     environ = os.environ
-    try:
+
+    def body() -> int:
         root = debian_root(args.plat, args.python, default_cache(environ), environ)
         if args.command == "build":
             sys.stdout.write(records(build_python(root, default_cache(environ))))
@@ -291,10 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(records({"MB_CROSS_TEST_PYTHON": str(shim),
                                           "MB_CROSS_TESTED_WITH": how,
                                           "MB_CROSS_UV_PLATFORM": platform}))
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_status_of(exc)
-    return 0
+        return 0
+    return run_cli(body)
 
 
 if __name__ == "__main__":

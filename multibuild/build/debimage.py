@@ -8,13 +8,13 @@ the upstream archive of Debian's source package of a later suite; then the repai
 ``/usr/local/bin``, as manylinux images carry them. The tree is imported with ``docker
 import`` and finished in a container without network (``--network none``): the Python sources
 and the tool wheels come from the host (``apt-get source --download-only``,
-:mod:`multibuild.findlinks`).
+:mod:`multibuild.build.findlinks`).
 
 An image is tagged with the hash of its recipe (``mb-debian/NAME:HASH``): a present tag is
 used as is, so each recipe is built once per docker engine. Building needs root (debootstrap).
 
-  python -m multibuild.debimage list
-  python -m multibuild.debimage build build-bullseye     # prints the tag, building if needed
+  python -m multibuild.build.debimage list
+  python -m multibuild.build.debimage build build-bullseye     # prints the tag, building if needed
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from multibuild import MultibuildError
-from multibuild.files import file_lock
+from multibuild import MultibuildError, run_cli
+from multibuild.core.files import file_lock
 
 _FORMAT = 1
 REPOSITORY = "mb-debian"
@@ -328,7 +328,7 @@ def debian_origs(cache: Path, wanted: Iterable[tuple[str, str, str]],
 def _docker(environ: Mapping[str, str], *args: str, capture_output: bool = False,
             log: TextIO | None = None) -> subprocess.CompletedProcess[str]:
     """Run the docker client with ``environ``'s engine; output captured, to ``log`` or shown."""
-    from multibuild.docker import client_env
+    from multibuild.build.docker import client_env
 
     if log is not None:
         return subprocess.run(["docker", *args], env=client_env(environ), text=True,
@@ -368,7 +368,7 @@ def _debootstrap(recipe: ImageRecipe, tree: Path, log: Path, environ: Mapping[st
 
 
 def _import(tree: Path, tag: str, environ: Mapping[str, str]) -> None:
-    from multibuild.docker import client_env
+    from multibuild.build.docker import client_env
 
     tar = subprocess.Popen(["tar", "-C", str(tree), "--numeric-owner", "-c", "."],
                            stdout=subprocess.PIPE)
@@ -384,7 +384,7 @@ def _import(tree: Path, tag: str, environ: Mapping[str, str]) -> None:
 def _host_files(recipe: ImageRecipe, src: Path, root: Path, cache: Path,
                 environ: Mapping[str, str]) -> None:
     """What the finishing script reads from /mb-src: sources, tool wheels, lists."""
-    from multibuild.findlinks import WheelTarget, prepare
+    from multibuild.build.findlinks import WheelTarget, prepare
 
     compiled = recipe.compiled_pythons
     if compiled:
@@ -394,7 +394,7 @@ def _host_files(recipe: ImageRecipe, src: Path, root: Path, cache: Path,
                              deb_src_lines(mirror, sorted({p.suite for p in compiled})))
         for python in compiled:
             shutil.copyfile(origs[python.orig], src / python.orig)
-    shutil.copyfile(Path(__file__).with_name("container_probe.sh"), src / "container_probe.sh")
+    shutil.copyfile(Path(__file__).parents[1] / "container_probe.sh", src / "container_probe.sh")
     (src / "compiled.txt").write_text("".join(f"{p.orig} {p.tag}\n" for p in compiled))
     (src / "debian.txt").write_text("".join(f"{v}\n" for v in recipe.debian_pythons))
     pins = pinned_tools(recipe.tools, root / "pyproject.toml")
@@ -427,7 +427,7 @@ def _build_image(recipe: ImageRecipe, tag: str, root: Path, work_base: Path,
                  env: Mapping[str, str]) -> None:
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         raise MultibuildError(f"building image {tag} needs root (debootstrap); build it once "
-                              f"as root: python -m multibuild.debimage build {recipe.name}")
+                              f"as root: python -m multibuild.build.debimage build {recipe.name}")
     if shutil.which("debootstrap") is None:
         raise MultibuildError("debootstrap is not installed (apt-get install debootstrap)")
     started = time.monotonic()
@@ -467,10 +467,10 @@ def _build_image(recipe: ImageRecipe, tag: str, root: Path, work_base: Path,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.debimage",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.build.debimage",
                                      description="Docker images made from Debian packages "
                                      "(for docker mode where no registry can be reached).")
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent,
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
                         help="wheels repository (its pyproject.toml pins the tools)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the recipes, their tags and whether the engine has them")
@@ -480,7 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     build_cmd.add_argument("name")
     args = parser.parse_args(argv)
     pyproject = args.root / "pyproject.toml"
-    try:
+
+    def body() -> int:
         if args.command == "list":
             for recipe in RECIPES.values():
                 tag_name = image_tag(recipe, pyproject)
@@ -492,10 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(image_tag(recipe, pyproject))
             return 0
         print(build(recipe, args.root))
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

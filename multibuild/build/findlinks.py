@@ -9,7 +9,7 @@ host's own package-index settings. Every file lands under a temporary name first
 (requirements, target) makes a warm call a no-op, and a lock lets parallel targets share one
 directory.
 
-  python -m multibuild.findlinks DEST --python 3.9 --glibc 2.31 [--arch x86_64] REQ...
+  python -m multibuild.build.findlinks DEST --python 3.9 --glibc 2.31 [--arch x86_64] REQ...
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from multibuild import MultibuildError
-from multibuild.files import atomic_write, file_lock
+from multibuild import MultibuildError, run_cli
+from multibuild.core.files import atomic_write, file_lock
 
 _FORMAT = 1
 # glibc minors of the legacy manylinux names (PEP 599, 571, 513), where the arch has them.
@@ -101,7 +101,7 @@ def _last_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def _uv(environ: Mapping[str, str]) -> str:
-    from multibuild.incremental import uv_binary
+    from multibuild.build.incremental import uv_binary
 
     found = uv_binary({**environ, "MB_USE_UV": "1"})
     if not found:
@@ -188,7 +188,7 @@ def prepare(requirements: Sequence[str], target: WheelTarget, dest: Path,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.findlinks",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.build.findlinks",
                                      description="Download wheels for a container without "
                                      "network into a find-links directory.")
     parser.add_argument("dest", type=Path)
@@ -197,13 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--glibc", required=True, help="the container's glibc, e.g. 2.31")
     parser.add_argument("--arch", default=_platform.machine())
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         target = WheelTarget(args.python, parse_glibc(args.glibc), args.arch)
         prepare(args.requirements, target, args.dest)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

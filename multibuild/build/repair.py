@@ -4,9 +4,10 @@ The one place that decides (:func:`choose_tool`): linux_* -> ``auditwheel repair
 ``delocate-wheel --require-archs`` (the tag's architectures); win* -> ``delvewheel repair
 --add-path MB_DLL_PATH``; pure wheels pass through untouched. ``MB_REPAIR_TOOL=repairwheel``
 repairs with ``repairwheel`` instead (any OS's wheel from any host: pure Python, no otool).
-On a host without ``otool``, delocate runs through LLVM-backed shims (multibuild.macos).
+On a host without ``otool``, delocate runs through LLVM-backed shims (multibuild.build.macos).
 A repaired wheel whose name changed replaces the original; every wheel a tool rewrote is then
-written in the normal archive form (multibuild.reproducible), so equal builds give equal bytes.
+written in the normal archive form (multibuild.build.reproducible), so equal builds give equal
+bytes.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
-from multibuild import MultibuildError
-from multibuild.files import atomic_path
-from multibuild.platforms import OsName, host_os, wheel_os
-from multibuild.toolchain import machine_plat
+from multibuild import MultibuildError, run_cli
+from multibuild.build.toolchain import machine_plat
+from multibuild.core.files import atomic_path
+from multibuild.core.platforms import OsName, host_os, wheel_os
 
 # Platform tag prefixes that mean "auditwheel already ran".
 _REPAIRED_LINUX = ("manylinux", "musllinux")
@@ -93,7 +94,7 @@ def library_dirs(os_name: OsName, environ: Mapping[str, str]) -> list[str]:
 def repair_command(wheel: Path, dest: Path, os_name: OsName,
                    environ: Mapping[str, str] | None = None) -> list[str]:
     """The command that repairs ``wheel`` into ``dest``."""
-    from multibuild import macos, windows
+    from multibuild.build import macos, windows
 
     env = os.environ if environ is None else environ
     tool = choose_tool(wheel, env) or DEFAULT_TOOLS[os_name]
@@ -105,8 +106,8 @@ def repair_command(wheel: Path, dest: Path, os_name: OsName,
     if tool == "auditwheel":
         arch = wheel_arch(wheel)
         auditwheel = _tool("auditwheel", "auditwheel")
-        if arch and arch != machine_plat():  # a cross-built wheel (multibuild.toolchain)
-            auditwheel = [sys.executable, "-m", "multibuild.auditwheel_cross", arch]
+        if arch and arch != machine_plat():  # a cross-built wheel (multibuild.build.toolchain)
+            auditwheel = [sys.executable, "-m", "multibuild.build.auditwheel_cross", arch]
         cmd = [*auditwheel, "repair", "-w", str(dest)]
         if env.get("AUDITWHEEL_PLAT"):
             cmd += ["--plat", env["AUDITWHEEL_PLAT"]]
@@ -172,7 +173,7 @@ def repair_wheel(wheel: Path, out_dir: Path) -> Path:
         cmd = repair_command(wheel, Path(scratch), os_name)
         env = _tool_env()
         if choose_tool(wheel) == "delocate" and host_os() != "macos":
-            from multibuild.macos import cctools_env
+            from multibuild.build.macos import cctools_env
 
             env = cctools_env(env, Path(scratch) / ".tools")
         print("+ " + " ".join(cmd), flush=True)
@@ -231,7 +232,7 @@ def _without_policy(cmd: list[str]) -> list[str]:
 def say_policy(wheel: Path, policy: str) -> None:
     """One line on what the repaired ``wheel`` needs against the toolchain's ``policy``; above
     it, each symbol that pins it there, with its library and the file that needs it."""
-    from multibuild.glibc import analyse
+    from multibuild.build.glibc import analyse
 
     record = analyse(wheel, policy)
     needs = record["highest_glibc"] or "no versioned glibc symbol"
@@ -251,7 +252,8 @@ def say_policy(wheel: Path, policy: str) -> None:
 # Settings a repair and its SBOM read: a change repairs again.
 _REPAIR_VARIABLES = ("PLAT", "MB_ML_VER", "MB_ML_LIBC", "AUDITWHEEL_PLAT", "LD_LIBRARY_PATH",
                      "SOURCE_DATE_EPOCH", "MB_PATH_MAP", "MB_REPAIR_TOOL", "REPO_URL")
-_REPAIR_SOURCES = ("repair.py", "sbom.py", "reproducible.py", "licenses.py")
+_REPAIR_SOURCES = ("build/repair.py", "build/sbom.py", "build/reproducible.py",
+                   "deps/licenses.py")  # under multibuild/
 _REPAIR_CACHE = "repaired"
 
 
@@ -294,7 +296,7 @@ def repair_key(wheel: Path, environ: Mapping[str, str], checkout: Path | None) -
             tools[tool] = version(tool)
         except PackageNotFoundError:
             tools[tool] = ""
-    here = Path(__file__).parent
+    here = Path(__file__).parents[1]
     commit = ""
     if checkout is not None:
         done = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"],
@@ -338,7 +340,7 @@ class RepairCache:
         return kept
 
     def store(self, name: str, key: Mapping[str, object], repaired: Path) -> None:
-        from multibuild.files import atomic_write
+        from multibuild.core.files import atomic_write
 
         self.directory.mkdir(parents=True, exist_ok=True)
         record = self._record(name)
@@ -353,14 +355,19 @@ def repair_wheelhouse(in_dir: Path, out_dir: Path | None = None,
                       environ: Mapping[str, str] | None = None,
                       checkout: Path | None = None) -> list[Path]:
     """Repair every wheel of ``in_dir`` into ``out_dir``; each wheel a repair tool rewrote
-    gets its SBOM (multibuild.sbom: the project at the commit of ``checkout``, every bundled
+    gets its SBOM (multibuild.build.sbom: the project at the commit of ``checkout``, every bundled
     library and what provided it) and is then written in the normal archive form
-    (multibuild.reproducible: sorted members, SOURCE_DATE_EPOCH timestamps, fixed modes), so
+    (multibuild.build.reproducible: sorted members, SOURCE_DATE_EPOCH timestamps, fixed modes), so
     the same build gives the same bytes. A wheel that needs no repair passes through byte for
     byte, as in multibuild, unless a text file in it holds a build directory (MB_PATH_MAP:
     rewritten to its stable name)."""
-    from multibuild.reproducible import normalize_wheel, path_map, source_date_epoch, unmapped_paths
-    from multibuild.sbom import wheel_sbom
+    from multibuild.build.reproducible import (
+        normalize_wheel,
+        path_map,
+        source_date_epoch,
+        unmapped_paths,
+    )
+    from multibuild.build.sbom import wheel_sbom
 
     env = os.environ if environ is None else environ
     epoch = source_date_epoch(env)
@@ -408,14 +415,14 @@ def repair_wheelhouse(in_dir: Path, out_dir: Path | None = None,
 
 
 def describe_sbom(sbom: bytes) -> list[str]:
-    from multibuild.sbom import summary
+    from multibuild.build.sbom import summary
 
     return summary(json.loads(sbom))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.repair",
+        prog="python -m multibuild.build.repair",
         description="Repair every wheel in IN_DIR into OUT_DIR (default: IN_DIR).",
     )
     parser.add_argument("in_dir", type=Path)
@@ -424,16 +431,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the project checkout the wheels were built from (REPO_DIR): "
                         "its commit goes into each wheel's SBOM")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         if not args.in_dir.is_dir():
             raise MultibuildError(f"wheel directory {args.in_dir} does not exist")
         source = args.source if args.source and args.source.is_dir() else None
         for path in repair_wheelhouse(args.in_dir, args.out_dir, checkout=source):
             print(f"repaired: {path.name}")
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ repaired wheel so its bytes depend only on its contents: members sorted with the
 every timestamp the commit's, regular-file modes 0644/0755, no directory entries, one
 compression level. Contents and RECORD hashes are unchanged.
 
-  python -m multibuild.reproducible epoch REPO          # prints the commit's epoch
-  python -m multibuild.reproducible normalize --epoch N WHEEL...
+  python -m multibuild.build.reproducible epoch REPO          # prints the commit's epoch
+  python -m multibuild.build.reproducible normalize --epoch N WHEEL...
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from multibuild import MultibuildError
-from multibuild.files import atomic_path
+from multibuild import MultibuildError, run_cli
+from multibuild.core.files import atomic_path
 
 # The zip format cannot store dates before 1980.
 _ZIP_EPOCH = 315532800  # 1980-01-01T00:00:00Z
@@ -169,7 +169,7 @@ def unmapped_paths(path: Path, mapping: Sequence[tuple[str, str]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.reproducible",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.build.reproducible",
                                      description="Reproducible wheels: commit epoch and "
                                      "archive normalisation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -180,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="timestamp for every member (default: SOURCE_DATE_EPOCH)")
     normal.add_argument("wheels", nargs="+", type=Path)
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         if args.command == "epoch":
             print(commit_epoch(args.repo))
             return 0
@@ -194,9 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise MultibuildError(f"{wheel}: not a zip archive") from None
             print(f"{'normalized' if changed else 'already normal'}: {wheel.name}")
         return 0
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(body, 2)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The repair tools copy libraries into the wheel (auditwheel into ``<pkg>.libs/``,
 ``<pkg>/.dylibs/``, delvewheel into ``<pkg>.libs/``). For each copied file this module finds
 the file it was copied from and what provided that file:
 
-* an OpenBLAS prefix of ``multibuild.openblas`` (its ``openblas-origin.json``): the
+* an OpenBLAS prefix of ``multibuild.deps.openblas`` (its ``openblas-origin.json``): the
   scipy-openblas wheel's name, version, sha256 and licence;
 * an installed Python distribution (a ``*.dist-info/RECORD`` listing the file): its name,
   version and licence;
@@ -41,12 +41,12 @@ from typing import Any
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from multibuild.licenses import declared_licence, short_licence
+from multibuild.deps.licenses import declared_licence, short_licence
 
 SBOM_FILE = "multibuild.cdx.json"
 # Property names of this library in the SBOM.
 _NS = "multibuild"
-# Directories the repair tools put bundled libraries in (see multibuild.wheelinfo).
+# Directories the repair tools put bundled libraries in (see multibuild.build.wheelinfo).
 _LIB_DIR_SUFFIXES = (".libs", ".dylibs")
 # auditwheel's name of a grafted library: <stem>-<8 hex of its source's sha256>.<ext>.
 _GRAFTED = re.compile(r"^(?P<stem>[^.]+?)-(?P<hash>[0-9a-f]{8})\.(?P<ext>.+)$")
@@ -138,7 +138,7 @@ def find_source(member: str, dirs: Sequence[Path]) -> Path | None:
 
 
 def _from_openblas_prefix(source: Path) -> dict[str, Any] | None:
-    from multibuild.openblas import ORIGIN, read_origin
+    from multibuild.deps.openblas import ORIGIN, read_origin
 
     for prefix in list(source.parents)[:3]:
         if (prefix / ORIGIN).is_file():
@@ -225,7 +225,7 @@ def identify(member: str, contents: bytes, dirs: Sequence[Path]) -> Bundled:
 
 @dataclass(frozen=True)
 class Project:
-    """The project a wheel was built from, at its commit (multibuild.checkout)."""
+    """The project a wheel was built from, at its commit (multibuild.source.checkout)."""
 
     name: str
     version: str
@@ -242,7 +242,7 @@ def project_of(wheel: Path, checkout: Path | None) -> Project:
     if checkout is None:
         return Project(str(name), str(version), wheel.name)
     from multibuild import MultibuildError
-    from multibuild.checkout import describe
+    from multibuild.source.checkout import describe
 
     try:
         found = describe(checkout)

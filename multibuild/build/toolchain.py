@@ -16,9 +16,9 @@ policy). Every wrapper's content names the zig version, the target and a hash of
 body, so ccache and the incremental build directory (``MB_TOOLCHAIN_ID``) never reuse a
 compilation made with another toolchain.
 
-  python -m multibuild.toolchain check [--plat P]          the choice, or a one-line error
-  python -m multibuild.toolchain activate --plat P         NAME=VALUE records (mb_import_vars)
-  python -m multibuild.toolchain describe                  the toolchain record (JSON)
+  python -m multibuild.build.toolchain check [--plat P]          the choice, or a one-line error
+  python -m multibuild.build.toolchain activate --plat P         NAME=VALUE records (mb_import_vars)
+  python -m multibuild.build.toolchain describe                  the toolchain record (JSON)
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from multibuild import MultibuildError, UsageError, exit_status_of
-from multibuild.files import atomic_write
-from multibuild.platforms import ManylinuxPolicy, default_plat, manylinux_policy
-from multibuild.shellvars import records
+from multibuild import MultibuildError, UsageError, run_cli
+from multibuild.core.files import atomic_write
+from multibuild.core.platforms import ManylinuxPolicy, default_plat, manylinux_policy
+from multibuild.core.shellvars import records
 
 CHOICES = ("zig", "host")
 DEFAULT_CHOICE = "zig"
@@ -58,7 +58,7 @@ OLDEST_GLIBC = (2, 17)
 # Cross builds zig makes from this host: {host machine: {PLAT, ...}}.
 CROSS_PLATS: dict[str, frozenset[str]] = {"x86_64": frozenset({"aarch64"})}
 TOOLS = ("cc", "c++", "gcc", "g++", "ar", "ranlib", "gfortran")
-_WRAPPER_BODY = Path(__file__).with_name("zig_cc.sh")
+_WRAPPER_BODY = Path(__file__).parents[1] / "zig_cc.sh"
 _CONFIG_LINE = ': "@MB_ZIG_CONFIG@"'
 RECORD = "toolchain.json"
 
@@ -144,7 +144,7 @@ def choose(environ: Mapping[str, str], plat: str | None = None,
         targets = ", ".join(sorted(CROSS_PLATS.get(here, frozenset()))) or "none"
         raise UsageError(f"PLAT={plat}: zig cross builds from this {here} machine are for "
                          f"{targets} only (use docker mode on {plat} hardware)")
-    from multibuild.glibc import allowed_versions
+    from multibuild.build.glibc import allowed_versions
 
     try:  # auditwheel must know the policy to repair to it
         allowed_versions(policy.tag(plat))
@@ -312,7 +312,7 @@ def install(toolchain: Toolchain, cache: Path, python_include: str = "") -> Inst
 def meson_machine_file(bin_dir: Path) -> str:
     """A meson native file naming the wrappers. C and C++ by name, found on PATH (ccache's
     links first when ccache is on, as for CC and CXX); ar by path."""
-    return ("# multibuild's zig toolchain (multibuild/toolchain.py)\n[binaries]\n"
+    return ("# multibuild's zig toolchain (multibuild/build/toolchain.py)\n[binaries]\n"
             "c = 'cc'\ncpp = 'c++'\n"
             f"ar = {_quote(str(bin_dir / 'ar'))}\n")
 
@@ -321,7 +321,7 @@ def meson_cross_file(toolchain: Toolchain, bin_dir: Path) -> str:
     """A meson cross file for ``toolchain``'s target: zig's wrappers by name (on PATH, as for
     a native build), the host machine, and no running of target programs."""
     cpu = ZIG_ARCH[toolchain.plat]
-    return ("# multibuild's zig toolchain, cross (multibuild/toolchain.py)\n[binaries]\n"
+    return ("# multibuild's zig toolchain, cross (multibuild/build/toolchain.py)\n[binaries]\n"
             "c = 'cc'\ncpp = 'c++'\n"
             f"ar = {_quote(str(bin_dir / 'ar'))}\n"
             "\n[host_machine]\nsystem = 'linux'\n"
@@ -333,7 +333,7 @@ def cmake_toolchain_file(toolchain: Toolchain, bin_dir: Path) -> str:
     """A CMake toolchain file (CMAKE_TOOLCHAIN_FILE: CMake and scikit-build-core) naming the
     wrappers: C and C++ by name, found on PATH as CC and CXX are (ccache's links first when
     ccache is on), ar and ranlib by path; for a cross build the target system too."""
-    lines = ["# multibuild's zig toolchain (multibuild/toolchain.py)",
+    lines = ["# multibuild's zig toolchain (multibuild/build/toolchain.py)",
              'set(CMAKE_C_COMPILER "cc")', 'set(CMAKE_CXX_COMPILER "c++")',
              f'set(CMAKE_AR "{bin_dir / "ar"}" CACHE FILEPATH "zig ar")',
              f'set(CMAKE_RANLIB "{bin_dir / "ranlib"}" CACHE FILEPATH "zig ranlib")']
@@ -349,7 +349,7 @@ def cmake_toolchain_file(toolchain: Toolchain, bin_dir: Path) -> str:
 def meson_build_machine_file() -> str:
     """The build machine's compilers of a cross build (meson takes CC for the build machine
     there, and CC names the target's wrapper): the machine's own, by path."""
-    lines = ["# the build machine of a cross build (multibuild/toolchain.py)", "[binaries]"]
+    lines = ["# the build machine of a cross build (multibuild/build/toolchain.py)", "[binaries]"]
     for key, names in (("c", ("cc", "gcc")), ("cpp", ("c++", "g++"))):
         found = next((shutil.which(n, path="/usr/local/bin:/usr/bin:/bin") for n in names
                       if shutil.which(n, path="/usr/local/bin:/usr/bin:/bin")), None)
@@ -375,7 +375,7 @@ def activation(toolchain: Toolchain, cache: Path, environ: Mapping[str, str]
         return {"MB_TOOLCHAIN_ID": f"host {toolchain.plat}"}, host_record(toolchain, environ)
     cross: dict[str, str] = {}
     if toolchain.cross:
-        from multibuild.crosspython import build_python, debian_root
+        from multibuild.build.crosspython import build_python, debian_root
 
         python = environ.get("MB_PYTHON_VERSION", "")
         cross = build_python(debian_root(toolchain.plat, python, cache, environ), cache)
@@ -395,7 +395,7 @@ def activation(toolchain: Toolchain, cache: Path, environ: Mapping[str, str]
         "MB_MESON_NATIVE_FILE": str(installed.bin.parent / "native.ini"),
         # CMake >= 3.21 reads it from the environment when it configures a build directory.
         "CMAKE_TOOLCHAIN_FILE": str(installed.bin.parent / "toolchain.cmake"),
-        # auditwheel repairs to exactly this policy (--only-plat, multibuild.repair).
+        # auditwheel repairs to exactly this policy (--only-plat, multibuild.build.repair).
         "AUDITWHEEL_PLAT": toolchain.policy_tag,
         "MB_POLICY_PLAT": toolchain.policy_tag,
         **cross,
@@ -485,7 +485,7 @@ def _needed(path: Path) -> list[str]:
 def runtime_fit(library: Path, policy: str) -> tuple[bool, str | None]:
     """Whether ``library`` and the gfortran runtime libraries it needs from its own directory
     (libquadmath) fit ``policy``; and the highest glibc they need."""
-    from multibuild.glibc import above_policy, elf_references, highest, version_text
+    from multibuild.build.glibc import above_policy, elf_references, highest, version_text
 
     files = [library] + [library.parent / name for name in _needed(library)
                          if name.startswith("libquadmath") and (library.parent / name).is_file()]
@@ -504,8 +504,8 @@ def runtime_candidates(directory: Path) -> list[Path]:
 
 def fetched_runtime_dir(toolchain: Toolchain, environ: Mapping[str, str]) -> Path:
     """The lib/ directory of RUNTIME_WHEEL's manylinux2014 wheel for the target (its
-    libgfortran and libquadmath), downloaded and verified by multibuild.openblas."""
-    from multibuild import openblas
+    libgfortran and libquadmath), downloaded and verified by multibuild.deps.openblas."""
+    from multibuild.deps import openblas
 
     target = openblas.make_target({**environ, "MB_ML_VER": "2014", "MB_ML_LIBC": ""},
                                   plat=toolchain.plat, ilp64=False, version=RUNTIME_WHEEL[1])
@@ -600,12 +600,12 @@ def default_cache(environ: Mapping[str, str]) -> Path:
     """MB_CACHE_DIR, else build/cache under the wheels repository (as mb_cache_dir)."""
     if environ.get("MB_CACHE_DIR"):
         return Path(environ["MB_CACHE_DIR"])
-    root = Path(environ.get("MB_ROOT") or Path(__file__).resolve().parent.parent)
+    root = Path(environ.get("MB_ROOT") or Path(__file__).resolve().parents[2])
     return root / "build" / "cache"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.toolchain",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.build.toolchain",
                                      description="The compilers of a native Linux build.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("check", "print the toolchain of PLAT, or a one-line error"),
@@ -618,7 +618,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd.add_argument("--plat", default=None, help="PLAT (default: PLAT, else this machine)")
     args = parser.parse_args(argv)
     environ = os.environ
-    try:
+
+    def body() -> int:
         toolchain = choose(environ, args.plat)
         if args.command == "check":
             target = toolchain.zig_target if toolchain.kind == "zig" else "host glibc"
@@ -639,10 +640,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if environ.get("MB_WORK_DIR"):
             write_record(Path(environ["MB_WORK_DIR"]), record)
         sys.stdout.write(records(exports))
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_status_of(exc)
-    return 0
+        return 0
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, run_cli
 
 _TAGS_SCRIPT = (
     "import sys; sys.path.append({path!r});"
@@ -151,19 +151,18 @@ def fitting_wheels(wheelhouse: Path, python: str | Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.wheelfit",
+        prog="python -m multibuild.build.wheelfit",
         description="Print the wheels of WHEELHOUSE that PYTHON can install, one per line.",
     )
     parser.add_argument("wheelhouse", type=Path)
     parser.add_argument("--python", default=sys.executable, help="target interpreter")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         for path in fitting_wheels(args.wheelhouse, args.python):
             print(path)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Windows builds: the CI's interpreter for a Python version and PLAT, and delvewheel.
 
-Called by ``multibuild/windows_steps.sh`` (``mb_python windows ...``):
+Called by ``multibuild/windows_steps.sh`` (``mb_python build.windows ...``):
 
 * ``find VERSION --plat PLAT`` - the interpreter of the CI machine: ``MB_PYTHON_EXE`` when set,
   else AppVeyor's ``C:\\PythonXY[-x64]``, else the tool cache of Azure/GitHub
@@ -26,8 +26,8 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from packaging.utils import parse_wheel_filename
 
-from multibuild import MultibuildError
-from multibuild.interpreters import parse_version
+from multibuild import MultibuildError, run_cli
+from multibuild.core.interpreters import parse_version
 
 WINDOWS_PLATS: dict[str, int] = {"win32": 32, "win_amd64": 64}
 # Tool cache architecture directory names (Azure Pipelines, GitHub Actions).
@@ -142,7 +142,7 @@ def delvewheel_command(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.windows",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.build.windows",
                                      description="Windows interpreters and delvewheel.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("find", "path of the CI's Python VERSION for PLAT"),
@@ -154,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     repair.add_argument("wheel", type=Path)
     repair.add_argument("dest", type=Path)
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         if args.command == "find":
             print(find_interpreter(args.version, args.plat, os.environ))
         elif args.command == "candidates":
@@ -162,10 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              " ".join(py_launcher_args(args.version, args.plat))]))
         else:
             print(shlex.join(delvewheel_command(args.wheel, args.dest, os.environ)))
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

@@ -18,18 +18,19 @@ import sys
 from pathlib import Path
 
 from multibuild import MultibuildError
-from multibuild.cifiles import (
+from multibuild.ci.cifiles import (
     CI_FILES,
     SHARED_VARIABLES,
     CIFile,
     MatrixEntry,
     Problem,
     Variable,
+    find_repository,
     read_ci_file,
 )
-from multibuild.cimatrix import JOB_VARIABLES, KNOWN_PYTHONS, Job, entry_job, job_id
-from multibuild.platforms import GITHUB_RUNNERS, find_platform, github_runner_plats
-from multibuild.refs import ref_problem, repo_dir_problem, shown, url_problem
+from multibuild.ci.cimatrix import JOB_VARIABLES, KNOWN_PYTHONS, Job, entry_job, job_id
+from multibuild.core.platforms import GITHUB_RUNNERS, find_platform, github_runner_plats
+from multibuild.core.refs import ref_problem, repo_dir_problem, shown, url_problem
 
 CI_STEPS: tuple[str, ...] = ("build", "upload", "check")
 # The steps every build job runs, in this order.
@@ -252,8 +253,6 @@ def check(root: Path) -> tuple[list[Problem], list[CIFile], list[Job]]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from multibuild.replay import find_repository
-
     root = find_repository(getattr(args, "repo", None), Path(args.root)) \
         if getattr(args, "repo", None) else Path(args.root).resolve()
     problems, files, jobs = check(root)
@@ -294,7 +293,7 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.cicheck")
+    parser = argparse.ArgumentParser(prog="python -m multibuild.ci.cicheck")
     sub = parser.add_subparsers(dest="command", required=True)
     add_subcommand(sub, Path.cwd())
     args = parser.parse_args(["check", *(argv if argv is not None else sys.argv[1:])])

@@ -10,12 +10,12 @@ A file's *globals* are its top-level variables
 one job's own variables. Each entry also carries the job's own steps (:class:`Step`): Travis's
 ``before_install``/``install``/``script``/``after_success`` lines, Azure's steps with template
 parameters (``${{ parameters.x }}``) substituted, AppVeyor's ``install``/``build_script``/
-``test_script`` lines; ``multibuild.cirun`` runs them as the service would.
+``test_script`` lines; ``multibuild.run.cirun`` runs them as the service would.
 
 Travis ``env`` entries are shell assignments (Travis ``export``s each): a value is read as the
 shell would read it where it needs no expansion (``REPO_DIR="pywt"`` is ``pywt``); one with
 ``$`` or backquotes is marked ``dynamic`` and evaluated in the job's own shell
-(``multibuild.cimatrix``). Readers never raise for a malformed part; they record a
+(``multibuild.ci.cimatrix``). Readers never raise for a malformed part; they record a
 :class:`Problem` (file and line) and go on, so ``./wheels check`` can report every problem at
 once.
 """
@@ -28,13 +28,16 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from multibuild import MultibuildError, UsageError
+
+if TYPE_CHECKING:
+    import argparse
 
 AZURE_FILE = "azure-pipelines.yml"
 TRAVIS_FILE = ".travis.yml"
@@ -813,3 +816,32 @@ def read_all(root: Path) -> list[CIFile]:
     """Every CI file present under ``root``, in the order azure, travis, appveyor, github."""
     found = [read_ci_file(root, service) for service in CI_FILES]
     return [f for f in found if f is not None]
+
+
+# --------------------------------------------------------------------------- which repository
+
+
+def repository_root(args: argparse.Namespace) -> Path:
+    """The wheels repository a command works on: ``--repo PATH``, else the one holding the
+    current directory when it has CI files, else this one."""
+    return find_repository(getattr(args, "repo", None), Path(args.root))
+
+
+def find_repository(explicit: str | None, default: Path) -> Path:
+    """The wheels repository at ``explicit`` (``--repo``, relative to where the user ran the
+    command), else the nearest one holding the current directory, else ``default``."""
+    here = Path(os.environ.get("MB_INVOKED_FROM") or Path.cwd()).resolve()
+    if explicit is not None:
+        path = (here / explicit).resolve()
+        if not path.is_dir():
+            raise MultibuildError(f"--repo {explicit}: no such directory")
+        if not any((path / name).is_file() for name in CI_FILES.values()):
+            raise MultibuildError(f"--repo {explicit}: no CI file there "
+                                  f"({', '.join(CI_FILES.values())})")
+        return path
+    for candidate in (here, *here.parents):
+        if any((candidate / name).is_file() for name in CI_FILES.values()):
+            return candidate
+        if (candidate / ".git").exists():
+            break
+    return default.resolve()

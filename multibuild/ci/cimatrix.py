@@ -7,10 +7,10 @@ builds, so it does not change when entries are reordered; a second job building 
 
 Two kinds of build job: ``build`` jobs call this library's CI step (``bash multibuild/ci_step.sh
 build``, this repository's own CI files); ``script`` jobs are any other wheels repository's,
-whose own steps (``source multibuild/common_utils.sh; before_install; ...``) ``multibuild.cirun``
-runs as their CI service would. A job's variables are what its service gives it: the file's
-globals, an Azure job's own ``variables``, then the matrix entry's; Travis ``env`` entries are
-shell assignments, evaluated in bash in order when one needs the shell.
+whose own steps (``source multibuild/common_utils.sh; before_install; ...``)
+``multibuild.run.cirun`` runs as their CI service would. A job's variables are what its service
+gives it: the file's globals, an Azure job's own ``variables``, then the matrix entry's; Travis
+``env`` entries are shell assignments, evaluated in bash in order when one needs the shell.
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from multibuild import MultibuildError
-from multibuild.cifiles import CIFile, MatrixEntry, Step, read_all, step_names
+from multibuild.ci.cifiles import (
+    CIFile,
+    MatrixEntry,
+    Step,
+    read_all,
+    repository_root,
+    step_names,
+)
 
 # CPython versions a matrix entry may name.
 KNOWN_PYTHONS: tuple[str, ...] = (
@@ -112,7 +119,7 @@ def evaluate_exports(exports: Iterable[str], base: Mapping[str, str], cwd: Path)
 
 def travis_environment(root: Path, python: str, arch: str, event: str = "push") -> dict[str, str]:
     """What Travis sets in every job's shell (the subset builds read)."""
-    from multibuild.environment import HOST_VARIABLES
+    from multibuild.core.environment import HOST_VARIABLES
 
     base = {n: os.environ[n] for n in HOST_VARIABLES if n in os.environ}
     base.update({
@@ -246,7 +253,7 @@ def ci_globals(files: list[CIFile]) -> dict[str, Setting]:
     """The CI files' top-level variables (the first file naming one wins: azure, travis,
     appveyor), each with its file and line; a file without Linux jobs (appveyor.yml) gives
     only the shared ones (REPO_DIR, BUILD_COMMIT, ...), not its Windows settings."""
-    from multibuild.cifiles import SHARED_VARIABLES
+    from multibuild.ci.cifiles import SHARED_VARIABLES
 
     found: dict[str, Setting] = {}
     for cifile in files:
@@ -298,7 +305,7 @@ def script_assignments(job: Job, root: Path) -> dict[str, Setting]:
     if not names:
         return {}
     if job.service == "azure":  # Azure expands $(VAR) macros before bash runs the script
-        from multibuild.cifiles import expand_macros
+        from multibuild.ci.cifiles import expand_macros
 
         wanted = [(expand_macros(line, job.environment), step) for line, step in wanted]
     script = "".join(f"{line}\n" for line, _ in wanted)
@@ -349,7 +356,7 @@ class Host:
     machine: str
     mode: str  # docker or native
     pythons: frozenset[str]
-    # PLATs zig cross-builds here (multibuild.toolchain): natively, unless
+    # PLATs zig cross-builds here (multibuild.build.toolchain): natively, unless
     # MB_NATIVE_TOOLCHAIN=host.
     cross: frozenset[str] = frozenset()
 
@@ -357,8 +364,8 @@ class Host:
     def detect(cls, environ: Mapping[str, str], only: Iterable[str] | None = None) -> Host:
         """This host; with ``only``, just those Python versions are looked for (quicker than
         probing every interpreter on the machine)."""
-        from multibuild.docker import build_mode
-        from multibuild.interpreters import discover, locate
+        from multibuild.build.docker import build_mode
+        from multibuild.core.interpreters import discover, locate
 
         mode = build_mode(environ)
         if mode != "native":
@@ -367,7 +374,7 @@ class Host:
             pythons = frozenset(v for v in set(only) if locate(v) is not None)
         else:
             pythons = frozenset(discover())
-        from multibuild.toolchain import CROSS_PLATS, machine_plat
+        from multibuild.build.toolchain import CROSS_PLATS, machine_plat
 
         cross: frozenset[str] = frozenset()
         if mode == "native" and environ.get("MB_NATIVE_TOOLCHAIN", "zig") != "host":
@@ -383,7 +390,7 @@ def skip_reason(job: Job, host: Host) -> str | None:
     if host.os != "linux":
         return f"local replay runs Linux jobs on a Linux host; this host runs {host.os}"
     if job.os != "linux":
-        from multibuild.platforms import CI_ENTRY_POINTS
+        from multibuild.core.platforms import CI_ENTRY_POINTS
 
         title = _OS_TITLE.get(job.os, job.os)
         if job.kind == "script":  # the job's own steps, not this library's entry point
@@ -397,14 +404,14 @@ def skip_reason(job: Job, host: Host) -> str | None:
             return "i686 job: needs docker for the manylinux i686 image (no docker daemon here)"
         return None
     if job.plat != machine:
-        from multibuild.crosspython import SUITES
+        from multibuild.build.crosspython import SUITES
 
         if job.plat not in host.cross:
             return f"{job.plat} job: runs on {job.plat} hardware only (this host is {machine})"
         if job.python not in SUITES:
             return (f"{job.plat} job: a cross build here needs Debian's Python for the target "
                     f"({', '.join(SUITES)}), not {job.python}; or {job.plat} hardware")
-    from multibuild.interpreters import unsupported_python
+    from multibuild.core.interpreters import unsupported_python
 
     why = unsupported_python(job.python)
     if why:
@@ -439,8 +446,6 @@ def select(jobs: list[Job], patterns: list[str]) -> list[Job]:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from multibuild.replay import repository_root
-
     root = repository_root(args)
     jobs = expand(root)
     if args.pattern:
@@ -457,7 +462,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     where = "" if root == Path(args.root).resolve() else f" in {root}"
     print(f"{len(jobs)} jobs{where}, {runnable} runnable on this host ({host.os} "
           f"{host.machine}, {host.mode} mode)")
-    from multibuild.cifiles import GITHUB_FILE
+    from multibuild.ci.cifiles import GITHUB_FILE
 
     workflows = [p for p in sorted((root / ".github" / "workflows").glob("*.y*ml"))
                  if p != root / GITHUB_FILE]

@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from multibuild import MultibuildError
-from multibuild.shellvars import records
+from multibuild import MultibuildError, run_cli
+from multibuild.core.shellvars import records
 
 EventKind = Literal["schedule", "push", "pull_request"]
 Channel = Literal["nightly", "staging"]
@@ -107,19 +107,18 @@ def plan(environ: Mapping[str, str]) -> BuildPlan:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.events",
+        prog="python -m multibuild.ci.events",
         description="Print NAME=VALUE records (MB_EVENT, BUILD_COMMIT, MB_UPLOAD_CHANNEL) "
         "for the current CI event, one a line, for mb_import_vars (never eval'd).",
     )
     parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         text = records(plan(os.environ).as_env())
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    sys.stdout.buffer.write(text.encode("utf-8"))  # UTF-8 and "\n" on every OS
-    sys.stdout.flush()
-    return 0
+        sys.stdout.buffer.write(text.encode("utf-8"))  # UTF-8 and "\n" on every OS
+        sys.stdout.flush()
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

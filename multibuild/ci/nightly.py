@@ -26,8 +26,8 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from multibuild import MultibuildError
-from multibuild.files import atomic_path
+from multibuild import MultibuildError, run_cli
+from multibuild.core.files import atomic_path
 
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
 
@@ -152,7 +152,7 @@ def wheel_version(wheel: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.nightly",
+        prog="python -m multibuild.ci.nightly",
         description="Give built wheels a nightly version (dev release stamped with the commit "
         "date) that sorts after every earlier nightly and the last release.",
     )
@@ -164,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     group.add_argument("--dev", type=int, help="use this dev number (a CI build number)")
     parser.add_argument("--replace", action="store_true", help="remove the original wheels")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         stamp = None
         if args.repo_dir:
             stamp = commit_stamp(args.repo_dir)
@@ -181,10 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.replace and path != wheel:
                 wheel.unlink()
             print(path)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from multibuild import MultibuildError, exit_status_of
-from multibuild.cifiles import CI_FILES, Variable, read_ci_file
-from multibuild.files import atomic_write
-from multibuild.refs import check_ref
+from multibuild import MultibuildError, run_cli
+from multibuild.ci.cifiles import CI_FILES, Variable, read_ci_file
+from multibuild.core.files import atomic_write
+from multibuild.core.refs import check_ref
 
 _PLAIN_END = " \t\n,]}#"
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -159,9 +159,9 @@ def _is_hash_of(value: str, sha: str) -> bool:
 
 
 def _refuse_mirror_hash(repo: Path, ref: str, sha: str) -> None:
-    """A local sdist mirror's commit (``multibuild.mirror``) has a hash of its own: CI,
+    """A local sdist mirror's commit (``multibuild.source.mirror``) has a hash of its own: CI,
     cloning the real repository, would not find it."""
-    from multibuild.mirror import MIRROR_EMAIL, MIRROR_NAME, is_mirror_commit
+    from multibuild.source.mirror import MIRROR_EMAIL, MIRROR_NAME, is_mirror_commit
 
     if is_mirror_commit(repo, sha):
         raise MultibuildError(
@@ -186,7 +186,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allow-mirror", action="store_true",
                         help="write a hash even when the repository is a local mirror made "
                         "from an sdist (its commits exist nowhere else)")
-    parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent),
+    parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2]),
                         help="wheels repository (default: this one)")
     args = parser.parse_args(argv)
     root = Path(args.root).resolve()
@@ -264,11 +264,7 @@ def replace_all(root: Path, changes: Sequence[Change]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_status_of(exc)
+    return run_cli(lambda: run(argv))
 
 
 if __name__ == "__main__":

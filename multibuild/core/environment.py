@@ -72,7 +72,7 @@ def clean_native_environment(environ: Mapping[str, str], root: Path) -> dict[str
     env = step_environment(environ, root)
     env.update({name: environ[name] for name in HOST_VARIABLES if name in environ})
     # A virtual environment of the build must not come first on PATH in the test process,
-    # nor the build's compiler wrappers (multibuild.toolchain): tests that compile (f2py's)
+    # nor the build's compiler wrappers (multibuild.build.toolchain): tests that compile (f2py's)
     # get the machine's compilers, as in a test container.
     venv = environ.get("VIRTUAL_ENV")
     wrappers = environ.get("MB_TOOLCHAIN_BIN")
@@ -86,7 +86,7 @@ def clean_native_environment(environ: Mapping[str, str], root: Path) -> dict[str
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.environment",
+        prog="python -m multibuild.core.environment",
         description="The environment handed to build and test steps.",
     )
     parser.add_argument("--root", type=Path, default=default_root(), help="wheels repository root")

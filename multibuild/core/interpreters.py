@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, run_cli
 
 _VERSION_RE = re.compile(r"^([23])\.(\d+)(t?)$")
 _PROBE = (
@@ -24,7 +24,7 @@ _PROBE = (
 
 
 # The oldest Python a target may have: uv makes its environments and seeds pip, pypa/build's
-# hooks run in it, and wheelfit reads its tags (multibuild.wheelfit). The tool environment
+# hooks run in it, and wheelfit reads its tags (multibuild.build.wheelfit). The tool environment
 # itself runs on Python >= 3.9.
 OLDEST_PYTHON = (3, 6)
 
@@ -148,10 +148,9 @@ def find(version: str) -> Interpreter:
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import sys
 
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.interpreters",
+        prog="python -m multibuild.core.interpreters",
         description="Find CPython interpreters on this machine.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,16 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     find_cmd.add_argument("version")
     sub.add_parser("list", help="print every interpreter found")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         if args.command == "find":
             print(find(args.version).path)
         else:
             for version, interp in discover().items():
                 print(f"{version}\t{interp.path}")
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

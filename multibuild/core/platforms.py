@@ -207,7 +207,7 @@ def archive_platform_tag(plat: str, system: str, ml_ver: str = "", macos_target:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.platforms",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.core.platforms",
                                      description="Platform decisions for the shell library.")
     parser.add_argument("--function", default="",
                         help="shell function to name in error messages")

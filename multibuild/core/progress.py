@@ -10,7 +10,7 @@ first and last line only lines that look like trouble (error, ``FAILED:``, fatal
 show; everything else passes through. The full output always stays in the
 target's ``build.log``: only what the terminal shows is condensed.
 
-  some-build 2>&1 | python -m multibuild.progress     # the same filter for any command
+  some-build 2>&1 | python -m multibuild.core.progress     # the same filter for any command
 """
 
 from __future__ import annotations
@@ -112,12 +112,12 @@ class Condenser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.progress",
+        prog="python -m multibuild.core.progress",
         description="Condense a build's or a test run's output read on standard input, as "
         "./wheels build shows it: a progress line (ninja's [n/m], pytest's [ n%]) every "
         f"MB_PROGRESS_INTERVAL seconds (default {DEFAULT_INTERVAL:g}; 0 shows every line) and "
         "the last one, compiler chatter between them hidden, errors, failures and step lines "
-        "always shown. Example: some-build 2>&1 | python -m multibuild.progress",
+        "always shown. Example: some-build 2>&1 | python -m multibuild.core.progress",
     )
     parser.add_argument("--interval", type=float, metavar="SECONDS",
                         help="seconds between progress lines (default: MB_PROGRESS_INTERVAL)")

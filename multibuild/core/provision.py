@@ -7,7 +7,7 @@ updated once if the first attempt fails), with ``brew`` on macOS; anywhere else,
 fails, the caller gets the packages still missing and says so in one line. Installs are
 bounded by a timeout.
 
-  python -m multibuild.provision install PROBE [--apt PKG] [--brew PKG] [--who NAME]
+  python -m multibuild.core.provision install PROBE [--apt PKG] [--brew PKG] [--who NAME]
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def ensure(packages: Sequence[SystemPackage], environ: Mapping[str, str] | None 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.provision",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.core.provision",
                                      description="Install a missing system package with the "
                                      "OS package manager where allowed.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -6,7 +6,7 @@ Two layers, so each can be proved on its own:
 1. :func:`git_ref_problem` is git's own rule set (``git check-ref-format --allow-onelevel``,
    git's ``refs.c``): no ``..``, ``@{``, control characters, space, ``~ ^ : ? * [ \\``; no
    component starting with ``.`` or ending with ``.lock``; no empty component, no trailing
-   ``.`` or ``/``; not ``@`` alone. ``tests/test_refs.py`` compares it with the real git over
+   ``.`` or ``/``; not ``@`` alone. ``tests/core/test_refs.py`` compares it with the real git over
    thousands of generated names.
 2. The policy on top (:func:`ref_problem`): at most :data:`MAX_REF_LENGTH` characters, no
    leading ``-`` (a git command would read an option), and only the characters of
@@ -28,7 +28,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from multibuild import UsageError
+from multibuild import UsageError, run_cli
 
 MAX_REF_LENGTH = 128
 REF_CHARACTERS = "letters, digits and . _ - / + @"
@@ -187,7 +187,7 @@ def shown(value: str, limit: int = 80) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.refs",
+        prog="python -m multibuild.core.refs",
         description="Check a ref (BUILD_COMMIT) and a REPO_DIR as every tool here does: exit 2 "
         "with one line naming the bad one.",
     )
@@ -196,15 +196,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--what", default="", help="the function to name in the message")
     args = parser.parse_args(argv)
     prefix = f"{args.what}: " if args.what else ""
-    try:
+
+    def body() -> None:
         if args.repo_dir is not None:
             check_repo_dir(args.repo_dir, f"{prefix}REPO_DIR")
         if args.ref is not None:
             check_ref(args.ref, f"{prefix}BUILD_COMMIT")
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(body, 2)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """URLs safe to print: a light module (urllib.parse only), so quick helpers such as
-``multibuild.checkout`` need not import the download layer."""
+``multibuild.source.checkout`` need not import the download layer."""
 
 from __future__ import annotations
 

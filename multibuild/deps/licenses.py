@@ -5,7 +5,7 @@ the OpenBLAS and GCC runtime licences from the scipy-openblas wheel's own licenc
 the OpenBLAS cache prefix as ``LICENSE.txt``), else the project's ``tools/wheels/LICENSE_<os>.txt``,
 plus the project's ``LICENSES_bundled.txt`` where it has one:
 
-  python -m multibuild.licenses append REPO_DIR --name NumPy --openblas "$OPENBLAS"
+  python -m multibuild.deps.licenses append REPO_DIR --name NumPy --openblas "$OPENBLAS"
 
 After the install, in the test environment, with only the standard library (like
 ``--check_version``):
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from multibuild import MultibuildError
+from multibuild import MultibuildError, run_cli
 
 # The heading a binary distribution's licence text carries above its bundled components.
 _BUNDLES_HEADING = re.compile(
@@ -175,7 +175,7 @@ def append_bundled(project_dir: Path, project: str, openblas: Path | None) -> st
 
 def append_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.licenses append",
+        prog="python -m multibuild.deps.licenses append",
         description="Append the licences of what a binary wheel bundles (OpenBLAS, the GCC "
         "runtime) to the project's licence file, once.")
     parser.add_argument("project_dir", type=Path)
@@ -204,13 +204,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--bundles", action="append", default=[], metavar="NAME",
                         help="a bundled component whose licence must be named (repeatable)")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         found = check_bundled(args.distribution, args.bundles)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{args.distribution}: bundled licences in {found}")
-    return 0
+        print(f"{args.distribution}: bundled licences in {found}")
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

@@ -38,21 +38,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from multibuild import MultibuildError, UsageError, exit_status_of
-from multibuild.extract import check_links
-from multibuild.extract import safe_extract_tar as safe_extract_tar  # moved there; re-exported
-from multibuild.extract import safe_extract_zip as safe_extract_zip
-from multibuild.extract import verify_wheel_record as verify_wheel_record
-from multibuild.fetch import Http, Interrupted, exit_status, raise_on_sigterm, url_problem
-from multibuild.fetch import download as fetch_download
-from multibuild.files import atomic_write
-from multibuild.licenses import copy_artifact_licence, has_artifact_licence
-from multibuild.shellvars import records
+from multibuild import MultibuildError, UsageError, run_cli
+from multibuild.core.files import atomic_write
+from multibuild.core.shellvars import records
+from multibuild.deps.licenses import copy_artifact_licence, has_artifact_licence
+from multibuild.net.extract import check_links
+from multibuild.net.extract import safe_extract_tar as safe_extract_tar  # moved there; re-exported
+from multibuild.net.extract import safe_extract_zip as safe_extract_zip
+from multibuild.net.extract import verify_wheel_record as verify_wheel_record
+from multibuild.net.fetch import Http, Interrupted, exit_status, raise_on_sigterm, url_problem
+from multibuild.net.fetch import download as fetch_download
 
 if TYPE_CHECKING:
-    from multibuild.platforms import Platform
+    from multibuild.core.platforms import Platform
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VERSION = "0.3.34.481.3"
 DEFAULT_SHA256_TABLE = ROOT / "tools" / "openblas_sha256.json"
 SOURCES = ("wheel", "tarball")
@@ -82,11 +82,11 @@ def env_flag(value: str | None) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Platforms: multibuild.platforms' table, narrowed to what has OpenBLAS artifacts.
+# Platforms: multibuild.core.platforms' table, narrowed to what has OpenBLAS artifacts.
 
 
 def supported_platforms() -> list[Platform]:
-    from multibuild.platforms import PLATFORMS
+    from multibuild.core.platforms import PLATFORMS
 
     return [p for p in PLATFORMS if p.plat not in UNSUPPORTED_PLATS]
 
@@ -201,7 +201,7 @@ def make_target(
     version: str | None = None,
 ) -> Target:
     """The target of this build: ``PLAT``, ``MB_ML_VER``, ``NPY_USE_BLAS_ILP64``, ..."""
-    from multibuild.platforms import manylinux_policy
+    from multibuild.core.platforms import manylinux_policy
 
     if platform is None:
         platform = host_platform(environ, plat)
@@ -336,7 +336,7 @@ def _generated_pc(prefix: Path, target: Target, libname: str) -> str:
         "includedir=${pcfiledir}/../../include\n"
         f"version={target.version.lstrip('v')}\n\n"
         "Name: openblas\n"
-        "Description: OpenBLAS (unpacked by multibuild.openblas)\n"
+        "Description: OpenBLAS (unpacked by multibuild.deps.openblas)\n"
         "Version: ${version}\n"
         f"Libs: -L${{libdir}} -l{libname}\n"
         "Cflags: -I${includedir}\n"
@@ -382,7 +382,7 @@ def lay_out_prefix(tree: Path, staged: Path, target: Target, label: str) -> None
 
 
 # --------------------------------------------------------------------------------------------
-# Downloads: multibuild.fetch (timeouts, deadline, bounded retries, atomic writes).
+# Downloads: multibuild.net.fetch (timeouts, deadline, bounded retries, atomic writes).
 
 
 def _retries(environ: Mapping[str, str]) -> tuple[int, float]:
@@ -528,7 +528,7 @@ def fetch_tarball(target: Target, options: Options, environ: Mapping[str, str]) 
 
 # What a prefix came from: the artifact's file name, sha256, URL (or "package index"), and for
 # a wheel its distribution name and licence (its METADATA): what a wheel's SBOM names
-# (multibuild.sbom) for the library it bundles from this prefix.
+# (multibuild.build.sbom) for the library it bundles from this prefix.
 ORIGIN = "openblas-origin.json"
 
 
@@ -537,7 +537,7 @@ def artifact_metadata(tree: Path) -> dict[str, str | None]:
     ``*.dist-info/METADATA``)."""
     from email.parser import HeaderParser
 
-    from multibuild.licenses import declared_licence
+    from multibuild.deps.licenses import declared_licence
 
     found = sorted(tree.glob("*.dist-info/METADATA"))
     if not found:
@@ -921,7 +921,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     environ = os.environ
     raise_on_sigterm()  # SIGTERM, like Ctrl-C, removes the partial download and scratch files
-    try:
+
+    def body() -> int:
         if args.check_version is not None:
             ilp64 = args.ilp64
             if ilp64 is None:
@@ -948,9 +949,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         else:
             print(prefix)
         return 0
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_status_of(exc)
+    try:
+        return run_cli(body)
     except OSError as exc:
         print(f"error: {exc.filename or 'OpenBLAS'}: {exc.strerror}", file=sys.stderr)
         return 1

@@ -40,26 +40,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from multibuild import MultibuildError
-from multibuild.shellvars import records
+from multibuild import MultibuildError, run_cli
+from multibuild.core.shellvars import records
 
 TABLE = Path(__file__).with_name("recipes.json")
-SEEDED_ARCHIVES = Path(__file__).with_name("archives")  # multibuild's pre-seeded archives
+SEEDED_ARCHIVES = Path(__file__).parents[1] / "archives"  # multibuild's pre-seeded archives
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*")
 _UNTAR_TYPES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz", ".zip")
 
 
 # --------------------------------------------------------------------------------------------
-# Download and extraction: the project's one download layer (multibuild.fetch) and safe
-# extractors (multibuild.extract). Imported lazily: most calls of this module need neither.
+# Download and extraction: the project's one download layer (multibuild.net.fetch) and safe
+# extractors (multibuild.net.extract). Imported lazily: most calls of this module need neither.
 
 
 def download_verified(url: str, directory: Path, name: str, sha256: str | None,
                       attempts: int, backoff: float) -> Path:
     """Fetch ``url`` as ``directory/name`` with bounded retries; with ``sha256``, a file that
     does not match is refused and never lands under ``name``."""
-    from multibuild.fetch import Http, download
+    from multibuild.net.fetch import Http, download
 
     if "/" in name or name.startswith("."):
         raise MultibuildError(f"refusing archive name {name!r}")
@@ -74,8 +74,8 @@ def download_verified(url: str, directory: Path, name: str, sha256: str | None,
 
 def copy_verified(source: Path, target: Path, sha256: str | None) -> None:
     """Copy the local archive ``source`` to ``target`` atomically, refusing a sha256 mismatch."""
-    from multibuild.fetch import sha256_file
-    from multibuild.files import atomic_path
+    from multibuild.core.files import atomic_path
+    from multibuild.net.fetch import sha256_file
 
     if not source.is_file():
         raise MultibuildError(f"{source}: no such archive")
@@ -91,7 +91,7 @@ def extract_safely(archive: Path, dest: Path, label: str) -> None:
     """Extract a tar (any compression) or zip archive into the empty directory ``dest``,
     refusing it on any member that would escape ``dest``; members keep their archived
     modification times."""
-    from multibuild.extract import safe_extract_tar, safe_extract_zip
+    from multibuild.net.extract import safe_extract_tar, safe_extract_zip
 
     if zipfile.is_zipfile(archive):
         safe_extract_zip(archive, dest, label)
@@ -120,7 +120,7 @@ def _restore_mtimes(archive: Path, dest: Path) -> None:
 
 
 def sha256_of(path: Path) -> str:
-    from multibuild.fetch import sha256_file
+    from multibuild.net.fetch import sha256_file
 
     return sha256_file(path)
 
@@ -272,7 +272,8 @@ class FetchPolicy:
 LOCK_FILE = "archives.lock"
 LOCK_HEADER = (
     "# sha256 of the source archives this wheels repository's builds use that no table or\n"
-    "# <NAME>_SHA256 vouches for, recorded on first use by multibuild/recipes.py: commit this\n"
+    "# <NAME>_SHA256 vouches for, recorded on first use by multibuild/deps/recipes.py: "
+    "commit this\n"
     "# file. Every later run checks those archives against it (a mismatch stops the build);\n"
     "# MB_REQUIRE_SHA256=1 refuses archives recorded nowhere.\n"
 )
@@ -280,7 +281,7 @@ LOCK_HEADER = (
 
 def read_lock(lock: Path) -> dict[str, str]:
     """The lock file's {archive name: sha256} (sha256sum's format; comments skipped)."""
-    from multibuild.fetch import parse_manifest
+    from multibuild.net.fetch import parse_manifest
 
     try:
         return parse_manifest(lock.read_text(encoding="utf-8"))
@@ -292,7 +293,7 @@ def record_in_lock(lock: Path, name: str, sha256: str) -> None:
     """Add ``name``'s sha256 to the lock file: merged with what is on disk, written whole
     (temp name, then rename), under an flock kept in the cache, not beside the committed
     file."""
-    from multibuild.files import atomic_write, file_lock
+    from multibuild.core.files import atomic_write, file_lock
 
     cache = Path(os.environ.get("MB_CACHE_DIR") or Path.home() / ".cache" / "wheels")
     digest = hashlib.sha256(str(lock.resolve()).encode()).hexdigest()[:16]
@@ -317,7 +318,7 @@ def ensure_archive(url: str, name: str, sha256: str | None, archive_dir: Path, *
     archive_dir.mkdir(parents=True, exist_ok=True)
     present = next((n for n in (name, *also_named) if (archive_dir / n).is_file()), None)
     if present is None and (seeded / name).is_file():
-        from multibuild.files import atomic_path
+        from multibuild.core.files import atomic_path
 
         with atomic_path(archive_dir / name) as tmp:
             shutil.copyfile(seeded / name, tmp)
@@ -407,7 +408,8 @@ def shell_defaults(table: Mapping[str, Recipe]) -> str:
     lines = [
         "#!/usr/bin/env bash",
         "# Default versions of the library recipes, multibuild's variable names (generated from",
-        "# recipes.json by `python -m multibuild.recipes shell`; do not edit). Set one before a",
+        "# recipes.json by `python -m multibuild.deps.recipes shell`; do not edit). "
+        "Set one before a",
         "# build_* call to build another version; one without a known sha256 needs <NAME>_SHA256.",
         "# shellcheck disable=SC2034",
     ]
@@ -428,7 +430,7 @@ def _flag(value: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.recipes", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m multibuild.deps.recipes", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     res = sub.add_parser("resolve", help="print a recipe's version, file, URL and sha256 "
@@ -475,7 +477,8 @@ def _policy(args: argparse.Namespace) -> FetchPolicy:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def body() -> int:
         if args.command == "resolve":
             table = load_table()
             if args.key not in table:
@@ -504,10 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(markdown_table(load_table()))
         elif args.command == "shell":
             sys.stdout.write(shell_defaults(load_table()))
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import IO
 
 from multibuild import MultibuildError
-from multibuild.files import current_umask
+from multibuild.core.files import current_umask
 
 _CHUNK = 1 << 20
 

@@ -12,7 +12,7 @@ through :class:`Http`:
   connections, timeouts, truncated bodies; other 4xx answers fail at once;
 - :meth:`Http.cancel` stops every download in flight at once (Ctrl-C, SIGTERM).
 
-:func:`download` streams a URL to a file through ``multibuild.files.atomic_path`` (a ``.part``
+:func:`download` streams a URL to a file through ``multibuild.core.files.atomic_path`` (a ``.part``
 name beside it, removed on any exit, the umask's mode once complete) and checks the length and
 the sha256. :func:`update_manifest` merges entries into ``sha256sums.txt`` under an exclusive
 ``fcntl`` lock, so two tools writing one directory keep each other's entries.
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from multibuild import MultibuildError
-from multibuild.files import atomic_path, atomic_write, file_lock
-from multibuild.urls import redact_url as redact_url  # re-exported: its old home
+from multibuild.core.files import atomic_path, atomic_write, file_lock
+from multibuild.core.urls import redact_url as redact_url  # re-exported: its old home
 
 MANIFEST = "sha256sums.txt"
 _CHUNK = 1 << 16

@@ -8,12 +8,12 @@ Sources:
 - any PEP 503 (HTML) or PEP 691 (JSON) simple index, sha256 taken from the index.
 
 Every file is verified before it is kept: against the listing's sha256 (or md5) where it gives
-one, otherwise by opening it (``multibuild.wheelcheck``: a complete zip whose WHEEL, METADATA
+one, otherwise by opening it (``multibuild.net.wheelcheck``: a complete zip whose WHEEL, METADATA
 and RECORD match the file name; an sdist that reads to its end). A bad file is removed, never
 recorded, and fetched again on the next run; a file already present is kept only if it passes
 the same checks (a manifest entry alone vouches for nothing).
 
-Downloads run in parallel through ``multibuild.fetch`` (timeouts, deadline, bounded retries,
+Downloads run in parallel through ``multibuild.net.fetch`` (timeouts, deadline, bounded retries,
 ``.part`` names removed on any exit); each completed file's sha256 is merged into
 ``sha256sums.txt`` (``sha256sum -c`` format) under a lock as soon as it is verified, so an
 interrupted run keeps what it finished and a rerun completes it. One Ctrl-C or SIGTERM stops
@@ -25,8 +25,6 @@ The completeness gate compares the wheels with the expected (Python x platform) 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import re
 import sys
@@ -34,22 +32,18 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from packaging.tags import Tag
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import InvalidVersion, Version
 
-from multibuild import MultibuildError, UsageError
-from multibuild.fetch import (
+from multibuild import MultibuildError, UsageError, run_cli
+from multibuild.core.platforms import wheel_os
+from multibuild.core.refs import shown
+from multibuild.net.fetch import (
     MANIFEST,
     Cancelled,
     DeadlinePassed,
@@ -65,12 +59,21 @@ from multibuild.fetch import (
     update_manifest,
     write_manifest,
 )
-from multibuild.fetch import download as fetch_download
-from multibuild.platforms import wheel_os
-from multibuild.refs import shown
-from multibuild.wheelcheck import BadDistribution, verify_distribution
+from multibuild.net.index import (
+    PROJECT_NAME,
+    RemoteFile,
+    check_file_name,
+    check_project_name,
+    fetch_file,
+    is_release_file,
+    list_simple,
+    load_json,
+    page_links,
+    parse_release_version,
+    present_digest,
+)
 
-__all__ = [  # the download API other modules use (Http and friends live in multibuild.fetch)
+__all__ = [  # the download API other modules use (Http and friends live in multibuild.net.fetch)
     "MANIFEST", "DownloadError", "Http", "RemoteFile", "download_all", "fetch_file",
     "list_files", "list_simple", "read_manifest", "redact_url", "sha256_file",
     "write_manifest",
@@ -80,10 +83,6 @@ DEFAULT_STAGING_URL = "https://anaconda.org/multibuild-wheels-staging"
 ANACONDA_HOSTS = ("anaconda.org", "www.anaconda.org")
 ANACONDA_API = "https://api.anaconda.org"
 _MAX_PAGES = 500
-_JSON_ACCEPT = (
-    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
-    "text/html;q=0.1"
-)
 
 DownloadError = FetchError  # the historical name
 # Every request of one release download together (listing, every file, every retry): any
@@ -93,123 +92,6 @@ TOTAL_DEADLINE_VAR = "MB_DOWNLOAD_TOTAL_DEADLINE"
 
 
 # --------------------------------------------------------------------------- listings
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    filename: str
-    url: str
-    sha256: str | None = None
-    md5: str | None = None
-
-
-class _Links(HTMLParser):
-    """Every ``<a href>`` of a page with its text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[tuple[str, str]] = []
-        self._href: str | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._href = dict(attrs).get("href")
-            self._text = []
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._href is not None:
-            self.links.append((self._href, "".join(self._text).strip()))
-            self._href = None
-
-
-def _links(html: str) -> list[tuple[str, str]]:
-    parser = _Links()
-    parser.feed(html)
-    parser.close()
-    return parser.links
-
-
-def file_version(filename: str) -> tuple[str, Version] | None:
-    """(canonical project name, version) of a wheel or sdist file name; None for others."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, _build, _tags = parse_wheel_filename(filename)
-            return str(name), version
-        if filename.endswith((".tar.gz", ".zip")):
-            sname, sversion = parse_sdist_filename(filename)
-            return str(sname), sversion
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return None
-
-
-def _matches(filename: str, package: str, version: Version) -> bool:
-    parsed = file_version(filename)
-    return parsed is not None and parsed == (canonicalize_name(package), version)
-
-
-def load_json(body: bytes | str) -> Any:
-    """``json.loads`` whose every failure is a ValueError: a document nested thousands of
-    levels deep (RecursionError) is as malformed as a truncated one."""
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
-_PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
-
-
-def check_project_name(name: str, what: str = "-p") -> str:
-    """``name`` when it is a project name an index can have (PEP 508), else one line."""
-    if not _PROJECT_NAME.fullmatch(name) or len(name) > 200:
-        raise UsageError(f"{what} {shown(name)}: not a project name (ASCII letters, digits and "
-                         ". _ -, starting and ending with a letter or digit)")
-    return name
-
-
-def parse_release_version(version: str) -> Version:
-    try:
-        return Version(version)
-    except InvalidVersion:
-        raise MultibuildError(f"invalid version {version!r}") from None
-
-
-def list_simple(http: Http, index_url: str, package: str, version: str) -> list[RemoteFile]:
-    """Files of ``package`` at ``version`` on a PEP 691 (JSON) or PEP 503 (HTML) index."""
-    wanted = parse_release_version(version)
-    url = index_url.rstrip("/") + "/" + canonicalize_name(package) + "/"
-    try:
-        body, ctype, final = http.get(url, accept=_JSON_ACCEPT)
-    except DownloadError as exc:
-        if "HTTP 404" in str(exc):
-            return []
-        raise
-    files: list[RemoteFile] = []
-    if "json" in ctype:
-        try:
-            data: Any = load_json(body)
-            entries = [(f["filename"], f["url"], f.get("hashes", {}).get("sha256"))
-                       for f in data["files"]]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise DownloadError(f"{redact_url(url)}: not a PEP 691 project page") from None
-    else:
-        entries = []
-        for href, text in _links(body.decode("utf-8", "replace")):
-            path, _, fragment = href.partition("#")
-            name = text or urllib.parse.unquote(path.rsplit("/", 1)[-1])
-            digest = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
-            entries.append((name, path, digest))
-    for name, href, digest in entries:
-        if _matches(name, package, wanted):
-            files.append(RemoteFile(name, urllib.parse.urljoin(final, href),
-                                    digest.lower() if digest else None))
-    return files
 
 
 def anaconda_files_url(base: str, package: str, version: str | None = None) -> str:
@@ -233,7 +115,7 @@ def anaconda_api_url(base: str) -> str | None:
 def anaconda_org(url: str) -> str:
     """ORG of a channel URL ``https://anaconda.org/ORG``; one line for anything else."""
     path = [p for p in urllib.parse.urlsplit(url).path.split("/") if p]
-    if len(path) != 1 or not _PROJECT_NAME.fullmatch(path[0]):
+    if len(path) != 1 or not PROJECT_NAME.fullmatch(path[0]):
         raise UsageError(f"{redact_url(url)!r}: an anaconda.org channel URL names one "
                          "organisation: https://anaconda.org/ORG")
     return path[0]
@@ -267,7 +149,7 @@ def list_anaconda_api(http: Http, api: str, base: str, package: str,
         if not isinstance(entry, dict) or not isinstance(entry.get("basename"), str):
             continue
         name = entry["basename"].rsplit("/", 1)[-1]
-        if not _matches(name, package, wanted):
+        if not is_release_file(name, package, wanted):
             continue
         link = entry.get("download_url")
         if isinstance(link, str) and link:
@@ -307,12 +189,12 @@ def list_anaconda_html(http: Http, base: str, package: str, version: str) -> lis
             raise DownloadError(f"{redact_url(start)}: more than {_MAX_PAGES} listing pages")
         page = queue.pop(0)
         body, _ctype, final = http.get(page, accept="text/html")
-        for href, _text in _links(body.decode("utf-8", "replace")):
+        for href, _text in page_links(body.decode("utf-8", "replace")):
             absolute = urllib.parse.urljoin(final, href)
             parts = urllib.parse.urlsplit(absolute)
             if "/download/" in parts.path:
                 name = urllib.parse.unquote(parts.path.rsplit("/", 1)[-1])
-                if _matches(name, package, wanted):
+                if is_release_file(name, package, wanted):
                     found.setdefault(name, RemoteFile(name, absolute))
             elif parts.path == listing_path and "page=" in parts.query:
                 number = urllib.parse.parse_qs(parts.query).get("page", ["1"])[0]
@@ -353,61 +235,6 @@ class Outcome:
     skipped: bool
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_file(path: Path, file: RemoteFile) -> None:
-    """Raise unless ``path`` is ``file``: the listing's md5 when it gives one and no sha256
-    (the sha256 is checked as the bytes arrive), and always the file's own structure
-    (``multibuild.wheelcheck``): a listing vouches for bytes, not for what a wheel says."""
-    if file.md5 and not file.sha256:
-        actual = _md5(path)
-        if actual != file.md5:
-            raise FetchError(f"{file.filename}: md5 mismatch: the listing says {file.md5}, "
-                             f"the file has {actual}; file rejected")
-    verify_distribution(path, file.filename)
-
-
-def present_digest(path: Path, file: RemoteFile, recorded: str | None) -> str | None:
-    """The sha256 of ``path`` when it already holds a verified copy of ``file``, else None."""
-    if not path.is_file() or path.is_symlink():
-        return None
-    actual = sha256_file(path)
-    if file.sha256 and actual != file.sha256:
-        return None
-    try:
-        verify_file(path, file)
-    except MultibuildError:
-        return None
-    if recorded is not None and recorded != actual:
-        return None  # changed since it was recorded: fetch it again
-    return actual
-
-
-def _check_name(filename: str) -> None:
-    if ("/" in filename or "\\" in filename or filename.startswith(".") or "\0" in filename
-            or filename == MANIFEST):
-        raise FetchError(f"refusing file name {filename!r}")
-
-
-def fetch_file(http: Http, file: RemoteFile, directory: Path,
-               advance: Callable[[int], None] = lambda n: None) -> tuple[Path, str]:
-    """Download ``file`` into ``directory`` through a temporary name; verify; rename."""
-    _check_name(file.filename)
-    target = directory / file.filename
-    try:
-        digest = fetch_download(http, file.url, target, sha256=file.sha256, advance=advance,
-                                check=lambda tmp: verify_file(tmp, file))
-    except BadDistribution as exc:
-        raise FetchError(f"{exc}; file rejected") from None
-    return target, digest
-
-
 def download_all(http: Http, files: Sequence[RemoteFile], directory: Path, *, jobs: int = 4,
                  clobber: bool = False, progress: bool = True,
                  log: Callable[[str], None] | None = None) -> list[Outcome]:
@@ -423,7 +250,7 @@ def download_all(http: Http, files: Sequence[RemoteFile], directory: Path, *, jo
     )
 
     for file in files:
-        _check_name(file.filename)
+        check_file_name(file.filename)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(directory)
     outcomes: list[Outcome] = []
@@ -536,16 +363,16 @@ def expected_slots(pairs: Iterable[tuple[str, str]]) -> set[Slot]:
 
 
 def matrix_pairs(root: Path, service: str | None = None) -> list[tuple[str, str]]:
-    """(python, platform key) pairs of the build jobs of every CI file (``multibuild.cimatrix``),
+    """(python, platform key) pairs of the build jobs of every CI file (``multibuild.ci.cimatrix``),
     or of one service's file (``github``: what the release workflow's builds make).
 
     Platform keys are the platform table's (``linux-x86_64``, ``windows-win_amd64``).
     """
     try:
-        from multibuild import cimatrix
+        from multibuild.ci import cimatrix
     except ImportError:
         raise MultibuildError(
-            "no CI matrix reader (multibuild.cimatrix); pass --expect PYTHON:PLATFORM"
+            "no CI matrix reader (multibuild.ci.cimatrix); pass --expect PYTHON:PLATFORM"
         ) from None
     pairs = sorted({
         (job.python, f"{job.os}-{job.plat}")
@@ -663,7 +490,7 @@ def check_destination(path: Path, option: str = "-w") -> Path:
 
 
 def default_package(root: Path) -> str:
-    from multibuild.cifiles import azure_variables
+    from multibuild.ci.cifiles import azure_variables
 
     name = os.environ.get("MB_PACKAGE_NAME") or azure_variables(root).get("REPO_DIR", "")
     if not name:
@@ -734,10 +561,11 @@ def say(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None, root: Path | None = None) -> int:
-    root = root or Path(__file__).resolve().parent.parent
+    root = root or Path(__file__).resolve().parents[2]
     args = build_parser().parse_args(argv)
-    directory = Path("release/installers")
-    try:
+
+    def body() -> int:
+        directory = Path("release/installers")
         with sigterm_raises():
             # Every input is checked before the first request.
             parse_release_version(args.version)
@@ -784,12 +612,11 @@ def main(argv: Sequence[str] | None = None, root: Path | None = None) -> int:
                 return 1
             print(f"complete: {len(pairs)} expected wheels present")
             return 0
+    try:
+        return run_cli(body, 2)
     except (KeyboardInterrupt, Interrupted) as exc:
         say("download-wheels: interrupted")
         return exit_status(exc)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

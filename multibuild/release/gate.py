@@ -3,7 +3,7 @@
 The release workflow (``.github/workflows/release.yml``) downloads every build job's artifact
 into DIR and runs this before anything is published: every (Python, platform) slot of the CI
 matrix (``--ci github``: that workflow's own jobs) must have its wheel, verified as a wheel
-(``multibuild.wheelcheck``), and no wheel may be outside the matrix. A missing wheel stops the
+(``multibuild.net.wheelcheck``), and no wheel may be outside the matrix. A missing wheel stops the
 release with the list of what is missing (exit 1). ``--collect OUT`` then gathers the checked
 wheels, one directory, for the publish job (a fresh directory, renamed into place).
 """
@@ -17,10 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from multibuild import MultibuildError, UsageError
-from multibuild.cifiles import CI_FILES
-from multibuild.download import check_complete, expected_slots, matrix_pairs, parse_expect
-from multibuild.wheelcheck import BadDistribution, verify_wheel
+from multibuild import UsageError, run_cli
+from multibuild.ci.cifiles import CI_FILES
+from multibuild.net.wheelcheck import BadDistribution, verify_wheel
+from multibuild.release.download import check_complete, expected_slots, matrix_pairs, parse_expect
 
 
 def find_wheels(directory: Path) -> dict[str, Path]:
@@ -106,15 +106,11 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m multibuild.gate")
+    parser = argparse.ArgumentParser(prog="python -m multibuild.release.gate")
     sub = parser.add_subparsers(dest="command", required=True)
     add_subcommand(sub, Path.cwd())
     args = parser.parse_args(["gate", *(argv if argv is not None else sys.argv[1:])])
-    try:
-        return int(args.func(args))
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: int(args.func(args)), 2)
 
 
 if __name__ == "__main__":

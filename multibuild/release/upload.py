@@ -1,6 +1,6 @@
 """The upload step: tested wheels of this run to the channel the CI event chose.
 
-Channel: ``multibuild.events.plan`` (scheduled -> nightly, push -> staging, pull request ->
+Channel: ``multibuild.ci.events.plan`` (scheduled -> nightly, push -> staging, pull request ->
 nothing), or ``--channel``. Per channel ``C`` (``STAGING``/``NIGHTLY``), from the environment:
 
 - ``C_UPLOAD_URL``: ``https://anaconda.org/ORG`` (anaconda-client backend) or the upload URL
@@ -14,15 +14,15 @@ nothing), or ``--channel``. Per channel ``C`` (``STAGING``/``NIGHTLY``), from th
   (default for nightly) replaces them.
 
 Which wheels: those in the output wheelhouse that ``report.json`` there lists as passed in
-this run (the file the build writes, see ``multibuild.report``); without a report, every wheel of
-the wheelhouse (the runner stages only passing wheels); or explicit paths.
+this run (the file the build writes, see ``multibuild.run.report``); without a report, every
+wheel of the wheelhouse (the runner stages only passing wheels); or explicit paths.
 
 The token never reaches argv, output or a file: anaconda-client reads it from
 ``ANACONDA_API_TOKEN``, twine from ``TWINE_PASSWORD``, both in the child's environment only; all
 relayed output is redacted. Each tool runs in its own process group under a timeout; on
 Ctrl-C or SIGTERM the group is killed before this step exits (130 / 143).
 
-Without a ``report.json`` every wheel is verified (``multibuild.wheelcheck``) before anything is
+Without a ``report.json`` every wheel is verified (``multibuild.net.wheelcheck``) before anything is
 uploaded: a junk file named ``.whl`` stops the step with one line naming it.
 """
 
@@ -45,25 +45,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from multibuild import MultibuildError, UsageError, exit_status_of
-from multibuild.download import (
+from multibuild import MultibuildError, UsageError, run_cli
+from multibuild.core.refs import shown
+from multibuild.net.fetch import Interrupted, check_url, exit_status, sigterm_raises
+from multibuild.net.index import file_version, load_json
+from multibuild.release.download import (
     DownloadError,
     Http,
     OneLineParser,
     anaconda_org,
-    file_version,
     is_anaconda,
     list_simple,
-    load_json,
     positive_float,
     positive_int,
     redact_url,
     sha256_file,
 )
-from multibuild.fetch import Interrupted, check_url, exit_status, sigterm_raises
-from multibuild.refs import shown
-from multibuild.report import REPORT
-from multibuild.report import write_report as write_report  # moved there; importable here
+from multibuild.run.report import REPORT
+from multibuild.run.report import write_report as write_report  # moved there; importable here
 
 Policy = Literal["skip", "replace"]
 CHANNELS = ("staging", "nightly")
@@ -257,7 +256,7 @@ def _select_wheels(wheelhouse: Path, explicit: Sequence[Path]) -> list[Path]:
 def verified(paths: list[Path]) -> list[Path]:
     """``paths``, after checking each is the wheel (or sdist) its name says; else one line
     naming the first bad file, and nothing is uploaded."""
-    from multibuild.wheelcheck import BadDistribution, verify_distribution
+    from multibuild.net.wheelcheck import BadDistribution, verify_distribution
 
     for path in paths:
         try:
@@ -368,7 +367,7 @@ def existing_files(dest: Destination, files: Sequence[Path], token: str,
                    retry: Retry) -> dict[str, str | None]:
     """{file name: sha256} of the files already on the index, for the projects of ``files``."""
     # The credentials go to the upload URL's origin only (the listing there gets them, one
-    # elsewhere does not); a listing redirected elsewhere is refused (multibuild.fetch),
+    # elsewhere does not); a listing redirected elsewhere is refused (multibuild.net.fetch),
     # never read as "already there".
     http = Http(timeout=min(retry.timeout, 60.0), attempts=retry.attempts,
                 backoff=retry.backoff, auth=(dest.username, token), auth_url=dest.url,
@@ -502,7 +501,7 @@ def nightly_stamp(environ: Mapping[str, str], repo_dir: str | None) -> datetime 
     """When nightlies are stamped: MB_NIGHTLY_STAMP (ISO date and time), else the commit
     date of ``--repo-dir`` (which must be a checkout) or of REPO_DIR when it is one, else
     None (now, with a warning). Checked before anything is uploaded."""
-    from multibuild.nightly import commit_stamp
+    from multibuild.ci.nightly import commit_stamp
 
     raw = environ.get("MB_NIGHTLY_STAMP", "")
     if raw:
@@ -526,13 +525,13 @@ def nightly_stamp(environ: Mapping[str, str], repo_dir: str | None) -> datetime 
 
 
 def _nightly_copies(files: Sequence[Path], tmp: Path, stamp: datetime | None) -> list[Path]:
-    from multibuild.nightly import nightly_version, rewrite_wheel_version
+    from multibuild.ci.nightly import nightly_version, rewrite_wheel_version
 
     out = []
     for path in files:
         if path.suffix != ".whl":
             continue
-        from multibuild.nightly import wheel_version
+        from multibuild.ci.nightly import wheel_version
 
         version = nightly_version(wheel_version(path), stamp)
         out.append(rewrite_wheel_version(path, version, tmp))
@@ -547,13 +546,13 @@ def non_negative_float(text: str) -> float:
 def event_channel(environ: Mapping[str, str]) -> str | None:
     """The channel of this CI event (scheduled: nightly; push: staging; pull request: none).
     The commit is not needed to upload what was built, so BUILD_COMMIT need not be set."""
-    from multibuild.events import detect_event
+    from multibuild.ci.events import detect_event
 
     _service, event = detect_event(environ)
     return {"schedule": "nightly", "push": "staging"}.get(event)
 
 
-def build_parser(prog: str = "python -m multibuild.upload") -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m multibuild.release.upload") -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=prog,
         description="Upload the wheels that passed their tests in this run to the channel the "
@@ -584,7 +583,7 @@ def build_parser(prog: str = "python -m multibuild.upload") -> argparse.Argument
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
-         prog: str = "python -m multibuild.upload") -> int:
+         prog: str = "python -m multibuild.release.upload") -> int:
     environ = os.environ if environ is None else environ
     args = build_parser(prog).parse_args(argv)
     for option, value in (("--token-var", args.token_var), ("--url", args.url),
@@ -596,14 +595,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return 2
     try:
         with sigterm_raises():
-            return run(args, environ)
+            return run_cli(lambda: run(args, environ))
     except (KeyboardInterrupt, Interrupted) as exc:
         print("upload: interrupted; the upload tool was stopped, no secret was left behind",
               file=sys.stderr, flush=True)
         return exit_status(exc)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_status_of(exc)
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

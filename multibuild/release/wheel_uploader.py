@@ -6,7 +6,7 @@ PKG VERSION``. In order, stopping at the first problem with one line naming the 
 1. check every input, and resolve the target index (``-r NAME`` from ``~/.pypirc``, PyPI's
    and TestPyPI's addresses built in, or ``--repository-url``) before any download;
 2. download the wheels of PKG VERSION of the platform TYPE from the channel at URL
-   (``multibuild.download``: every file verified, resumable, interruptible);
+   (``multibuild.release.download``: every file verified, resumable, interruptible);
 3. refuse an incomplete set (``--allow-incomplete`` overrides), then ``twine check --strict``
    the full set and sign it with gpg on ``-s``;
 4. read the target index's simple page: files already there with the same sha256 are skipped
@@ -28,32 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from multibuild import MultibuildError, UsageError, exit_status_of
-from multibuild.download import (
-    DEFAULT_STAGING_URL,
-    OneLineParser,
-    RemoteFile,
-    add_source_arguments,
-    anaconda_api_url,
-    anaconda_org,
-    check_complete,
-    check_destination,
-    check_project_name,
-    download_all,
-    expected_slots,
-    http_from_args,
-    is_anaconda,
-    list_files,
-    list_simple,
-    matrix_pairs,
-    nonempty,
-    parse_expect,
-    parse_release_version,
-    positive_float,
-    say,
-    wheel_slots,
-)
-from multibuild.fetch import (
+from multibuild import MultibuildError, UsageError, run_cli
+from multibuild.core.refs import shown
+from multibuild.net.fetch import (
     FetchError,
     Http,
     Interrupted,
@@ -63,9 +40,31 @@ from multibuild.fetch import (
     redact_url,
     sigterm_raises,
 )
-from multibuild.refs import shown
-from multibuild.upload import Redactor, run_bounded
-from multibuild.wheelcheck import BadDistribution, verify_distribution
+from multibuild.net.index import check_project_name, parse_release_version
+from multibuild.net.wheelcheck import BadDistribution, verify_distribution
+from multibuild.release.download import (
+    DEFAULT_STAGING_URL,
+    OneLineParser,
+    RemoteFile,
+    add_source_arguments,
+    anaconda_api_url,
+    anaconda_org,
+    check_complete,
+    check_destination,
+    download_all,
+    expected_slots,
+    http_from_args,
+    is_anaconda,
+    list_files,
+    list_simple,
+    matrix_pairs,
+    nonempty,
+    parse_expect,
+    positive_float,
+    say,
+    wheel_slots,
+)
+from multibuild.release.upload import Redactor, run_bounded
 
 # -t TYPE -> platform key prefixes (the platform table's keys: linux-x86_64, macos-arm64, ...)
 TYPES: dict[str, tuple[str, ...]] = {
@@ -287,19 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, root: Path | None = None) -> int:
-    root = root or Path(__file__).resolve().parent.parent
+    root = root or Path(__file__).resolve().parents[2]
     args = build_parser().parse_args(argv)
     environ = os.environ
     try:
         with sigterm_raises():
-            return release(args, root, environ)
+            return run_cli(lambda: release(args, root, environ))
     except (KeyboardInterrupt, Interrupted) as exc:
         say("wheel-uploader: interrupted; run the same command again to finish the release "
             "(files already on the index are skipped)")
         return exit_status(exc)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_status_of(exc)
 
 
 def release(args: argparse.Namespace, root: Path, environ: Mapping[str, str]) -> int:

@@ -1,6 +1,6 @@
 """Run a wheels repository's own CI job here, the way its CI service runs it.
 
-A ``script`` job (``multibuild.cimatrix``) is another wheels repository's: its CI file calls
+A ``script`` job (``multibuild.ci.cimatrix``) is another wheels repository's: its CI file calls
 multibuild's functions itself (``source multibuild/common_utils.sh; before_install;
 clean_code ...; build_wheel ...; install_run ...``). With this library swapped in for the
 multibuild submodule, those steps run here unchanged:
@@ -44,14 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from multibuild import MultibuildError
-from multibuild.cifiles import TRAVIS_PHASES, Step, expand_macros
-from multibuild.cimatrix import Job, python_of
-from multibuild.environment import HOST_VARIABLES
-from multibuild.incremental import uv_binary
-from multibuild.interrupts import ProcessGroups
-from multibuild.options import Target
-from multibuild.runner import Output, StepResult, TargetResult, read_step_log, run_logged
-from multibuild.wheelinfo import inspect
+from multibuild.build.incremental import uv_binary
+from multibuild.build.wheelinfo import inspect
+from multibuild.ci.cifiles import TRAVIS_PHASES, Step, expand_macros
+from multibuild.ci.cimatrix import Job, python_of
+from multibuild.core.environment import HOST_VARIABLES
+from multibuild.core.interrupts import ProcessGroups
+from multibuild.run.options import Target
+from multibuild.run.runner import Output, StepResult, TargetResult, read_step_log, run_logged
 
 # Upload commands a replay replaces by stubs unless --upload, and modules for python -m.
 UPLOADERS: tuple[str, ...] = ("anaconda", "twine", "wheelhouse-uploader", "ghr", "gh")
@@ -113,7 +113,7 @@ def ci_python(run: JobRun, spec: str, name: str) -> Path | None:
     """A virtual environment of CPython ``spec`` (``3.8``, ``3.x``) under the job's work dir,
     as Travis's ``language: python`` and Azure's ``UsePythonVersion`` give one (pip in it);
     None when this machine has no such Python."""
-    from multibuild.interpreters import discover, locate
+    from multibuild.core.interpreters import discover, locate
 
     version = python_of(spec)
     if version.endswith(".x") or version in ("3", "3.x"):
@@ -196,7 +196,7 @@ def travis_driver(job: Job, overrides: Mapping[str, str], stubs: Path | None) ->
     does this script; every other value reaches it through the environment."""
     quote = shlex.quote
     out = [
-        "# A Travis job, replayed by multibuild/cirun.py.",
+        "# A Travis job, replayed by multibuild/run/cirun.py.",
         "__mb_phase=; __mb_where=; __mb_cmd=; __mb_failed=0",
         '__mb_now() { local t=${EPOCHREALTIME:-$(date +%s)}; printf "%s" "${t/,/.}"; }',
         "__mb_open() {",

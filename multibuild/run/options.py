@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from multibuild import MultibuildError
-from multibuild.cifiles import CIFile, azure_variables, read_all
-from multibuild.interpreters import OLDEST_PYTHON, parse_version, unsupported_python
-from multibuild.platforms import default_plat, find_platform, host_os
-from multibuild.refs import check_ref, check_repo_dir
+from multibuild.ci.cifiles import CIFile, azure_variables, read_all
+from multibuild.core.interpreters import OLDEST_PYTHON, parse_version, unsupported_python
+from multibuild.core.platforms import default_plat, find_platform, host_os
+from multibuild.core.refs import check_ref, check_repo_dir
 
 if TYPE_CHECKING:
-    from multibuild.cimatrix import LocalSettings
+    from multibuild.ci.cimatrix import LocalSettings
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def buildable_version(version: str) -> bool:
 
 def installed_versions() -> list[str]:
     """``--python all``: every CPython found here from ALL_PYTHONS_FROM on, oldest first."""
-    from multibuild.interpreters import discover
+    from multibuild.core.interpreters import discover
 
     found = sorted(
         (tuple(int(p) for p in v.split(".")), v) for v in discover() if v.replace(".", "").isdigit()
@@ -72,16 +72,16 @@ def _is_local_path(url: str) -> bool:
 def check_buildable(targets: tuple[Target, ...], environ: Mapping[str, str], source: str,
                     plat_source: str = "PLAT") -> None:
     """Refuse, before any work, targets this Linux host cannot build: the same policy as a
-    replayed CI job (``multibuild.cimatrix.skip_reason``). macOS and Windows CI jobs install
+    replayed CI job (``multibuild.ci.cimatrix.skip_reason``). macOS and Windows CI jobs install
     their Python in before_install, so only a Linux host is checked."""
-    from multibuild.cimatrix import Host, Job, skip_reason
+    from multibuild.ci.cimatrix import Host, Job, skip_reason
 
     if host_os() != "linux":
         return
     host = Host.detect(environ, only=[t.python for t in targets])
     for target in targets:
         if host.mode == "native" and target.python not in host.pythons:
-            from multibuild.interpreters import discover
+            from multibuild.core.interpreters import discover
 
             usable = [v for v in discover() if buildable_version(v)]
             found = ", ".join(sorted(usable, key=_version_key)) or "none"
@@ -118,7 +118,7 @@ def default_config_name(root: Path) -> str:
     """The default configuration's name: its project, REPO_DIR of the CI files."""
     repo_dir = azure_variables(root).get("REPO_DIR")
     if not repo_dir:  # a repository with only .travis.yml (or appveyor.yml)
-        from multibuild.cimatrix import ci_globals
+        from multibuild.ci.cimatrix import ci_globals
 
         found = ci_globals(read_all(root)).get("REPO_DIR")
         repo_dir = found.value if found else ""
@@ -180,7 +180,7 @@ def env_vars_defaults(path: Path, names: tuple[str, ...] = PROJECT_VARIABLES,
     return {n: v for n, v in zip(names, values) if v}
 
 
-# What decides a native Linux build's toolchain (multibuild.toolchain), as the build sees it:
+# What decides a native Linux build's toolchain (multibuild.build.toolchain), as the build sees it:
 # the environment, then the project's env_vars.sh (which may set MB_ML_VER, as CI files do).
 TOOLCHAIN_VARIABLES = ("MB_ML_VER", "MB_ML_LIBC", "MB_NATIVE_TOOLCHAIN", "MB_GFORTRAN_RUNTIME")
 
@@ -188,10 +188,10 @@ TOOLCHAIN_VARIABLES = ("MB_ML_VER", "MB_ML_LIBC", "MB_NATIVE_TOOLCHAIN", "MB_GFO
 def check_toolchain(root: Path, environ: Mapping[str, str], env_vars_path: str | None,
                     plat: str, plat_source: str, pythons: list[str]) -> None:
     """Refuse, before any work, what the build's toolchain would refuse: an unknown MB_ML_VER,
-    a policy older than zig targets, a PLAT zig has no target for (multibuild.toolchain), a
-    Python a cross build has no target interpreter for (multibuild.crosspython)."""
-    from multibuild.crosspython import check_target
-    from multibuild.toolchain import choose, machine_plat
+    a policy older than zig targets, a PLAT zig has no target for (multibuild.build.toolchain), a
+    Python a cross build has no target interpreter for (multibuild.build.crosspython)."""
+    from multibuild.build.crosspython import check_target
+    from multibuild.build.toolchain import choose, machine_plat
 
     if plat == "i686" and machine_plat() == "x86_64":
         return  # built in docker mode's manylinux i686 image: check_buildable says so
@@ -243,7 +243,7 @@ class RunOptions:
     fresh: bool = False  # --fresh / MB_FRESH=1: every target starts from an empty work dir
     retest: bool = False  # --retest / MB_RETEST=1: run the tests even where reusable
     python_source: str = "--python"  # where the Python versions came from, for messages
-    # Per target id: what the CI files give its build (multibuild.cimatrix.local_settings).
+    # Per target id: what the CI files give its build (multibuild.ci.cimatrix.local_settings).
     ci: Mapping[str, LocalSettings] = field(default_factory=dict)
 
     def ci_environment(self, target: Target) -> dict[str, str]:
@@ -301,7 +301,7 @@ class RunOptions:
         """Every option from flags over environment over the CI files, checked before any
         work: a bad one is a one-line ``MultibuildError`` naming the flag or variable.
         ``check_host``: also refuse targets this machine cannot build (interpreters, PLAT)."""
-        from multibuild.cimatrix import ci_globals, local_settings
+        from multibuild.ci.cimatrix import ci_globals, local_settings
 
         files: list[CIFile] = read_all(root)
         # The CI files' top-level variables, then (once the targets are known) those of the
@@ -392,7 +392,7 @@ class RunOptions:
         work = directory(work_dir, "--work-dir", root / "build" / config_work_name(
             root, config_path, env_vars_path, chosen))
         checkout = (root / repo).resolve()
-        from multibuild.staging import check_output_dir
+        from multibuild.run.staging import check_output_dir
 
         check_output_dir(output)
         if work.exists() and not work.is_dir():

@@ -1,13 +1,13 @@
 """Replay CI jobs on this machine: the job's environment, the same event plan, the same runner.
 
 A CI build step of this repository is ``bash multibuild/ci_step.sh build``: it decides the event
-(``multibuild.events``), then runs ``./wheels build``, whose runner runs the lifecycle steps
-(``multibuild.runner.LIFECYCLE_STEPS``) with the job's variables. A replay builds that same
+(``multibuild.ci.events``), then runs ``./wheels build``, whose runner runs the lifecycle steps
+(``multibuild.run.runner.LIFECYCLE_STEPS``) with the job's variables. A replay builds that same
 environment (the CI file's globals, the matrix entry, the simulated event's variables), applies
 the same event plan and hands it to the same runner. Nothing is uploaded by a replay.
 
 Any other wheels repository's job (a ``script`` job: its CI file calls multibuild's functions
-itself) runs as its CI service would run it (``multibuild.cirun``), in the repository, writing
+itself) runs as its CI service would run it (``multibuild.run.cirun``), in the repository, writing
 its wheels to the repository's wheelhouse as on CI; the replay then gathers the wheels of the
 jobs that passed into its output with the report. Uploads happen only with ``--upload``.
 """
@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from multibuild import MultibuildError, UsageError
-from multibuild.checkout import source_sentence
-from multibuild.environment import STEP_VARIABLES
-from multibuild.events import BuildPlan, EventKind, plan
-from multibuild.interrupts import ProcessGroups
-from multibuild.options import RunOptions
-from multibuild.refs import check_ref, check_repo_dir
-from multibuild.runner import (
+from multibuild.ci.cifiles import repository_root
+from multibuild.ci.events import BuildPlan, EventKind, plan
+from multibuild.core.environment import STEP_VARIABLES
+from multibuild.core.interrupts import ProcessGroups
+from multibuild.core.refs import check_ref, check_repo_dir
+from multibuild.run.options import RunOptions
+from multibuild.run.runner import (
     SourceResult,
     TargetResult,
     effective_jobs,
@@ -39,14 +39,15 @@ from multibuild.runner import (
     run_all,
     source_dir,
 )
-from multibuild.staging import PREVIOUS, Staging
+from multibuild.run.staging import PREVIOUS, Staging
+from multibuild.source.checkout import source_sentence
 
 if TYPE_CHECKING:
-    from multibuild.cimatrix import Job
-    from multibuild.cirun import JobRun
+    from multibuild.ci.cimatrix import Job
+    from multibuild.run.cirun import JobRun
 
 EVENTS: tuple[EventKind, ...] = ("push", "pull_request", "schedule")
-# What each CI service sets for each event (what multibuild.events.detect_event reads).
+# What each CI service sets for each event (what multibuild.ci.events.detect_event reads).
 SIMULATED_EVENTS: dict[str, dict[EventKind, dict[str, str]]] = {
     "azure": {
         "push": {"BUILD_REASON": "IndividualCI"},
@@ -96,7 +97,7 @@ def job_environment(
 
     ``environ`` (this host's) minus CI event and job variables, then the job's variables,
     then the variables ``service`` sets for ``event``, then ``overrides``; the event plan
-    (``multibuild.events.plan``) then sets BUILD_COMMIT, MB_EVENT and MB_UPLOAD_CHANNEL, as
+    (``multibuild.ci.events.plan``) then sets BUILD_COMMIT, MB_EVENT and MB_UPLOAD_CHANNEL, as
     ``ci_step.sh`` does. ``commit`` replaces the planned commit.
     """
     env = {k: v for k, v in environ.items() if k not in _EVENT_NAMES and k not in _JOB_NAMES}
@@ -117,7 +118,7 @@ def resolve_source(options: RunOptions, environ: Mapping[str, str],
     ref, an unreachable repository or a broken config.sh is a one-line UsageError here, and
     the previous wheelhouse stays as it was. None when a signal stopped it (nothing changed
     either)."""
-    from multibuild.incremental import build_mode_of
+    from multibuild.build.incremental import build_mode_of
 
     if build_mode_of(environ) == "docker":  # the images and mounts, before anything runs
         docker_preflight(options, environ, groups)
@@ -138,7 +139,7 @@ def resolve_source(options: RunOptions, environ: Mapping[str, str],
 def check_requires_python(options: RunOptions) -> None:
     """Refuse, before anything is built, target Pythons outside the project's
     ``requires-python`` at the checked-out ref (a one-line UsageError, exit 2)."""
-    from multibuild.incremental import project_label, python_allowed, requires_python
+    from multibuild.build.incremental import project_label, python_allowed, requires_python
 
     project = source_dir(options)
     try:
@@ -159,7 +160,7 @@ def build_targets(options: RunOptions, environ: Mapping[str, str], groups: Proce
                   staging: Staging) -> list[TargetResult]:
     """Build, repair, test every target of ``options`` (its source resolved) and stage the
     passing wheels into ``staging``."""
-    from multibuild.incremental import provision_ccache
+    from multibuild.build.incremental import provision_ccache
 
     provision_ccache(environ)  # USE_CCACHE's default wants it; installed like the tests' LLVM
     targets = ", ".join(t.id for t in options.targets)
@@ -206,7 +207,7 @@ def docker_preflight(options: RunOptions, environ: Mapping[str, str],
     """Docker mode, before anything is built: the images are here (or pulled) and have the
     targets' Pythons, the work directory is visible in the containers; an interrupted run
     removes the containers it started."""
-    from multibuild import docker
+    from multibuild.build import docker
 
     docker.preflight([(t.python, t.plat) for t in options.targets], environ, options.root,
                      options.work_dir)
@@ -222,7 +223,7 @@ def docker_preflight(options: RunOptions, environ: Mapping[str, str],
 
 def repository_record(options: RunOptions) -> dict[str, object]:
     """What the run's clean_code checked out, for the report."""
-    from multibuild.report import checkout_record
+    from multibuild.run.report import checkout_record
 
     return checkout_record(source_dir(options), options.build_commit, options.repo_url)
 
@@ -234,8 +235,8 @@ def publish_run(staging: Staging, results: list[TargetResult], build_commit: str
     """Write the run's report into its staged wheelhouse and swap that in for the output.
     The upload step uploads only what this report lists as passed. ``started``: when the run
     began (its duration runs from there to now)."""
-    from multibuild.report import REPORT, write_run_report
-    from multibuild.summary import print_interruption
+    from multibuild.run.report import REPORT, write_run_report
+    from multibuild.run.summary import print_interruption
 
     groups.finish()  # nothing the run started outlives it
     write_run_report(staging.output, results, build_commit, jobs=jobs,
@@ -270,9 +271,9 @@ def script_job_environment(job: Job, root: Path, work: Path, environ: Mapping[st
     """The process environment a script job starts with: what a CI machine has (this
     library's settings, what a shell needs), what its service sets, and the replay's
     bookkeeping. Travis's env entries are exported by the job's own shell; Azure's variables
-    reach each step from ``multibuild.cirun``."""
-    from multibuild.cimatrix import travis_environment
-    from multibuild.cirun import host_environment
+    reach each step from ``multibuild.run.cirun``."""
+    from multibuild.ci.cimatrix import travis_environment
+    from multibuild.run.cirun import host_environment
 
     env = host_environment(environ, upload)
     extra = dict(job.extra)
@@ -310,14 +311,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
-    from multibuild.cicheck import cmd_check
-    from multibuild.cimatrix import Host, expand, select, skip_reason
-    from multibuild.cirun import JobRun
-    from multibuild.summary import print_summary
+    from multibuild.ci.cicheck import cmd_check
+    from multibuild.ci.cimatrix import Host, expand, select, skip_reason
+    from multibuild.run.cirun import JobRun
+    from multibuild.run.summary import print_summary
 
     root = repository_root(args)
     jobs = select(expand(root), args.job)
-    # What this command passes on is checked as every tool here checks it (multibuild.refs).
+    # What this command passes on is checked as every tool here checks it (multibuild.core.refs).
     # (--commit sets the job's BUILD_COMMIT, --repo-dir its REPO_DIR: named as those.)
     if args.commit is not None:
         check_ref(args.commit, "BUILD_COMMIT")
@@ -356,7 +357,7 @@ def _replay(args: argparse.Namespace, groups: ProcessGroups) -> int:
                   f"{args.event} event; " + ("uploads as written (--upload)" if args.upload
                                              else "uploads disabled"), flush=True)
             if args.print_env:
-                from multibuild.cimatrix import evaluated_environment
+                from multibuild.ci.cimatrix import evaluated_environment
 
                 variables = {**evaluated_environment(root, job), **set_here}
                 for name, value in sorted(variables.items()):
@@ -450,8 +451,8 @@ def _run_script_job(run: JobRun, staging: Staging, work: Path,
     (WHEEL_SDIR, default wheelhouse/, in the repository) and should find that empty, as on a
     fresh CI machine: what is there first moves to WORK/previous-wheelhouse, and the job's
     wheels move to its own work dir afterwards; the wheels of a passing job are staged."""
-    from multibuild.cirun import collect_wheels, run_job
-    from multibuild.runner import Output, stage
+    from multibuild.run.cirun import collect_wheels, run_job
+    from multibuild.run.runner import Output, stage
 
     wheelhouse = run.root / run.job.environment.get("WHEEL_SDIR", "wheelhouse")
     if wheelhouse.is_dir() and wheelhouse.resolve() != staging.path.resolve():
@@ -466,39 +467,13 @@ def _run_script_job(run: JobRun, staging: Staging, work: Path,
     if wheelhouse.is_dir() and not any(wheelhouse.iterdir()):
         wheelhouse.rmdir()
     if not result.passed:
-        from multibuild.runner import _tail
+        from multibuild.run.runner import _tail
 
         result.tail = _tail(run.log)
     stage(result, staging.path)
     print(f"[{run.job.id}] {'passed' if result.passed else 'FAILED'} in {result.duration:.0f}s; "
           f"log: {run.log}", flush=True)
     return result
-
-
-def repository_root(args: argparse.Namespace) -> Path:
-    """The wheels repository a command works on: ``--repo PATH``, else the one holding the
-    current directory when it has CI files, else this one."""
-    return find_repository(getattr(args, "repo", None), Path(args.root))
-
-
-def find_repository(explicit: str | None, default: Path) -> Path:
-    from multibuild.cifiles import CI_FILES
-
-    here = Path(os.environ.get("MB_INVOKED_FROM") or Path.cwd()).resolve()
-    if explicit is not None:
-        path = (here / explicit).resolve()
-        if not path.is_dir():
-            raise MultibuildError(f"--repo {explicit}: no such directory")
-        if not any((path / name).is_file() for name in CI_FILES.values()):
-            raise MultibuildError(f"--repo {explicit}: no CI file there "
-                                  f"({', '.join(CI_FILES.values())})")
-        return path
-    for candidate in (here, *here.parents):
-        if any((candidate / name).is_file() for name in CI_FILES.values()):
-            return candidate
-        if (candidate / ".git").exists():
-            break
-    return default.resolve()
 
 
 def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser],

@@ -1,10 +1,10 @@
 """The run report: ``report.json`` (machine-readable) and ``report.html`` (for a person).
 
-``report.json`` is the contract the upload step reads (``multibuild.upload.passed_wheels``):
+``report.json`` is the contract the upload step reads (``multibuild.release.upload.passed_wheels``):
 version 1, ``targets`` with ``id``, ``passed`` and ``wheels`` (``file``, ``sha256``) of the
 staged wheels of passing targets. A run adds, per target, each step's start, end and
 duration, the result and failed step, each wheel's size, tags, bundled libraries and SBOM,
-the test counts (``tests``, multibuild.testresults), the target's log and the tail of a
+the test counts (``tests``, multibuild.run.testresults), the target's log and the tail of a
 failure; what was built (``repository``: the URL asked for, what was really fetched, the ref
 as written, the resolved commit and whether it exists upstream; ``checkout``: that step's
 time and log) and with what (per target: project version, Python version, the tools:
@@ -39,12 +39,12 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from multibuild import MultibuildError
-from multibuild.checkout import source_sentence
-from multibuild.download import redact_url, sha256_file
-from multibuild.files import atomic_path, atomic_write
-from multibuild.runner import SourceResult, StepResult, TargetResult
-from multibuild.testresults import TestResults
-from multibuild.wheelinfo import WheelInfo
+from multibuild.build.wheelinfo import WheelInfo
+from multibuild.core.files import atomic_path, atomic_write
+from multibuild.net.fetch import redact_url, sha256_file
+from multibuild.run.runner import SourceResult, StepResult, TargetResult
+from multibuild.run.testresults import TestResults
+from multibuild.source.checkout import source_sentence
 
 REPORT = "report.json"
 HTML_REPORT = "report.html"
@@ -99,10 +99,10 @@ def compiler_runtimes(bundled: Iterable[str]) -> list[str]:
 
 
 def checkout_record(source: Path, ref: str, repo_url: str = "") -> dict[str, Any]:
-    """What clean_code checked out in ``source`` (``multibuild.checkout.describe``): the
+    """What clean_code checked out in ``source`` (``multibuild.source.checkout.describe``): the
     repository asked for, what was really fetched (the sdist file of a stand-in mirror), the
     ref as written, the full commit hash and whether it exists upstream."""
-    from multibuild.checkout import describe
+    from multibuild.source.checkout import describe
 
     requested = redact_url(repo_url) if repo_url else None
     try:
@@ -185,9 +185,9 @@ def target_provenance(result: TargetResult) -> dict[str, Any]:
 
 
 def sbom_entry(wheel: Path, directory: Path | None = None) -> dict[str, Any] | None:
-    """The SBOM inside ``wheel`` (multibuild.sbom): its path there, sha256 and what it names;
+    """The SBOM inside ``wheel`` (multibuild.build.sbom): its path there, sha256 and what it names;
     with ``directory``, a copy kept beside the report (``sboms/<wheel>.cdx.json``, href)."""
-    from multibuild.sbom import SBOM_FILE, summary
+    from multibuild.build.sbom import SBOM_FILE, summary
 
     try:
         with zipfile.ZipFile(wheel) as archive:
@@ -248,12 +248,12 @@ def target_result(result: TargetResult) -> str:
 
 def portability_entries(result: TargetResult, wheels: list[dict[str, Any]]
                         ) -> dict[str, Any] | None:
-    """The toolchain record of the target (multibuild.toolchain: compiler, version, target
+    """The toolchain record of the target (multibuild.build.toolchain: compiler, version, target
     with its glibc, policy; null when none was recorded) and, into each Linux wheel's entry,
     what its tag promises (``tag_glibc``, ``installs_on``) and what its ELF files need
     (``glibc``: highest version, and the references above the toolchain's policy)."""
-    from multibuild.glibc import portability
-    from multibuild.toolchain import read_record
+    from multibuild.build.glibc import portability
+    from multibuild.build.toolchain import read_record
 
     toolchain = read_record(result.log.parent)
     policy = toolchain.get("policy") if toolchain else None
@@ -268,7 +268,7 @@ def target_entry(result: TargetResult, logs: dict[str, str] | None = None,
                  directory: Path | None = None) -> dict[str, Any]:
     """A target's record; ``logs``: target id -> its log's copy beside the report;
     ``directory``: where the report goes (the staged wheels' SBOMs are copied there)."""
-    from multibuild.crosspython import read_test_record
+    from multibuild.build.crosspython import read_test_record
 
     wheels = [wheel_entry(w, result.reproduced.get(w.path.name),
                           directory if result.passed else None) for w in result.wheels]

@@ -6,10 +6,10 @@ target then works on its own copy under its own work directory ``build/<target>/
 share a build tree and can run in parallel (``-j``). The work directory stays between runs:
 each run resets only its per-run files (:data:`RUN_FILES`) and keeps the checkout copy, the
 environments and the build directory, which the steps reuse while what they were made from is
-unchanged (``multibuild.incremental``); ``--fresh`` starts from an empty one. Every selected
+unchanged (``multibuild.build.incremental``); ``--fresh`` starts from an empty one. Every selected
 target is built even when another fails; wheels of targets whose every step passed are staged
-into the run's fresh wheelhouse (``multibuild.staging``). Each step script runs in a process
-group of its own, which a signal to the run kills (``multibuild.interrupts``): the run then
+into the run's fresh wheelhouse (``multibuild.run.staging``). Each step script runs in a process
+group of its own, which a signal to the run kills (``multibuild.core.interrupts``): the run then
 starts no further target and marks the unfinished ones interrupted.
 """
 
@@ -32,9 +32,7 @@ from typing import TextIO
 
 from rich.table import Table
 
-from multibuild import testreuse
-from multibuild.files import atomic_path
-from multibuild.incremental import (
+from multibuild.build.incremental import (
     build_mode_of,
     ccache_by_default,
     read_wheel_record,
@@ -42,13 +40,15 @@ from multibuild.incremental import (
     uv_binary,
     write_wheel_record,
 )
-from multibuild.interpreters import locate
-from multibuild.interrupts import ProcessGroups
-from multibuild.options import RunOptions, Target
-from multibuild.platforms import host_os
-from multibuild.progress import Condenser, interval_from
-from multibuild.testresults import JUNIT_XML, TestResults, collect
-from multibuild.wheelinfo import WheelInfo, inspect
+from multibuild.build.wheelinfo import WheelInfo, inspect
+from multibuild.core.files import atomic_path
+from multibuild.core.interpreters import locate
+from multibuild.core.interrupts import ProcessGroups
+from multibuild.core.platforms import host_os
+from multibuild.core.progress import Condenser, interval_from
+from multibuild.run import testreuse
+from multibuild.run.options import RunOptions, Target
+from multibuild.run.testresults import JUNIT_XML, TestResults, collect
 
 # The steps every CI job runs for each target, in order: (name, shell command). CI files reach
 # them through ci_step.sh -> ./wheels build. clean_code of REPO_DIR itself runs once per run,
@@ -115,9 +115,9 @@ class TargetResult:
     # Per wheel file: the same bytes as the previous run's wheel of this commit (None: no
     # such wheel to compare with).
     reproduced: dict[str, bool | None] = field(default_factory=dict)
-    tests: TestResults | None = None  # what its test run counted (multibuild.testresults)
+    tests: TestResults | None = None  # what its test run counted (multibuild.run.testresults)
     # Not run again: nothing they depend on changed since {"run": ID, "when": TIME}, whose
-    # counts ``tests`` holds (multibuild.testreuse).
+    # counts ``tests`` holds (multibuild.run.testreuse).
     tests_reused: dict[str, str] | None = None
 
     @property

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from multibuild.runner import TargetResult
+from multibuild.run.runner import TargetResult
 
 
 def _size(n: int) -> str:
@@ -39,7 +39,7 @@ def print_summary(results: list[TargetResult], console: Console | None = None,
         took = f"{result.duration:.0f}s"
         tests = result.tests.describe() if result.tests else "-"
         if result.tests_reused:
-            from multibuild.report import reused_text
+            from multibuild.run.report import reused_text
 
             tests = reused_text(result.tests_reused, result.tests.describe()
                                 if result.tests else "")
@@ -54,7 +54,7 @@ def print_summary(results: list[TargetResult], console: Console | None = None,
                 _size(wheel.size), ", ".join(wheel.bundled) or "none", tests, took, verdict,
             )
     console.print(table)
-    from multibuild.report import compiler_runtimes
+    from multibuild.run.report import compiler_runtimes
 
     for result in results:  # GCC runtime libraries bundled: their licence comes along
         for wheel in result.wheels if result.passed else []:
@@ -73,7 +73,7 @@ def print_summary(results: list[TargetResult], console: Console | None = None,
         console.print("time per step (all targets): " + ", ".join(
             f"{name} {seconds:.0f}s" for name, seconds in steps.items()), highlight=False)
     if repository:
-        from multibuild.checkout import source_sentence
+        from multibuild.source.checkout import source_sentence
 
         console.print(f"source: {source_sentence(repository)}", highlight=False,
                       markup=False, soft_wrap=True)
@@ -89,9 +89,9 @@ def portability_lines(results: list[TargetResult]) -> list[tuple[str, bool]]:
     symbols and libraries that pin it there (never a silent manylinux_2_35)."""
     from rich.markup import escape
 
-    from multibuild.crosspython import read_test_record
-    from multibuild.glibc import portability
-    from multibuild.toolchain import read_record
+    from multibuild.build.crosspython import read_test_record
+    from multibuild.build.glibc import portability
+    from multibuild.build.toolchain import read_record
 
     lines: list[tuple[str, bool]] = []
     for result in results:

@@ -72,7 +72,7 @@ def prepare(root: Path, repo_dir: str, work_dir: str, cwd: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.testdir",
+        prog="python -m multibuild.run.testdir",
         description="Make and print the empty directory install_run runs run_tests in.")
     parser.add_argument("--root", type=Path, required=True, help="the wheels repository")
     parser.add_argument("--repo-dir", default="", help="REPO_DIR as the build used it")

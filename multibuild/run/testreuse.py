@@ -18,7 +18,8 @@ Reuse is on by default for local runs, off under CI (``CI=true`` and the CI serv
 variables: a CI job must show its tests ran), in containers, and with ``--retest``
 (``MB_RETEST=1``); ``MB_REUSE_TESTS=0`` turns it off for good.
 
-  python -m multibuild.testreuse check --work-dir W --python PY --inputs SHA [--reuse 0] WHEEL...
+  python -m multibuild.run.testreuse check --work-dir W --python PY --inputs SHA [--reuse 0] \
+      WHEEL...
     exit 0 and one line "tests reused from run ID (WHEN): COUNTS" when the key matches;
     exit 1 and "running the tests: ..." (what changed) otherwise. The key is kept for the
     runner, which remembers it when the tests pass (:func:`remember`).
@@ -36,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from multibuild import MultibuildError
-from multibuild.files import atomic_write
-from multibuild.testresults import TestResults
+from multibuild.core.files import atomic_write
+from multibuild.run.testresults import TestResults
 
 # In a target's work dir: the last passing run's key and results (kept between runs), this
 # run's key (a per-run file) and, when this run reused the results, what it reused.
@@ -75,7 +76,7 @@ def _sha256(path: Path) -> str:
 def test_key(work: Path, python: str, wheels: Sequence[Path], inputs: str,
              environ: Mapping[str, str]) -> dict[str, Any]:
     """Everything a test run's result depends on (see the module docstring)."""
-    from multibuild.incremental import _python_identity, frozen_packages
+    from multibuild.build.incremental import _python_identity, frozen_packages
 
     try:
         commit = json.loads((work / "checkout.json").read_text()).get("sha")
@@ -157,7 +158,7 @@ def reused_record(work: Path) -> tuple[TestResults | None, dict[str, str]] | Non
 def main(argv: Sequence[str] | None = None) -> int:
     import os
 
-    parser = argparse.ArgumentParser(prog="python -m multibuild.testreuse",
+    parser = argparse.ArgumentParser(prog="python -m multibuild.run.testreuse",
                                      description="Reuse a target's test results when nothing "
                                      "they depend on changed.")
     sub = parser.add_subparsers(dest="command", required=True)

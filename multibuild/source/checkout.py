@@ -6,12 +6,12 @@ repository); the hash is the checkout's HEAD. Per-target copies carry the same k
 ``./wheels`` run, ``clean_code`` also writes them as JSON to ``build/source/checkout.json``
 (each target's copy to ``build/<target>/checkout.json``)::
 
-  python -m multibuild.checkout describe DIR [--output FILE] [--say PREFIX]
+  python -m multibuild.source.checkout describe DIR [--output FILE] [--say PREFIX]
   {"url": "https://github.com/numpy/numpy.git", "ref": "v2.2.6", "sha": "<40 hex>",
    "sdist_mirror": null, "fetched_url": "https://github.com/numpy/numpy.git",
    "commit_upstream": true, "sdist": null}
 
-A commit made by a local sdist mirror (``multibuild.mirror``) is not the project's: its hash
+A commit made by a local sdist mirror (``multibuild.source.mirror``) is not the project's: its hash
 exists in no real history. Such a checkout says so (``commit_upstream`` false) and names the
 sdist it was made from (file, URL, sha256) as what was really fetched; ``--say`` prints the
 same as one line for the log. URLs are printed without any user:password part.
@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from multibuild import MultibuildError
-from multibuild.files import atomic_write
-from multibuild.mirror import SdistSource, is_mirror_commit, sdist_source
-from multibuild.urls import redact_url
+from multibuild import MultibuildError, run_cli
+from multibuild.core.files import atomic_write
+from multibuild.core.urls import redact_url
+from multibuild.source.mirror import SdistSource, is_mirror_commit, sdist_source
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def source_sentence(record: Mapping[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multibuild.checkout",
+        prog="python -m multibuild.source.checkout",
         description="Report what clean_code checked out (URL, ref as written, full hash).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,18 +127,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="print one line saying what was checked out (ref, commit, what was "
                       "fetched, whether the commit exists upstream), after PREFIX")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         found = describe(args.dir)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.output:
-        atomic_write(args.output, found.to_json())
-    elif args.say is None:
-        sys.stdout.write(found.to_json())
-    if args.say is not None:
-        print(f"{args.say}{source_sentence(found.record())}")
-    return 0
+        if args.output:
+            atomic_write(args.output, found.to_json())
+        elif args.say is None:
+            sys.stdout.write(found.to_json())
+        if args.say is not None:
+            print(f"{args.say}{source_sentence(found.record())}")
+        return 0
+    return run_cli(body, 1)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ retried with a bound), extracted safely, committed into a bare git repository an
 directly matters: ``pip download`` of numpy's sdist builds the whole package to read metadata.
 
   ./wheels mirror numpy 2.2.6 --dest ../numpy.git
-  python -m multibuild.mirror numpy 2.2.6 --dest DIR [--index-url URL]
+  python -m multibuild.source.mirror numpy 2.2.6 --dest DIR [--index-url URL]
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from multibuild import MultibuildError
-from multibuild.download import RemoteFile, check_project_name, fetch_file, list_simple
-from multibuild.extract import safe_extract_tar
-from multibuild.fetch import (
+from multibuild import MultibuildError, run_cli
+from multibuild.net.extract import safe_extract_tar
+from multibuild.net.fetch import (
     Http,
     Interrupted,
     check_url,
@@ -35,6 +34,7 @@ from multibuild.fetch import (
     redact_url,
     sha256_file,
 )
+from multibuild.net.index import RemoteFile, check_project_name, fetch_file, list_simple
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 # Release tags this fallback understands: v2.2.6, 2.2.6, v2.3.0rc1.
@@ -50,7 +50,7 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
     """MB_CACHE_DIR, else build/cache in the wheels repository (as ``mb_cache_dir``)."""
     if environ.get("MB_CACHE_DIR"):
         return Path(environ["MB_CACHE_DIR"])
-    root = environ.get("MB_ROOT") or str(Path(__file__).resolve().parent.parent)
+    root = environ.get("MB_ROOT") or str(Path(__file__).resolve().parents[2])
     return Path(root) / "build" / "cache"
 
 
@@ -232,7 +232,7 @@ def default_dest(package: str, version: str, environ: Mapping[str, str]) -> Path
     return cache_dir(environ) / "mirrors" / f"{package}-{version}.git"
 
 
-def build_parser(prog: str = "python -m multibuild.mirror") -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m multibuild.source.mirror") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Make a local git mirror of a project release from its sdist on a package "
@@ -267,14 +267,12 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "python -m multibuild.mirror") -> int:
+def main(argv: Sequence[str] | None = None,
+         prog: str = "python -m multibuild.source.mirror") -> int:
     args = build_parser(prog).parse_args(argv)
     raise_on_sigterm()  # SIGTERM, like Ctrl-C, removes the partial download
     try:
-        return run(args, os.environ)
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return run_cli(lambda: run(args, os.environ), 2)
     except (KeyboardInterrupt, Interrupted) as exc:
         print("mirror: interrupted", file=sys.stderr)
         return exit_status(exc)

@@ -30,9 +30,9 @@ from acceptance_checks import (
 )
 from conftest import REPO_ROOT, objdump_glibc, run_wheels
 
-from multibuild.cifiles import azure_variables
-from multibuild.glibc import policy_glibc
-from multibuild.mirror import release_version
+from multibuild.build.glibc import policy_glibc
+from multibuild.ci.cifiles import azure_variables
+from multibuild.source.mirror import release_version
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * 3600)]
 

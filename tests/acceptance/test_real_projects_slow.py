@@ -24,7 +24,7 @@ from conftest import REPO_ROOT, run_wheels
 from realstyle import Run, wheels, wheels_repo
 from test_upload_helpers import PypiServer, running_pypiserver
 
-from multibuild.mirror import fetch_sdist
+from multibuild.source.mirror import fetch_sdist
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import FIXTURES, REPO_ROOT, run_shell, tool_env
 from source_mirror import DebianUnavailable, Mirror, debian_origs, serving
 
-from multibuild import recipes
+from multibuild.deps import recipes
 
 pytestmark = pytest.mark.slow
 

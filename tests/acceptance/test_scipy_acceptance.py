@@ -24,8 +24,8 @@ import pytest
 from acceptance_checks import check_no_local_flags, check_sbom, check_tests_and_provenance
 from conftest import REPO_ROOT, run_wheels
 
-from multibuild.mirror import release_version
-from multibuild.options import project_config
+from multibuild.run.options import project_config
+from multibuild.source.mirror import release_version
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * 3600)]
 

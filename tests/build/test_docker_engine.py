@@ -2,8 +2,8 @@
 DOCKER_IMAGE, DOCKER_TEST_IMAGE, MB_ML_VER, PLAT).
 
 The engine is the tests' own (tests/dockerengine.py: a private socket, never the default one);
-the images are made from Debian's packages (multibuild.debimage): ``build-bullseye``, laid out as
-a manylinux image (Debian 11, glibc 2.31, /opt/python/cp39-cp39 and cp311-cp311, auditwheel,
+the images are made from Debian's packages (multibuild.build.debimage): ``build-bullseye``, laid
+out as a manylinux image (Debian 11, glibc 2.31, /opt/python/cp39-cp39 and cp311-cp311, auditwheel,
 patchelf), and ``test-bullseye`` (Debian 11 with its CPython 3.9). The project is the glibcver
 fixture: a C extension whose glibc symbol versions follow the glibc it is built against, so a
 wheel built on this host needs glibc 2.34 and one built in the build image does not.
@@ -33,7 +33,7 @@ import pytest
 from conftest import FIXTURES, REPO_ROOT, FixtureRepo, make_fixture_repo, tool_env
 from test_upload_helpers import free_port
 
-from multibuild.findlinks import WheelTarget, prepare
+from multibuild.build.findlinks import WheelTarget, prepare
 
 pytestmark = pytest.mark.docker
 
@@ -353,8 +353,8 @@ def loopback_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
     does."""
     base = tmp_path_factory.mktemp("index")
     packages = base / "packages"
-    from multibuild.debimage import pinned_tools
-    from multibuild.docker import CONTAINER_TOOLS, SEED_PACKAGES
+    from multibuild.build.debimage import pinned_tools
+    from multibuild.build.docker import CONTAINER_TOOLS, SEED_PACKAGES
 
     # The tools run with the image's newest CPython (3.11); both build and test there.
     tools = pinned_tools(CONTAINER_TOOLS["build"], REPO_ROOT / "pyproject.toml")
@@ -513,7 +513,7 @@ def test_auto_mode_follows_the_engine_and_the_suite_sets_its_mode(docker_engine:
     """MB_BUILD_MODE=auto is docker when the engine DOCKER_HOST names answers, native when
     none does; every other test sets the mode explicitly, whatever answers."""
     def mode(**env: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "multibuild.docker", "mode"],
+        done = subprocess.run([sys.executable, "-m", "multibuild.build.docker", "mode"],
                               env=tool_env({"MB_BUILD_MODE": "auto", **env}), cwd=REPO_ROOT,
                               capture_output=True, text=True, check=True)
         return done.stdout.strip()

@@ -1,5 +1,5 @@
 """Docker mode's command lines and decisions, without an engine (MB_DOCKER_DRY_RUN=1 and the
-functions behind it); tests/test_docker_engine.py runs them in real containers."""
+functions behind it); tests/build/test_docker_engine.py runs them in real containers."""
 
 from __future__ import annotations
 
@@ -11,9 +11,15 @@ import pytest
 from conftest import REPO_ROOT, run_shell, run_wheels
 
 from multibuild import MultibuildError
-from multibuild.docker import auditwheel_plat, build_command, build_mode, parse_facts, pull_policy
-from multibuild.docker import test_command as docker_test_command
-from multibuild.findlinks import WheelTarget, stamp_key
+from multibuild.build.docker import (
+    auditwheel_plat,
+    build_command,
+    build_mode,
+    parse_facts,
+    pull_policy,
+)
+from multibuild.build.docker import test_command as docker_test_command
+from multibuild.build.findlinks import WheelTarget, stamp_key
 
 
 def env_of(command: list[str]) -> dict[str, str | None]:

@@ -30,7 +30,7 @@ from conftest import FIXTURES, git, run_shell, run_wheels
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from multibuild.incremental import (
+from multibuild.build.incremental import (
     build_dir_key,
     ccache_by_default,
     config_settings,
@@ -38,8 +38,8 @@ from multibuild.incremental import (
     reproduced,
     static_requires,
 )
-from multibuild.options import RunOptions
-from multibuild.report import SCHEMA
+from multibuild.run.options import RunOptions
+from multibuild.run.report import SCHEMA
 
 PROJECT_FLAGS = "export MB_WHEEL_FLAGS=project\n"
 COMPILE = re.compile(r"Compiling C object \S*\.p/(\S+?)\.o")
@@ -336,7 +336,7 @@ def test_reproduced_compares_the_same_commit_only() -> None:
 
 
 def test_a_missing_project_directory_is_a_one_line_error(tmp_path: Path) -> None:
-    from multibuild.incremental import main
+    from multibuild.build.incremental import main
 
     assert main(["requires", str(tmp_path / "nosuch")]) == 2
 

@@ -21,10 +21,11 @@ from crossbuild import (
     wheel_names,
 )
 
-from multibuild import MultibuildError, macos
-from multibuild.repair import choose_tool, repair_command, repair_wheel
+from multibuild import MultibuildError
+from multibuild.build import macos
+from multibuild.build.repair import choose_tool, repair_command, repair_wheel
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAIN_PATH = "/usr/bin:/bin"  # no otool/lipo on it: delocate must go through the shims
 
 

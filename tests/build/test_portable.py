@@ -1,6 +1,6 @@
 """Portable Linux wheels without docker: native builds compile with zig for the glibc of the
 manylinux policy asked for (MB_ML_VER), repair to exactly that policy, and prove it from the
-wheel's own ELF files (objdump -T and multibuild.glibc agree); MB_NATIVE_TOOLCHAIN=host keeps
+wheel's own ELF files (objdump -T and multibuild.build.glibc agree); MB_NATIVE_TOOLCHAIN=host keeps
 the host's compilers; bad input is refused before anything is built."""
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from conftest import (
     run_wheels,
 )
 
-from multibuild.glibc import analyse, elf_references, highest, policy_glibc, version_text
-from multibuild.report import SCHEMA
+from multibuild.build.glibc import analyse, elf_references, highest, policy_glibc, version_text
+from multibuild.run.report import SCHEMA
 
 # MB_ML_VER -> (the platform tags of the repaired wheel, the policy's glibc)
 POLICIES = {
@@ -134,7 +134,7 @@ def test_auditwheel_show_agrees(zig_build: tuple[str, Build]) -> None:
 def test_no_elf_file_needs_a_glibc_above_the_policy(zig_build: tuple[str, Build],
                                                     tmp_path: Path) -> None:
     """The proof that the policy is real, not only a tag: every ELF file of the wheel, read by
-    binutils' objdump -T and by multibuild.glibc (the report's reader), needs no GLIBC_
+    binutils' objdump -T and by multibuild.build.glibc (the report's reader), needs no GLIBC_
     version above the policy; the C++ extension has no libstdc++ (zig's libc++ is linked in)."""
     ml_ver, result = zig_build
     _tags, glibc = POLICIES[ml_ver]
@@ -223,7 +223,7 @@ def test_cmake_and_scikit_build_core_build_with_the_toolchain(
 
 def test_the_cmake_toolchain_file_names_the_wrappers_and_a_cross_target(
         tmp_path: Path) -> None:
-    from multibuild.toolchain import choose, cmake_toolchain_file
+    from multibuild.build.toolchain import choose, cmake_toolchain_file
 
     native = cmake_toolchain_file(choose({"MB_ML_VER": "2014"}, "x86_64"), tmp_path)
     assert 'set(CMAKE_C_COMPILER "cc")' in native and 'set(CMAKE_CXX_COMPILER "c++")' in native
@@ -304,7 +304,7 @@ def test_a_ci_step_with_a_plat_zig_cannot_build_fails_before_building(tmp_path: 
 
 @pytest.fixture(scope="module")
 def wrappers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from multibuild.toolchain import choose, install
+    from multibuild.build.toolchain import choose, install
 
     cache = tmp_path_factory.mktemp("cache")
     return install(choose({"MB_ML_VER": "2014"}, "x86_64"), cache).bin
@@ -369,7 +369,7 @@ def test_library_path_and_system_libraries_are_searched_when_linking(
 def test_zig_oldest_glibc_table_matches_the_installed_zig() -> None:
     """ZIG_OLDEST_GLIBC copies zig's own table (lib/std/zig/target.zig): checked against the
     pinned ziglang, so a new zig cannot change it silently."""
-    from multibuild.toolchain import ZIG_ARCH, ZIG_OLDEST_GLIBC, zig_binary
+    from multibuild.build.toolchain import ZIG_ARCH, ZIG_OLDEST_GLIBC, zig_binary
 
     table = (zig_binary().parent / "lib" / "std" / "zig" / "target.zig").read_text()
     for plat, arch in ZIG_ARCH.items():
@@ -381,7 +381,8 @@ def test_zig_oldest_glibc_table_matches_the_installed_zig() -> None:
 
 
 def test_glibc_cli_names_what_pins_a_wheel_above_a_policy(tmp_path: Path) -> None:
-    """python -m multibuild.glibc: exit 1 and the symbol, library and file above the policy."""
+    """python -m multibuild.build.glibc: exit 1 and the symbol, library and file above the
+    policy."""
     project = tmp_path / "p"
     shutil.copytree(FIXTURES / "zigext", project)
     source = (project / "zigext" / "_cext.c")
@@ -392,13 +393,13 @@ def test_glibc_cli_names_what_pins_a_wheel_above_a_policy(tmp_path: Path) -> Non
     wheel = tmp_path / "x-1.0-cp3-none-linux_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.write(obj, "x/_x.so")
-    done = subprocess.run([sys.executable, "-m", "multibuild.glibc", str(wheel), "--policy",
+    done = subprocess.run([sys.executable, "-m", "multibuild.build.glibc", str(wheel), "--policy",
                            "manylinux2014_x86_64"], capture_output=True, text=True, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "ABOVE manylinux2014_x86_64" in done.stdout
     assert "pthread_create@GLIBC_2.34 (libc.so.6) in x/_x.so" in done.stdout
     assert version_text(highest(elf_references(obj.read_bytes(), "x"))) in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "multibuild.glibc", str(wheel), "--policy",
+    bad = subprocess.run([sys.executable, "-m", "multibuild.build.glibc", str(wheel), "--policy",
                           "manylinux_2_30_x86_64"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error: auditwheel knows no policy")
 
@@ -412,7 +413,7 @@ def zlib_libpng_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     MB_SOURCE_MIRROR, with the checksum variables of Debian's repacks."""
     from source_mirror import DebianUnavailable, debian_origs, serving
 
-    from multibuild import recipes
+    from multibuild.deps import recipes
 
     table = recipes.load_table()
     data = json.loads(recipes.TABLE.read_text())["recipes"]
@@ -541,7 +542,7 @@ def policy_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding a gfortran runtime built for glibc 2.17 (and its libquadmath) and
     the OpenBLAS beside it: the scipy-openblas32 manylinux2014 wheel's lib/, fetched and
     verified as the build does."""
-    from multibuild.toolchain import choose, fetched_runtime_dir, runtime_candidates
+    from multibuild.build.toolchain import choose, fetched_runtime_dir, runtime_candidates
 
     if shutil.which("gfortran") is None:
         pytest.skip("no gfortran here (install_gfortran installs it as root on Debian)")
@@ -556,7 +557,7 @@ def policy_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def fortran_choice(environ: dict[str, str], cache: Path
                    ) -> tuple[dict[str, str], dict[str, object]]:
-    from multibuild.toolchain import choose, fortran_runtime
+    from multibuild.build.toolchain import choose, fortran_runtime
 
     full = {"PATH": "/usr/local/bin:/usr/bin:/bin", "MB_ML_VER": "2014", **environ}
     exports, record = fortran_runtime(choose(full, "x86_64"), full, cache)

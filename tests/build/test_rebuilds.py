@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT, git, make_fixture_repo, run_shell, tool_env
 
-from multibuild.incremental import project_label, python_allowed
-from multibuild.options import RunOptions, known_configs, project_config
-from multibuild.reproducible import normalize_wheel, path_map, record_line, unmapped_paths
-from multibuild.testresults import TestResults
-from multibuild.testreuse import PENDING, RECORD, check, remember, reuse_wanted
+from multibuild.build.incremental import project_label, python_allowed
+from multibuild.build.reproducible import normalize_wheel, path_map, record_line, unmapped_paths
+from multibuild.run.options import RunOptions, known_configs, project_config
+from multibuild.run.testresults import TestResults
+from multibuild.run.testreuse import PENDING, RECORD, check, remember, reuse_wanted
 
 # --------------------------------------------------------------------------- fast units
 
@@ -171,7 +171,7 @@ def test_backend_errors_name_the_project_not_dot(tmp_path: Path) -> None:
     assert project_label(project) == "brokenpkg"
     assert project_label(Path(os.devnull).parent) == "dev"
     done = subprocess.run(
-        [sys.executable, "-m", "multibuild.incremental", "build-wheel", ".", "--python",
+        [sys.executable, "-m", "multibuild.build.incremental", "build-wheel", ".", "--python",
          sys.executable, "--out", str(tmp_path / "out")],
         cwd=project, env=tool_env(), capture_output=True, text=True, check=False)
     assert done.returncode == 1

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_upload_helpers import record_hash
 
-from multibuild.repair import repair_wheel
+from multibuild.build.repair import repair_wheel
 
 SOURCE = """#include <Python.h>
 static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, "nolibc", 0, -1, 0};

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT, git, tool_env
 
-from multibuild.reproducible import commit_epoch, normalize_wheel
+from multibuild.build.reproducible import commit_epoch, normalize_wheel
 
 NAME = "demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
 FILES = {
@@ -91,7 +91,7 @@ def test_commit_epoch_is_the_committer_date(tmp_path: Path) -> None:
 
 
 def test_epoch_of_a_non_repository_is_a_one_line_error(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "multibuild.reproducible", "epoch",
+    done = subprocess.run([sys.executable, "-m", "multibuild.build.reproducible", "epoch",
                            str(tmp_path)], capture_output=True, text=True, env=tool_env())
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {tmp_path}: cannot read the commit date")
@@ -102,7 +102,7 @@ def test_epoch_of_a_non_repository_is_a_one_line_error(tmp_path: Path) -> None:
 def test_normalize_refuses_a_non_zip(tmp_path: Path, content: bytes) -> None:
     junk = tmp_path / NAME
     junk.write_bytes(content)
-    done = subprocess.run([sys.executable, "-m", "multibuild.reproducible", "normalize",
+    done = subprocess.run([sys.executable, "-m", "multibuild.build.reproducible", "normalize",
                            str(junk)], capture_output=True, text=True, env=tool_env())
     assert done.returncode == 2 and "not a zip archive" in done.stderr
     assert junk.read_bytes() == content

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, FixtureRepo, run_wheels
 
-from multibuild.openblas import default_cache_dir
-from multibuild.sbom import RUNTIME_LICENCES, SBOM_FILE, Bundled, Project, render
+from multibuild.build.sbom import RUNTIME_LICENCES, SBOM_FILE, Bundled, Project, render
+from multibuild.deps.openblas import default_cache_dir
 
 CONFIG = """
 function pre_build {

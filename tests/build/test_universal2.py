@@ -1,5 +1,5 @@
 """universal2 from Linux: two thin macOS wheels cross-compiled with ziglang (x86_64, arm64),
-each repaired with delocate, fused by delocate-merge (multibuild.macos.fuse and the shell's
+each repaired with delocate, fused by delocate-merge (multibuild.build.macos.fuse and the shell's
 fuse_macos_universal2 / build_universal2_wheel) into one universal2 wheel whose every binary
 holds both architectures. delocate needs lipo/otool: the LLVM shims stand in on Linux."""
 
@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from crossbuild import PY_TAG, llvm_bin_or_skip, macos_thin_wheel, wheel_names
 
-from multibuild import MultibuildError, macos
-from multibuild.repair import repair_wheel
+from multibuild import MultibuildError
+from multibuild.build import macos
+from multibuild.build.repair import repair_wheel
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAIN_PATH = "/usr/bin:/bin"
 THIN = {"crossext/__init__.py", "crossext/_ext.so", "crossext/.dylibs/libhelper.dylib"}
 
@@ -70,7 +71,8 @@ def test_two_thin_wheels_fuse_into_a_valid_universal2_wheel(
         assert info.split(" are: ")[1].split() == ["x86_64", "arm64"]
     # The command line the shell uses reads the same headers; a non-Mach-O file is an error.
     ext, init = unpacked / "crossext/_ext.so", unpacked / "crossext/__init__.py"
-    cli = subprocess.run([sys.executable, "-m", "multibuild.macos", "archs", str(ext), str(init)],
+    cli = subprocess.run([sys.executable, "-m", "multibuild.build.macos", "archs", str(ext),
+                          str(init)],
                          cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert cli.returncode == 1
     assert cli.stdout == f"{ext}\tx86_64 arm64\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from multibuild import MultibuildError
-from multibuild.wheelfit import fitting_wheels, interpreter_tags
+from multibuild.build.wheelfit import fitting_wheels, interpreter_tags
 
 
 def touch(directory: Path, *names: str) -> None:

@@ -14,11 +14,12 @@ import pefile
 import pytest
 from crossbuild import PY_TAG, make_wheel, wheel_member, wheel_names, windows_wheel
 
-from multibuild import MultibuildError, windows
-from multibuild.platforms import CI_ENTRY_POINTS, host_os
-from multibuild.repair import choose_tool, repair_command, repair_wheel
+from multibuild import MultibuildError
+from multibuild.build import windows
+from multibuild.build.repair import choose_tool, repair_command, repair_wheel
+from multibuild.core.platforms import CI_ENTRY_POINTS, host_os
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL_PYTHON = str(REPO_ROOT / ".venv" / "bin" / "python")
 
 

@@ -16,11 +16,11 @@ import pytest
 from conftest import REPO_ROOT, git, run_shell, run_wheels, tool_env
 from ruamel.yaml import YAML
 
-from multibuild.cicheck import BUILD_JOB_STEPS, check
-from multibuild.cifiles import CI_FILES, read_all
-from multibuild.cimatrix import Host, expand, select, skip_reason
-from multibuild.events import plan
-from multibuild.replay import SIMULATED_EVENTS, job_environment
+from multibuild.ci.cicheck import BUILD_JOB_STEPS, check
+from multibuild.ci.cifiles import CI_FILES, read_all
+from multibuild.ci.cimatrix import Host, expand, select, skip_reason
+from multibuild.ci.events import plan
+from multibuild.run.replay import SIMULATED_EVENTS, job_environment
 
 # Only AppVeyor's schema is not vendored by check-jsonschema; it may come from ../shared.
 SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"

@@ -17,10 +17,10 @@ from conftest import REPO_ROOT, run_wheels, tool_env
 from crossbuild import make_wheel
 from ruamel.yaml import YAML
 
-from multibuild.cifiles import CI_FILES, GITHUB_FILE
-from multibuild.cimatrix import expand
-from multibuild.events import plan
-from multibuild.platforms import GITHUB_RUNNERS
+from multibuild.ci.cifiles import CI_FILES, GITHUB_FILE
+from multibuild.ci.cimatrix import expand
+from multibuild.ci.events import plan
+from multibuild.core.platforms import GITHUB_RUNNERS
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 WHEELS = WORKFLOWS / "wheels.yml"

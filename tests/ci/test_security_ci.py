@@ -1,5 +1,5 @@
 """Refs, REPO_DIRs and the CI files (issue 19, points 2 and 5): every tool that takes a ref or
-REPO_DIR checks it as git does (plus the shell policy of multibuild/refs.py), ``./wheels
+REPO_DIR checks it as git does (plus the shell policy of multibuild/core/refs.py), ``./wheels
 check`` refuses an unsafe value already in a CI file, and CI-file edits are locked and all or
 nothing."""
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT, FixtureRepo, run_shell, run_wheels, tool_env
 
-from multibuild import setcommit
-from multibuild.cifiles import CI_FILES, read_all
+from multibuild.ci import setcommit
+from multibuild.ci.cifiles import CI_FILES, read_all
 
 BAD_REFS = [
     ("$(touch${IFS}/tmp/x)", "refused character(s)"),
@@ -150,7 +150,7 @@ def test_concurrent_set_build_commit_loses_no_update(ci_copy: Path) -> None:
     env = tool_env()
 
     def one(ref: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "multibuild.setcommit", "--root",
+        return subprocess.run([sys.executable, "-m", "multibuild.ci.setcommit", "--root",
                                str(ci_copy), ref], env=env, capture_output=True, text=True,
                               check=False, cwd=REPO_ROOT)
 

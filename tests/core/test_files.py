@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from multibuild.files import atomic_path, atomic_write, current_umask
+from multibuild.core.files import atomic_path, atomic_write, current_umask
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])

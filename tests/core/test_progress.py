@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import FIXTURES, git, run_wheels
 
-from multibuild.progress import Condenser
+from multibuild.core.progress import Condenser
 
 STEPS = 1200
 NOISY_BACKEND = f'''\
@@ -134,13 +134,13 @@ def test_replayed_log_shows_one_line_per_tenth_and_interval_zero_shows_all() -> 
 
 def test_progress_filter_command() -> None:
     text = "".join(f"[{i}/300] Compiling\n" for i in range(1, 301)) + "done\n"
-    done = subprocess.run([sys.executable, "-m", "multibuild.progress"], input=text,
+    done = subprocess.run([sys.executable, "-m", "multibuild.core.progress"], input=text,
                           capture_output=True, text=True, check=True,
                           env={"MB_PROGRESS_INTERVAL": "3600", "PATH": "/usr/bin:/bin"},
-                          cwd=Path(__file__).resolve().parent.parent)
+                          cwd=Path(__file__).resolve().parents[2])
     assert done.stdout == "[1/300] Compiling\n[300/300] Compiling\ndone\n"
-    shown = subprocess.run([sys.executable, "-m", "multibuild.progress", "--help"],
+    shown = subprocess.run([sys.executable, "-m", "multibuild.core.progress", "--help"],
                            capture_output=True, text=True, check=True,
-                           cwd=Path(__file__).resolve().parent.parent)
-    assert shown.stdout.startswith("usage: python -m multibuild.progress")
+                           cwd=Path(__file__).resolve().parents[2])
+    assert shown.stdout.startswith("usage: python -m multibuild.core.progress")
     assert "MB_PROGRESS_INTERVAL" in shown.stdout

@@ -1,4 +1,4 @@
-"""multibuild/provision.py: one policy for installing system packages (the tests' LLVM,
+"""multibuild/core/provision.py: one policy for installing system packages (the tests' LLVM,
 the build's ccache, install_gfortran), exercised with a stand-in apt-get on PATH."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from multibuild.provision import SystemPackage, ensure
+from multibuild.core.provision import SystemPackage, ensure
 
 pytestmark = pytest.mark.skipif(sys.platform == "darwin", reason="apt-get is the Linux path")
 
@@ -79,7 +79,7 @@ def test_a_build_without_ccache_says_so_in_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """./wheels build's ccache: no installer reachable (no apt-get on PATH) -> one line, and
     the build goes on; USE_CCACHE=0 -> nothing tried, nothing said."""
-    from multibuild.incremental import provision_ccache
+    from multibuild.build.incremental import provision_ccache
 
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -1,4 +1,4 @@
-"""The one ref and REPO_DIR check (multibuild/refs.py): git's own rules, proved against the
+"""The one ref and REPO_DIR check (multibuild/core/refs.py): git's own rules, proved against the
 real ``git check-ref-format --allow-onelevel`` over thousands of generated names, and the
 policy on top of them."""
 
@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from multibuild import UsageError
-from multibuild.refs import (
+from multibuild.core.refs import (
     MAX_REF_LENGTH,
     check_ref,
     git_ref_problem,

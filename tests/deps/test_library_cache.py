@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_shell
-from test_shell_library import make_tarball
+from conftest import make_tarball, run_shell
 
 # A configure script that writes a Makefile; every build appends to BUILD_COUNT so a test can
 # tell a rebuild from a cache hit. INSTALL honours DESTDIR (as autotools does) unless the
@@ -220,7 +219,7 @@ def test_a_build_container_without_ccache_gets_the_static_one(tmp_path: Path) ->
     static ccache under the cache directory and the container's activate_ccache wires it;
     a rebuild hits and the log shows the counts. Here a PATH without ccache stands in for the
     container (the copy runs as it would under /io)."""
-    from multibuild.docker import container_ccache
+    from multibuild.build.docker import container_ccache
 
     root = tmp_path / "repo"
     root.mkdir()

@@ -73,7 +73,7 @@ def openblas_prefix(tmp: Path, dist: str = "scipy-openblas64") -> Path:
     scipy-openblas wheel installed in the tool environment, kept as LICENSE.txt."""
     from importlib import metadata
 
-    from multibuild.licenses import copy_artifact_licence
+    from multibuild.deps.licenses import copy_artifact_licence
 
     files = metadata.distribution(dist).files or []
     info = next(f for f in files if f.parts[0].endswith(".dist-info")).parts[0]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "tools" / "openblas_support.py"
 FIXTURE = ROOT / "tests" / "fixtures" / "blasdot"
 VERSION = "0.3.34.481.3"

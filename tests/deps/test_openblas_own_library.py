@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VERSION = "0.3.34.481.3"
 
 scipy_openblas32 = pytest.importorskip("scipy_openblas32")

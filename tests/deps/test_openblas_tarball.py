@@ -1,4 +1,4 @@
-"""The tarball source of multibuild/openblas.py against a real HTTP server on 127.0.0.1.
+"""The tarball source of multibuild/deps/openblas.py against a real HTTP server on 127.0.0.1.
 
 The server serves crafted archives; each unsafe one must be refused with a one-line error and
 leave nothing behind, neither in the cache nor anywhere outside it.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "tools" / "openblas_support.py"
 
 
@@ -284,7 +284,7 @@ def test_test_mode_reports_every_failure(server: Served, tmp_path: Path) -> None
 
 def test_repository_table_is_well_formed() -> None:
     sys.path.insert(0, str(ROOT))
-    from multibuild.openblas import DEFAULT_SHA256_TABLE, load_table
+    from multibuild.deps.openblas import DEFAULT_SHA256_TABLE, load_table
 
     base, files = load_table(DEFAULT_SHA256_TABLE)
     assert base.startswith("https://") and "{version}" in base
@@ -375,7 +375,7 @@ def test_unsafe_zip_member_is_refused(server: Served, tmp_path: Path) -> None:
 def test_zip_symlink_escaping_is_refused(tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from multibuild import MultibuildError
-    from multibuild.openblas import safe_extract_zip
+    from multibuild.deps.openblas import safe_extract_zip
 
     archive = tmp_path / "a.zip"
     with zipfile.ZipFile(archive, "w") as zf:

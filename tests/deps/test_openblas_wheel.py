@@ -1,4 +1,4 @@
-"""The wheel source of multibuild/openblas.py with the real scipy-openblas32/64 wheels.
+"""The wheel source of multibuild/deps/openblas.py with the real scipy-openblas32/64 wheels.
 
 Wheels come from the package index through pip (the one allowed non-loopback traffic) into a
 cache shared by this module's tests; everything else is offline.
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from multibuild import MultibuildError, openblas  # noqa: E402
+from multibuild import MultibuildError  # noqa: E402
+from multibuild.deps import openblas  # noqa: E402
 
 CLI = ROOT / "tools" / "openblas_support.py"
 VERSION = "0.3.34.481.3"

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, run_shell
+from conftest import REPO_ROOT, make_tarball, run_shell
 from source_mirror import Mirror, serving, sha256
-from test_shell_library import make_tarball
 
-from multibuild import MultibuildError, recipes
+from multibuild import MultibuildError
+from multibuild.deps import recipes
 
 BUILDERS = """build_zlib build_new_zlib build_bzip2 build_xz build_libpng build_jpeg
 build_libjpeg_turbo build_tiff build_openjpeg build_lcms2 build_giflib build_libwebp

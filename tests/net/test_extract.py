@@ -1,4 +1,4 @@
-"""multibuild/extract.py: links that escape only once a later link exists, writes through links,
+"""multibuild/net/extract.py: links that escape only once a later link exists, writes through links,
 decompression bombs, member counts; lay_out_prefix never writes outside the prefix; the wheel
 source of OpenBLAS goes through the same checks."""
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from multibuild import MultibuildError
-from multibuild.extract import Limits, safe_extract_tar, safe_extract_zip
+from multibuild.net.extract import Limits, safe_extract_tar, safe_extract_zip
 
 Entry = tuple[str, bytes] | tuple[str, str, str]  # (name, data) or (name, "link", target)
 
@@ -204,7 +204,7 @@ def test_member_count_and_env_limits(kind: str, tmp_path: Path,
 
 
 def linux_target() -> object:
-    from multibuild.openblas import make_target
+    from multibuild.deps.openblas import make_target
 
     return make_target({"PLAT": "x86_64", "MB_ML_VER": "2014"}, ilp64=False,
                        version="0.3.10")
@@ -212,7 +212,7 @@ def linux_target() -> object:
 
 def test_lay_out_prefix_never_writes_outside(tmp_path: Path) -> None:
     """Even given a tree with a linked pkgconfig (made by hand, not by extraction)."""
-    from multibuild.openblas import lay_out_prefix
+    from multibuild.deps.openblas import lay_out_prefix
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -239,7 +239,7 @@ def test_lay_out_prefix_never_writes_outside(tmp_path: Path) -> None:
 
 
 def test_openblas_wheel_source_refuses_the_chain(tmp_path: Path) -> None:
-    from multibuild.openblas import Options, Target, fetch_wheel
+    from multibuild.deps.openblas import Options, Target, fetch_wheel
 
     outside = tmp_path / "cache" / ".." / "outside"
 

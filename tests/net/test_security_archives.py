@@ -12,8 +12,8 @@ import pytest
 from test_extract import gzip_bomb, linux_target, make_tar, make_zip, zip_bomb
 
 from multibuild import MultibuildError
-from multibuild.extract import Limits, safe_extract_tar, safe_extract_zip
-from multibuild.openblas import lay_out_prefix
+from multibuild.deps.openblas import lay_out_prefix
+from multibuild.net.extract import Limits, safe_extract_tar, safe_extract_zip
 
 
 @pytest.mark.parametrize("kind", ["tar", "zip"])

@@ -30,8 +30,9 @@ from test_upload_helpers import (
     sha256,
 )
 
-from multibuild import download, fetch, upload, wheel_uploader
-from multibuild.fetch import FetchError, Http
+from multibuild.net import fetch
+from multibuild.net.fetch import FetchError, Http
+from multibuild.release import download, upload, wheel_uploader
 
 EXP = ["--expect", "3.12:linux-x86_64"]
 TAG = "cp312-cp312-manylinux_2_28_x86_64"
@@ -99,7 +100,7 @@ def test_redirected_index_listing_is_refused_and_gets_no_token(tmp_path: Path) -
             running_pypiserver(tmp_path / "index", fallback=other.url + "simple/") as index:
         env = loopback_env(BUILD_REASON="IndividualCI", STAGING_UPLOAD_URL=index.url,
                            STAGING_UPLOAD_USER=USER, STAGING_UPLOAD_TOKEN=TOKEN)
-        done = subprocess.run([sys.executable, "-m", "multibuild.upload", "-w", str(house),
+        done = subprocess.run([sys.executable, "-m", "multibuild.release.upload", "-w", str(house),
                                "--backoff", "0"], env=env, capture_output=True, text=True,
                               timeout=120, check=False)
         assert done.returncode == 1, done.stdout + done.stderr
@@ -295,7 +296,8 @@ def test_two_uploads_of_one_set_at_once_both_succeed(tmp_path: Path) -> None:
     with running_pypiserver(tmp_path / "index") as index:
         env = loopback_env(BUILD_REASON="IndividualCI", STAGING_UPLOAD_URL=index.url,
                            STAGING_UPLOAD_USER=USER, STAGING_UPLOAD_TOKEN=TOKEN)
-        cmd = [sys.executable, "-m", "multibuild.upload", "-w", str(house), "--backoff", "0"]
+        cmd = [sys.executable, "-m", "multibuild.release.upload", "-w", str(house),
+               "--backoff", "0"]
         procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
         outputs = [p.communicate(timeout=300) for p in procs]

@@ -25,7 +25,7 @@ from test_upload_helpers import (
     sha256,
 )
 
-from multibuild.download import (
+from multibuild.release.download import (
     DownloadError,
     Http,
     RemoteFile,
@@ -193,7 +193,7 @@ def test_gate() -> None:
 
 
 def test_default_expected_set_is_the_ci_matrix() -> None:
-    from multibuild.download import matrix_pairs
+    from multibuild.release.download import matrix_pairs
 
     pairs = matrix_pairs(REPO_ROOT)
     assert ("3.12", "linux-x86_64") in pairs and ("3.12", "windows-win_amd64") in pairs
@@ -217,7 +217,7 @@ def test_stage_download_gate_against_pypiserver(
     env = loopback_env(BUILD_REASON="IndividualCI", BUILD_COMMIT="v1.0.0",
                        STAGING_UPLOAD_URL=pypiserver.url, STAGING_UPLOAD_USER=USER,
                        STAGING_UPLOAD_TOKEN=TOKEN)
-    staged = subprocess.run([sys.executable, "-m", "multibuild.upload", "-w", str(house)],
+    staged = subprocess.run([sys.executable, "-m", "multibuild.release.upload", "-w", str(house)],
                             env=env, capture_output=True, text=True, cwd=REPO_ROOT)
     assert staged.returncode == 0, staged.stderr
     local = {p.name: sha256(p) for p in house.glob("*.whl")}

@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 from test_upload_helpers import REPO_ROOT, FileServer, loopback_env, make_wheel, sha256
 
-from multibuild.download import (
+from multibuild.net.fetch import Http, update_manifest
+from multibuild.release.download import (
     DownloadError,
     RemoteFile,
     download_all,
     list_anaconda,
     read_manifest,
 )
-from multibuild.fetch import Http, update_manifest
 
 ORG, PKG = "multibuild-wheels-staging", "tinypkg"
 TAGS = ["cp311-cp311-manylinux_2_28_x86_64", "cp312-cp312-manylinux_2_28_x86_64",
@@ -217,7 +217,7 @@ def test_one_signal_stops_download_wheels_and_keeps_the_manifest(
 WRITER = """
 import sys
 from pathlib import Path
-from multibuild.fetch import update_manifest
+from multibuild.net.fetch import update_manifest
 directory, prefix, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 for i in range(count):
     update_manifest(directory, {f"{prefix}-{i}.whl": f"{i:064x}"})

@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from test_upload_helpers import REPO_ROOT, loopback_env
 
-from multibuild import download, mirror, openblas, upload, wheel_uploader
+from multibuild.deps import openblas
+from multibuild.release import download, upload, wheel_uploader
 
 # Nothing listens there: a tool that tried to fetch before refusing its input would fail with
+from multibuild.source import mirror
+
 # a connection error instead of the expected line.
 NOWHERE = "http://127.0.0.1:9/simple/"
 DW = ["1.0.0", "-p", "tinypkg", "-u", NOWHERE, "--no-progress"]

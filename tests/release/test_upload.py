@@ -26,7 +26,7 @@ from test_upload_helpers import (
     sha256,
 )
 
-from multibuild.upload import (
+from multibuild.release.upload import (
     Destination,
     Retry,
     UploadError,
@@ -285,7 +285,7 @@ def test_token_never_in_any_output(tmp_path: Path, pypiserver: PypiServer) -> No
     statuses, output = [], ""
     for env, where in zip(runs, houses):
         done = subprocess.run(
-            [sys.executable, "-m", "multibuild.upload", "-w", str(where), "--backoff", "0",
+            [sys.executable, "-m", "multibuild.release.upload", "-w", str(where), "--backoff", "0",
              "--attempts", "2"], env=env, capture_output=True, text=True, cwd=REPO_ROOT)
         statuses.append(done.returncode)
         output += done.stdout + done.stderr
@@ -306,7 +306,7 @@ def test_signal_during_upload_kills_the_tool_and_leaves_no_secret(tmp_path: Path
     env = loopback_env(**PUSH, STAGING_UPLOAD_TOKEN=TOKEN, MB_ANACONDA=str(exe),
                        TMPDIR=str(tmp))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "multibuild.upload", "-w", str(wheelhouse(tmp_path)),
+        [sys.executable, "-m", "multibuild.release.upload", "-w", str(wheelhouse(tmp_path)),
          "--timeout", "600"], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     pid_file = tmp_path / "pid"

@@ -23,9 +23,9 @@ from test_upload_helpers import (
     running_pypiserver,
 )
 
-from multibuild.nightly import main as nightly_main
-from multibuild.nightly import nightly_version, rewrite_wheel_version
-from multibuild.upload import main as upload_main
+from multibuild.ci.nightly import main as nightly_main
+from multibuild.ci.nightly import nightly_version, rewrite_wheel_version
+from multibuild.release.upload import main as upload_main
 
 
 @pytest.fixture

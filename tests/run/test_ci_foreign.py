@@ -1,4 +1,4 @@
-"""Other wheels repositories' CI files in the one CI model (multibuild/cifiles.py,
+"""Other wheels repositories' CI files in the one CI model (multibuild/ci/cifiles.py,
 cimatrix.py, cirun.py, cicheck.py): how their jobs are read, listed, evaluated and checked.
 The end-to-end runs of whole real-style repositories are in test_real_style_repos.py."""
 
@@ -14,8 +14,9 @@ import pytest
 from conftest import REPO_ROOT, run_wheels
 
 from multibuild import MultibuildError
-from multibuild.cicheck import check
-from multibuild.cimatrix import (
+from multibuild.build.wheelfit import interpreter_tags
+from multibuild.ci.cicheck import check
+from multibuild.ci.cimatrix import (
     Host,
     evaluated_environment,
     expand,
@@ -23,9 +24,8 @@ from multibuild.cimatrix import (
     python_of,
     skip_reason,
 )
-from multibuild.cirun import Condition, JobRun, publishing_steps, travis_driver
-from multibuild.testdir import prepare
-from multibuild.wheelfit import interpreter_tags
+from multibuild.run.cirun import Condition, JobRun, publishing_steps, travis_driver
+from multibuild.run.testdir import prepare
 
 TRAVIS = """\
 env:
@@ -282,7 +282,7 @@ def test_jobs_and_check_work_on_another_repository_by_path(tmp_path: Path) -> No
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="an x86_64 host refuses aarch64")
 def test_a_platform_from_the_ci_file_this_host_cannot_build_is_named(tmp_path: Path,
                                                                      python_here: str) -> None:
-    from multibuild.options import RunOptions
+    from multibuild.run.options import RunOptions
 
     repo = _repo(tmp_path, {".travis.yml": TRAVIS.replace("    - REPO_DIR=\"proj\"\n",
                                                           "    - REPO_DIR=\"proj\"\n"
@@ -334,7 +334,7 @@ def test_old_interpreters_tags_are_read(version: str, pythons_all: dict[str, Pat
 
 @pytest.fixture(scope="module")
 def pythons_all() -> dict[str, Path]:
-    from multibuild.interpreters import discover
+    from multibuild.core.interpreters import discover
 
     return {v: i.path for v, i in discover().items()}
 

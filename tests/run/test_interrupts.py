@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 from conftest import FIXTURES, REPO_ROOT, FixtureRepo, run_wheels, tool_env
 
-from multibuild.report import SCHEMA
+from multibuild.run.report import SCHEMA
 
 # pre_build leaves a half-made wheel (as a build stopped midway does), starts a marker process
 # (its pid in the target's work dir) and waits for it, so the target sits in build_wheel until

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from conftest import FIXTURES, FixtureRepo, run_wheels
 
-from multibuild.report import SCHEMA
+from multibuild.run.report import SCHEMA
 
 FAILING = """
 # run_tests fails for one Python only: MB_PYTHON_VERSION={python}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import FixtureRepo, run_wheels
 
-from multibuild.repair import repair_wheel
+from multibuild.build.repair import repair_wheel
 
 
 @dataclass

@@ -8,8 +8,8 @@ import pytest
 from conftest import REPO_ROOT, run_wheels
 
 from multibuild import MultibuildError
-from multibuild.interpreters import OLDEST_PYTHON, discover
-from multibuild.options import ALL_PYTHONS_FROM, RunOptions
+from multibuild.core.interpreters import OLDEST_PYTHON, discover
+from multibuild.run.options import ALL_PYTHONS_FROM, RunOptions
 
 
 def test_python_all_is_every_supported_interpreter_found_oldest_first() -> None:

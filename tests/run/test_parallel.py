@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, FixtureRepo, run_wheels
 
-from multibuild.runner import read_step_log
+from multibuild.run.runner import read_step_log
 
 
 def build(tmp: Path, repo: FixtureRepo, pythons: list[str],

@@ -13,11 +13,11 @@ import pytest
 from conftest import run_shell
 from test_upload_helpers import make_wheel
 
-from multibuild.options import Target
-from multibuild.report import SCHEMA, write_report, write_run_report
-from multibuild.runner import StepResult, TargetResult
-from multibuild.upload import passed_wheels, select_wheels
-from multibuild.wheelinfo import inspect
+from multibuild.build.wheelinfo import inspect
+from multibuild.release.upload import passed_wheels, select_wheels
+from multibuild.run.options import Target
+from multibuild.run.report import SCHEMA, write_report, write_run_report
+from multibuild.run.runner import StepResult, TargetResult
 
 
 def validate(data: object) -> None:

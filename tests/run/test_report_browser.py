@@ -22,8 +22,8 @@ from conftest import FIXTURES, FixtureRepo, run_wheels
 from test_report_provenance import scipy_like_result
 
 from multibuild.cli import TEST_SYSTEM_PACKAGES
-from multibuild.report import write_run_report
-from multibuild.testresults import TestResults
+from multibuild.run.report import write_run_report
+from multibuild.run.testresults import TestResults
 
 CHROMIUM = TEST_SYSTEM_PACKAGES["chromium"].probe
 WIDTH = 1280

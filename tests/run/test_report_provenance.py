@@ -15,11 +15,11 @@ from rich.console import Console
 from test_report import validate
 from test_upload_helpers import make_wheel
 
-from multibuild.options import Target
-from multibuild.report import checkout_record, write_run_report
-from multibuild.runner import StepResult, TargetResult
-from multibuild.summary import print_summary
-from multibuild.wheelinfo import inspect
+from multibuild.build.wheelinfo import inspect
+from multibuild.run.options import Target
+from multibuild.run.report import checkout_record, write_run_report
+from multibuild.run.runner import StepResult, TargetResult
+from multibuild.run.summary import print_summary
 
 RUNTIMES = ("libgfortran-040039e1.so.5.0.0", "libquadmath-96973f99.so.0.0.0")
 

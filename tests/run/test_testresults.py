@@ -16,9 +16,9 @@ from conftest import FIXTURES, FixtureRepo, run_wheels
 from rich.console import Console
 from test_report import result, validate
 
-from multibuild.report import write_run_report
-from multibuild.summary import print_summary
-from multibuild.testresults import TestResults, collect, from_junit_xml, pytest_summaries
+from multibuild.run.report import write_run_report
+from multibuild.run.summary import print_summary
+from multibuild.run.testresults import TestResults, collect, from_junit_xml, pytest_summaries
 
 # A suite with every outcome but a failure: 3 passed, 1 skipped, 1 xfailed, 1 xpassed.
 SUITE = '''

@@ -13,8 +13,8 @@ from conftest import REPO_ROOT, run_shell
 from crossbuild import PY_TAG, llvm_bin_or_skip, macos_thin_wheel
 from shellcontract import Case, Outcome, check_table, errexit_once, run_cases
 
-from multibuild.macos import DEPLOYMENT_TARGETS, PYTHON_ORG_RELEASES
-from multibuild.repair import repair_wheel
+from multibuild.build.macos import DEPLOYMENT_TARGETS, PYTHON_ORG_RELEASES
+from multibuild.build.repair import repair_wheel
 
 LIB = REPO_ROOT / "multibuild"
 PY = sys.executable

@@ -19,7 +19,7 @@ import pytest
 from conftest import REPO_ROOT, run_shell, tool_env
 
 from multibuild import MultibuildError
-from multibuild.shellvars import records
+from multibuild.core.shellvars import records
 
 
 def hostile(canary: Path) -> list[str]:
@@ -56,7 +56,7 @@ def tmp_root(tmp_path: Path, dump: Path) -> Path:
     return root
 
 
-# What each service sets for a push and for a scheduled build (multibuild.events).
+# What each service sets for a push and for a scheduled build (multibuild.ci.events).
 EVENTS = {
     "azure": ({"BUILD_REASON": "IndividualCI"}, {"BUILD_REASON": "Schedule"}),
     "travis": ({"TRAVIS_EVENT_TYPE": "push"}, {"TRAVIS_EVENT_TYPE": "cron"}),
@@ -151,7 +151,7 @@ def test_records_refuse_a_value_that_would_end_a_record(value: str) -> None:
 
 def test_events_module_prints_records_not_shell(tmp_path: Path) -> None:
     value = hostile(tmp_path / "canary")[0]
-    done = subprocess.run([sys.executable, "-m", "multibuild.events"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "multibuild.ci.events"], capture_output=True,
                           text=True, env=ci_env({"BUILD_REASON": "IndividualCI",
                                                  "BUILD_COMMIT": value}), check=False)
     assert done.returncode == 0, done.stderr

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import FixtureRepo, run_shell
+from conftest import FixtureRepo, make_tarball, run_shell
 
 
 def ok(script: str, **kw: object) -> str:
@@ -25,16 +23,6 @@ def test_check_sha256sum(tmp_path: Path) -> None:
     bad = run_shell(f"check_sha256sum {f} {'0' * 64}")
     assert bad.returncode != 0
     assert f"sha256 mismatch for {f}" in bad.stderr
-
-
-def make_tarball(path: Path, top: str, files: dict[str, str]) -> None:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, content in files.items():
-            data = content.encode()
-            info = tarfile.TarInfo(f"{top}/{name}")
-            info.size = len(data)
-            info.mode = 0o755
-            tar.addfile(info, io.BytesIO(data))
 
 
 def test_untar_and_fetch_unpack(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The project checkout in real git repositories: clean_code and fill_submodule with REPO_DIR as
 a submodule, the URL asked for, per-target copies (git clones, valid under a concurrent
-repack), and what was checked out (python -m multibuild.checkout)."""
+repack), and what was checked out (python -m multibuild.source.checkout)."""
 
 from __future__ import annotations
 
@@ -269,12 +269,12 @@ def test_checkout_info_names_url_ref_and_hash(tmp_path: Path) -> None:
     copy = tmp_path / "target" / "src" / "co"
     ok(f"mb_target_checkout {checkout} {copy}")
     described = subprocess.run(
-        [sys.executable, "-m", "multibuild.checkout", "describe", str(copy)],
+        [sys.executable, "-m", "multibuild.source.checkout", "describe", str(copy)],
         capture_output=True, text=True, check=True, cwd=REPO_ROOT,
     )
     assert json.loads(described.stdout) == recorded
     missing = subprocess.run(
-        [sys.executable, "-m", "multibuild.checkout", "describe", str(tmp_path)],
+        [sys.executable, "-m", "multibuild.source.checkout", "describe", str(tmp_path)],
         capture_output=True, text=True, check=False, cwd=REPO_ROOT,
     )
     assert missing.returncode == 1
@@ -282,7 +282,7 @@ def test_checkout_info_names_url_ref_and_hash(tmp_path: Path) -> None:
 
 
 def test_checkout_info_never_shows_credentials(tmp_path: Path) -> None:
-    from multibuild.checkout import describe
+    from multibuild.source.checkout import describe
 
     project = make_project(tmp_path / "upstream")
     checkout = tmp_path / "co"

@@ -1,4 +1,4 @@
-"""tools/set-build-commit against a local sdist mirror (multibuild/mirror.py): the mirror's
+"""tools/set-build-commit against a local sdist mirror (multibuild/source/mirror.py): the mirror's
 synthetic commit hash exists in no real history of the project, so writing it into the CI
 files is refused (one line, non-zero, nothing written) unless --allow-mirror."""
 
@@ -11,9 +11,9 @@ import pytest
 from conftest import REPO_ROOT, FixtureRepo, git, tool_env
 from test_mirror import make_sdist
 
-from multibuild.cifiles import CI_FILES
-from multibuild.extract import safe_extract_tar
-from multibuild.mirror import commit_tree
+from multibuild.ci.cifiles import CI_FILES
+from multibuild.net.extract import safe_extract_tar
+from multibuild.source.mirror import commit_tree
 
 
 def set_build_commit(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
