@@ -41,7 +41,8 @@ function mb_error {
 }
 
 function mb_python {
-    # Run a helper module of this library: mb_python MODULE [ARGS...]
+    # Run a helper module of this library: mb_python PACKAGE.MODULE [ARGS...], e.g.
+    # mb_python build.incremental requires SRC (python -m multibuild.build.incremental).
     # Uses the tool environment (MB_TOOL_PYTHON), creating it on first use.
     local module=$1; shift
     if [ -z "${MB_TOOL_PYTHON:-}" ]; then

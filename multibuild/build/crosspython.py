@@ -293,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           "MB_CROSS_TESTED_WITH": how,
                                           "MB_CROSS_UV_PLATFORM": platform}))
         return 0
+
     return run_cli(body)
 
 

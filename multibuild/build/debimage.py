@@ -494,6 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         print(build(recipe, args.root))
         return 0
+
     return run_cli(body, 1)
 
 

@@ -575,6 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "build":
             return run_step("build", args.plat, environ, args.root, args.commands)
         return run_step("test", args.plat, environ, args.root)
+
     return run_cli(body, 1)
 
 

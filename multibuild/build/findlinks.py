@@ -202,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = WheelTarget(args.python, parse_glibc(args.glibc), args.arch)
         prepare(args.requirements, target, args.dest)
         return 0
+
     return run_cli(body, 1)
 
 

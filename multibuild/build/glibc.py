@@ -295,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if record["policy_met"] is False:
                 status = 1
         return status
+
     return run_cli(body)
 
 

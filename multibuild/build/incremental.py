@@ -644,6 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if text:
             print(text)
         return 0
+
     return run_cli(body, 1)
 
 

@@ -439,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in repair_wheelhouse(args.in_dir, args.out_dir, checkout=source):
             print(f"repaired: {path.name}")
         return 0
+
     return run_cli(body, 1)
 
 

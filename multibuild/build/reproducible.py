@@ -195,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise MultibuildError(f"{wheel}: not a zip archive") from None
             print(f"{'normalized' if changed else 'already normal'}: {wheel.name}")
         return 0
+
     return run_cli(body, 2)
 
 

@@ -641,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_record(Path(environ["MB_WORK_DIR"]), record)
         sys.stdout.write(records(exports))
         return 0
+
     return run_cli(body)
 
 

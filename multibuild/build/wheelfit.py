@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in fitting_wheels(args.wheelhouse, args.python):
             print(path)
         return 0
+
     return run_cli(body, 1)
 
 

@@ -164,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(shlex.join(delvewheel_command(args.wheel, args.dest, os.environ)))
         return 0
+
     return run_cli(body, 1)
 
 

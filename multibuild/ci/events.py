@@ -118,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.buffer.write(text.encode("utf-8"))  # UTF-8 and "\n" on every OS
         sys.stdout.flush()
         return 0
+
     return run_cli(body, 1)
 
 

@@ -183,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 wheel.unlink()
             print(path)
         return 0
+
     return run_cli(body, 1)
 
 

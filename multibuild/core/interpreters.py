@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             for version, interp in discover().items():
                 print(f"{version}\t{interp.path}")
         return 0
+
     return run_cli(body, 1)
 
 

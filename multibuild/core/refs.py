@@ -202,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_repo_dir(args.repo_dir, f"{prefix}REPO_DIR")
         if args.ref is not None:
             check_ref(args.ref, f"{prefix}BUILD_COMMIT")
+
     return run_cli(body, 2)
 
 

@@ -209,6 +209,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         found = check_bundled(args.distribution, args.bundles)
         print(f"{args.distribution}: bundled licences in {found}")
         return 0
+
     return run_cli(body, 1)
 
 

@@ -949,6 +949,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         else:
             print(prefix)
         return 0
+
     try:
         return run_cli(body)
     except OSError as exc:

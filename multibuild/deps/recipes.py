@@ -508,6 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "shell":
             sys.stdout.write(shell_defaults(load_table()))
         return 0
+
     return run_cli(body, 1)
 
 

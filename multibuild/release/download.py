@@ -612,6 +612,7 @@ def main(argv: Sequence[str] | None = None, root: Path | None = None) -> int:
                 return 1
             print(f"complete: {len(pairs)} expected wheels present")
             return 0
+
     try:
         return run_cli(body, 2)
     except (KeyboardInterrupt, Interrupted) as exc:

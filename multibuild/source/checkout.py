@@ -137,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.say is not None:
             print(f"{args.say}{source_sentence(found.record())}")
         return 0
+
     return run_cli(body, 1)
 
 
