@@ -176,16 +176,17 @@ def test_every_tool_in_the_docs_exists_with_its_options() -> None:
         assert not missing, (tool, missing)
 
 
-MODULE_PATH = re.compile(r"`(multibuild/[\w/]+\.(?:py|json|sh))`")
+# Code the docs name by path (inline code, never links: those would leave docs/).
+CODE_PATH = re.compile(r"`((?:multibuild|tests|tools|benchmarks)/[\w/.-]+\.(?:py|json|sh))`")
 MODULE_RUN = re.compile(r"python -m (multibuild(?:\.\w+)+)")
 
 
 @pytest.mark.skipif(not (REPO_ROOT / "multibuild" / "core").is_dir(),
                     reason="the docs name the subpackage layout of issue 24, not yet here")
-def test_every_module_the_docs_name_exists() -> None:
+def test_every_module_and_test_the_docs_name_exists() -> None:
     for doc in documents():
         text = doc.read_text()
-        for name in MODULE_PATH.findall(text):
+        for name in CODE_PATH.findall(text):
             assert (REPO_ROOT / name).is_file(), (doc.name, name)
         for module in set(MODULE_RUN.findall(text)):
             path = REPO_ROOT / (module.replace(".", "/") + ".py")
