@@ -254,7 +254,7 @@ def test_wheels_test_passes_pytest_arguments_through(module: str, args: list[str
                                                      collected: str,
                                                      deselected: bool | None) -> None:
     """`./wheels test -k lifecycle`, `./wheels test --slow -k numpy` and `./wheels test
-    --docker`, as in the README and the user guide (docs/user-guide.md)."""
+    --docker`, as in the README."""
     module = f"tests/test_{module}.py"
     done = run_wheels(["test", "--no-provision", *args, "--collect-only", "-q", module],
                       timeout=300)
