@@ -178,7 +178,7 @@ def test_every_tool_in_the_docs_exists_with_its_options() -> None:
 
 # Code the docs name by path (inline code, never links: those would leave docs/).
 CODE_PATH = re.compile(r"`((?:multibuild|tests|tools|benchmarks)/[\w/.-]+\.(?:py|json|sh))`")
-MODULE_RUN = re.compile(r"python -m (multibuild(?:\.\w+)+)")
+MODULE_RUN = re.compile(r"python -m (multibuild(?:\.[a-z_]+)+)")
 
 
 @pytest.mark.skipif(not (REPO_ROOT / "multibuild" / "core").is_dir(),
