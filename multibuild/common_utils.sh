@@ -1508,9 +1508,11 @@ function mb_path_map {
     # Export MB_PATH_MAP: the build's machine- and clone-specific directories, each with the
     # stable name the wheel gets instead ("OLD=NEW" lines, most general first): the build
     # interpreter's installation (/mb/python), the wheels repository (/mb/root), the cache
-    # (/mb/cache) and the target's work dir (/mb/work: checkout copy, environments, build
-    # directory). The compilers map them (mb_path_map_flags) and the repair rewrites them in
-    # the wheel's text files (multibuild/build/reproducible.py), so a wheel's bytes do not depend on
+    # (/mb/cache), OpenBLAS's prefix (/mb/openblas: OPENBLAS, build_openblas unpacks it in the
+    # user's cache, and meson records its pkg-config directories) and the target's work dir
+    # (/mb/work: checkout copy, environments, build directory). The compilers map them
+    # (mb_path_map_flags) and the repair rewrites them in the wheel's text files
+    # (multibuild/build/reproducible.py), so a wheel's bytes do not depend on
     # where the repository was cloned or who built it. MB_PATH_MAP=none: no mapping.
     [ "${MB_PATH_MAP:-}" != none ] || return 0
     local base="" entry dir real lines=""
@@ -1521,6 +1523,7 @@ function mb_path_map {
     fi
     for entry in "$base=/mb/python" "${MB_ROOT:-}=/mb/root" \
             "${MB_CACHE_DIR:-${MB_ROOT:+$MB_ROOT/build/cache}}=/mb/cache" \
+            "${OPENBLAS:-}=/mb/openblas" \
             "${MB_WORK_DIR:+$(abspath "$MB_WORK_DIR")}=/mb/work"; do
         dir=${entry%=*}
         # Not "/" (it would map everything) and only directories that exist.

@@ -1,5 +1,6 @@
 """Real-style wheels repositories for the tests: a fixture's CI files and config.sh with this
-library swapped in for the multibuild submodule, as README's *Drop-in multibuild* says.
+library swapped in for the multibuild submodule, as the README's *Drop-in multibuild* (and
+docs/drop-in.md) says.
 
 :func:`wheels_repo` commits the fixture (``tests/fixtures/<name>``: CI files, ``config.sh``,
 ``env_vars.sh``, ``gitignore``) with this repository's ``multibuild/``, ``wheels`` and

@@ -2,7 +2,8 @@
 is now one ``error:`` line naming the culprit, exit status 2, no traceback, nothing written
 and nothing fetched. Run through the real entry points a release manager types.
 
-The README's Reliability section lists these cases; keep the two in step."""
+The documentation's Reliability page (docs/reliability.md) lists these cases; keep the two
+in step."""
 
 from __future__ import annotations
 
@@ -119,6 +120,6 @@ def test_bad_input_is_one_line_exit_2(case: str, tool: str, argv: list[str],
     assert not os.path.lexists(tmp_path / "not-there")
 
 
-def test_case_count_matches_the_readme() -> None:
-    text = (REPO_ROOT / "README.md").read_text()
+def test_case_count_matches_the_reliability_page() -> None:
+    text = (REPO_ROOT / "docs" / "reliability.md").read_text()
     assert f"{len(CASES)} inputs that were tracebacks or silently accepted" in text

@@ -146,18 +146,22 @@ def test_path_map_names_directories_as_given_and_resolved(tmp_path: Path) -> Non
     (tmp_path / "link").symlink_to(real)
     quoted = tmp_path / "it's"
     quoted.mkdir()
+    openblas = tmp_path / "openblas"  # build_openblas's prefix, in the user's cache
+    openblas.mkdir()
     env = {"MB_WORK_DIR": str(tmp_path / "link"), "MB_CACHE_DIR": str(quoted),
-           "MB_PYTHON_BASE": "", "CFLAGS": "-O2"}
+           "OPENBLAS": str(openblas), "MB_PYTHON_BASE": "", "CFLAGS": "-O2"}
     done = run_shell('unset PYTHON_EXE; mb_path_map; printf "%s\\n" "$MB_PATH_MAP"; '
                      'mb_path_map_flags printenv CFLAGS', env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[:4] == [f"{REPO_ROOT}=/mb/root", f"{quoted}=/mb/cache",
-                         f"{tmp_path / 'link'}=/mb/work", f"{real}=/mb/work"]
+    assert lines[:5] == [f"{REPO_ROOT}=/mb/root", f"{quoted}=/mb/cache",
+                         f"{openblas}=/mb/openblas", f"{tmp_path / 'link'}=/mb/work",
+                         f"{real}=/mb/work"]
     # A directory with a space is quoted for the build systems; one with a quote left out.
     root = f"-ffile-prefix-map={REPO_ROOT}=/mb/root"
     root = "" if "'" in root else f"'{root}' " if " " in root else f"{root} "
-    assert lines[4] == (f"-O2 {root}-ffile-prefix-map={tmp_path / 'link'}=/mb/work "
+    assert lines[5] == (f"-O2 {root}-ffile-prefix-map={openblas}=/mb/openblas "
+                        f"-ffile-prefix-map={tmp_path / 'link'}=/mb/work "
                         f"'-ffile-prefix-map={real}=/mb/work'")
 
 

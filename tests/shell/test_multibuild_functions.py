@@ -72,7 +72,8 @@ OTHER_FILES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# The ways multibuild's users source the library (README; docker_build_wrap.sh; config.sh).
+# The ways multibuild's users source the library (docs/drop-in.md; docker_build_wrap.sh;
+# config.sh).
 LINUX_STEPS = 'source multibuild/common_utils.sh; source multibuild/travis_steps.sh'
 SOURCINGS: dict[str, tuple[str, dict[str, str]]] = {
     "linux-ci-steps": (LINUX_STEPS, {}),
