@@ -96,7 +96,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     skipped = [name for name, wanted in (("slow", own.slow), ("docker", own.docker))
                if not wanted]
     marker = ["-m", " and ".join(f"not {name}" for name in skipped)] if skipped else []
-    config = ["-c", str(ROOT / "tests" / "pytest.ini")]  # not the repository's pyproject.toml
+    config = ["-c", str(ROOT / "tests" / "pytest.ini"),  # not the repository's pyproject.toml
+              # The repository's build/ (work directories, caches: whole Python trees, the
+              # projects' own tests) is no part of this suite; tests/build/ is.
+              f"--ignore={ROOT / 'build'}"]
     return subprocess.call([sys.executable, "-m", "pytest", *config, *marker, *pytest_args],
                            cwd=ROOT)
 

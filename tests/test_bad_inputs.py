@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import FixtureRepo, run_wheels, tool_env
+from conftest import REPO_ROOT, FixtureRepo, run_wheels, tool_env
 
 from multibuild import MultibuildError
 from multibuild.cli import main
@@ -264,3 +265,19 @@ def test_wheels_test_passes_pytest_arguments_through(module: str, args: list[str
     assert collected in done.stdout
     if deselected is not None:  # None: other tests of the module may be deselected by -k
         assert ("deselected" in done.stdout) == deselected
+
+
+def test_wheels_test_collects_the_stage_directories_and_not_the_work_directory() -> None:
+    """tests/build/ is collected (pytest skips directories named build by default); the
+    repository's build/ (work directories and caches, with other projects' tests) is not."""
+    (REPO_ROOT / "build").mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="collect-", dir=REPO_ROOT / "build"))
+    try:
+        (scratch / "test_not_this_suites.py").write_text("def test_other_project():\n    pass\n")
+        done = run_wheels(["test", "--no-provision", "--collect-only", "-q"], timeout=300)
+    finally:
+        (scratch / "test_not_this_suites.py").unlink()
+        scratch.rmdir()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "build/test_incremental.py::" in done.stdout
+    assert "test_not_this_suites" not in done.stdout
