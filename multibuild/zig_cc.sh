@@ -24,12 +24,17 @@
 #   -Wl,--version, -Wl,-v          answered as LLD (zig links ELF with LLD; its own "zig ld"
 #                                  answer sends numpy's vendored meson to a linker class it lacks)
 # and added, as gcc would have them: -fno-sanitize=undefined first (zig cc turns UBSan on in
-# builds without -O, as autotools builds with CFLAGS=-Wl,-strip-all are), and when linking, -L
+# builds without -O, as autotools builds with CFLAGS=-Wl,-strip-all are), -g0 unless a -g flag
+# asks for debug information (zig cc emits it by default, gcc does not), and when linking, -L
 # for each LIBRARY_PATH entry (configure_build.sh's BUILD_PREFIX/lib), then for a native build
 # the system's library directories MB_ZIG_SYSTEM_LIBS, and -idirafter the system's include
 # directories MB_ZIG_SYSTEM_INCLUDES (after zig's own glibc headers): a system zlib is found
 # as gcc finds it. A cross build has neither, and -I the target Python's headers
 # (MB_ZIG_PYTHON_INCLUDE) first: before those of this machine's Python that setuptools adds.
+# A C++ link without a -g flag loses its debug sections afterwards (objcopy --strip-debug;
+# the symbol table stays): zig links libc++ and libunwind statically, built with debug
+# information that names zig's installation and the directory of the build that first
+# needed them, which gcc's shared libstdc++ never puts into a wheel.
 # shellcheck disable=SC2034
 : "@MB_ZIG_CONFIG@"
 # zig's own cache (libc stubs, libc++): the user's, as when the wrapper was written, even in a
@@ -87,6 +92,10 @@ mb_zig_compile_only=""
 mb_zig_query=""
 mb_zig_lang=""
 mb_zig_linker_version=""
+mb_zig_debug=""
+mb_zig_output=a.out
+mb_zig_cxx=""
+[ "$MB_ZIG_TOOL" != c++ ] || mb_zig_cxx=1
 
 function mb_zig_linker_item {
     # Keep linker argument $1 (an item of -Wl,a,b or the value of -Xlinker) in mb_zig_items
@@ -161,6 +170,15 @@ while [ $# -gt 0 ]; do
         -flto|-flto=*|-fno-lto|-ffat-lto-objects|-fno-fat-lto-objects|-fuse-linker-plugin|\
         -fno-use-linker-plugin|-fuse-ld=*|-static-libgcc|-static-libstdc++) continue ;;
         -c|-S|-E|-M|-MM) mb_zig_compile_only=1 ;;
+        -g0) ;;
+        -g|-g[1-3]|-ggdb*|-gdwarf*|-gline-tables-only|-gfull|-gsplit-dwarf) mb_zig_debug=1 ;;
+        -lc++|-lstdc++) mb_zig_cxx=1 ;;
+        -o)
+            mb_zig_output=${1:-}
+            mb_zig_args+=(-o "${1:-}")
+            shift
+            continue ;;
+        -o*) mb_zig_output=${mb_zig_arg#-o} ;;
         -x)
             mb_zig_lang=1
             mb_zig_args+=(-x "${1:-}")
@@ -196,4 +214,26 @@ if [ -z "$mb_zig_compile_only" ]; then
         if [ -n "$mb_zig_item" ]; then mb_zig_args+=("-L$mb_zig_item"); fi
     done
 fi
-exec "$MB_ZIG" "$MB_ZIG_TOOL" -target "$MB_ZIG_TARGET" -fno-sanitize=undefined "${mb_zig_args[@]}"
+if [ -z "$mb_zig_debug" ]; then mb_zig_args=(-g0 "${mb_zig_args[@]}"); fi
+if [ -n "$mb_zig_compile_only" ] || [ -n "$mb_zig_debug" ] || [ -n "$mb_zig_strip" ] \
+        || [ -z "$mb_zig_cxx" ]; then
+    exec "$MB_ZIG" "$MB_ZIG_TOOL" -target "$MB_ZIG_TARGET" -fno-sanitize=undefined \
+        "${mb_zig_args[@]}"
+fi
+"$MB_ZIG" "$MB_ZIG_TOOL" -target "$MB_ZIG_TARGET" -fno-sanitize=undefined "${mb_zig_args[@]}" \
+    || exit $?
+# zig's own objcopy cannot strip a shared object yet ("unimplemented"): LLVM's (any
+# architecture), else binutils'. Into a temporary name, then renamed: an interrupted strip
+# leaves the linked file whole.
+mb_zig_objcopy=$(command -v llvm-objcopy || command -v objcopy) || {
+    echo "zig wrapper: no llvm-objcopy or objcopy on PATH: $mb_zig_output keeps the debug" \
+        "information of zig's libc++ (apt-get install binutils)" >&2
+    exit 0
+}
+if ! { "$mb_zig_objcopy" --strip-debug "$mb_zig_output" "$mb_zig_output.mb-strip" \
+        && chmod --reference="$mb_zig_output" "$mb_zig_output.mb-strip" \
+        && mv -f "$mb_zig_output.mb-strip" "$mb_zig_output"; }; then
+    rm -f "$mb_zig_output.mb-strip"
+    echo "error: zig wrapper: cannot strip the debug sections of $mb_zig_output" >&2
+    exit 1
+fi

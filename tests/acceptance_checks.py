@@ -72,12 +72,18 @@ def check_no_local_flags(wheel: Path, package: str) -> None:
 
 def check_no_build_paths(wheel: Path, directories: Sequence[Path]) -> None:
     """No file of the wheel holds one of the build's ``directories`` (the work dir, the wheels
-    repository, the checkout): its bytes do not depend on where it was built."""
+    repository, the checkout, the home directory): its bytes do not depend on where it was
+    built. A directory counts where a path starts, not inside another (``/root`` is in the
+    stable name ``/mb/root``)."""
+    found = [re.compile(rb"(?<![\w./-])" + re.escape(str(d).encode()) + rb"(?![\w.-])")
+             for d in directories]
     with zipfile.ZipFile(wheel) as archive:
         for info in archive.infolist():
             data = archive.read(info)
-            for directory in directories:
-                assert str(directory).encode() not in data, f"{info.filename} holds {directory}"
+            for directory, pattern in zip(directories, found):
+                match = pattern.search(data)
+                assert match is None, (f"{info.filename} holds {directory}: "
+                                       f"{data[max(0, match.start() - 60):match.end() + 60]!r}")
 
 
 def check_tests_and_provenance(report: dict[str, Any], sdist_file: str,

@@ -366,6 +366,39 @@ def test_library_path_and_system_libraries_are_searched_when_linking(
     assert "[liba.so]" in needed and "[libz.so.1]" in needed
 
 
+def test_debug_information_only_when_asked_and_none_from_zigs_runtimes(
+        wrappers: Path, tmp_path: Path) -> None:
+    """As gcc: no -g, no debug information. zig cc emits it by default, and the libc++ and
+    libunwind it links statically carry it always, naming zig's installation and the
+    directory of the build that first needed them: a C++ link without -g drops it (its
+    symbol table stays); with -g the project's and the runtimes' debug information stays."""
+    (tmp_path / "x.cpp").write_text(
+        '#include <stdexcept>\n#include <string>\nextern "C" int f(int n) { try { if (n) '
+        'throw std::runtime_error("x"); } catch (std::exception &e) { return '
+        'std::string(e.what()).size(); } return 0; }\n')
+    (tmp_path / "t.c").write_text("int g(int x) { return x + 1; }\n")
+
+    def sections(*args: str, tool: str = "c++") -> str:
+        subprocess.run([str(wrappers / tool), "-shared", "-fPIC", "-O2", *args, "-o", "out.so"],
+                       cwd=tmp_path, check=True)
+        return subprocess.run(["readelf", "-S", str(tmp_path / "out.so")], capture_output=True,
+                              text=True, check=True).stdout
+
+    for args, tool in ((["x.cpp"], "c++"), (["t.c"], "cc")):
+        plain = sections(*args, tool=tool)
+        assert ".debug_info" not in plain and ".symtab" in plain, (tool, plain)
+        assert b"ziglang" not in (tmp_path / "out.so").read_bytes()
+    assert ".debug_info" in sections("-g", "x.cpp")
+    # Compiled with -g, linked with it: the project's debug information is the project's.
+    subprocess.run([str(wrappers / "c++"), "-c", "-fPIC", "-g", "x.cpp", "-o", "x.o"],
+                   cwd=tmp_path, check=True)
+    assert ".debug_info" in sections("-g", "x.o")
+    # An executable stays executable (meson runs its sanity check).
+    subprocess.run([str(wrappers / "c++"), "-x", "c++", "-", "-o", "main"], cwd=tmp_path,
+                   input="int main() { return 0; }\n", text=True, check=True)
+    assert subprocess.run([str(tmp_path / "main")], check=False).returncode == 0
+
+
 def test_zig_oldest_glibc_table_matches_the_installed_zig() -> None:
     """ZIG_OLDEST_GLIBC copies zig's own table (lib/std/zig/target.zig): checked against the
     pinned ziglang, so a new zig cannot change it silently."""
