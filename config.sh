@@ -29,7 +29,7 @@ function append_bundled_licenses {
     # LICENSE.txt gains the OpenBLAS/GCC runtime text of the scipy-openblas wheel (kept in the
     # OpenBLAS cache; else numpy's tools/wheels/LICENSE_<os>.txt, numpy < 2.3) and
     # LICENSES_bundled.txt where numpy has it. Once per checkout: clean_code restores LICENSE.txt.
-    mb_python licenses append "$1" --name NumPy --openblas "${OPENBLAS:-}"
+    mb_python deps.licenses append "$1" --name NumPy --openblas "${OPENBLAS:-}"
 }
 
 function run_tests {

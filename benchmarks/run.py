@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from multibuild.interpreters import discover  # noqa: E402
+from multibuild.core.interpreters import discover  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "blasdot"
 GIT_ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
@@ -348,8 +348,8 @@ def bench_numpy(tmp: Path, python: str) -> list[Ratio]:
 
 def numpy_mirror(base: Path, env: Mapping[str, str]) -> tuple[Path, str, str]:
     """A local git mirror of numpy at BUILD_COMMIT of the CI files: (mirror, tag, version)."""
-    from multibuild.cifiles import azure_variables
-    from multibuild.mirror import release_version
+    from multibuild.ci.cifiles import azure_variables
+    from multibuild.source.mirror import release_version
 
     tag = azure_variables(ROOT)["BUILD_COMMIT"]
     version = release_version(tag)

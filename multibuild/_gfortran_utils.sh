@@ -37,13 +37,13 @@ function check_gfortran {
 
 function install_gfortran {
     # Make gfortran available to the build: found on PATH, else installed with the OS package
-    # manager where allowed (multibuild/provision.py: apt-get as root or with passwordless
+    # manager where allowed (multibuild/core/provision.py: apt-get as root or with passwordless
     # sudo on Debian/Ubuntu, brew on macOS), else a one-line error naming what to install.
     # Exports FC (unless set) and prints the compiler found.
     if ! command -v gfortran > /dev/null 2>&1; then
         case "$(uname -s)" in
             Linux|Darwin)
-                mb_python provision install gfortran --apt gfortran --brew gcc \
+                mb_python core.provision install gfortran --apt gfortran --brew gcc \
                     --who install_gfortran || true ;;
         esac
     fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one entry point of CI steps: every CI file runs `bash multibuild/ci_step.sh STEP`.
-#   build   decide the event (multibuild.events: commit and upload channel), then run the main
+#   build   decide the event (multibuild.ci.events: commit and upload channel), then run the main
 #           job (./wheels build) for this job's MB_PYTHON_VERSION and PLAT
 #   upload  upload the tested wheels to the event's channel; nothing for pull requests
 #   check   ./wheels check: the CI files agree (BUILD_COMMIT, platforms, Pythons)
@@ -14,7 +14,7 @@ source "$MB_CI_ROOT/multibuild/common_utils.sh"
 function mb_ci_plan {
     # Export MB_EVENT, BUILD_COMMIT and MB_UPLOAD_CHANNEL for the current CI event.
     local plan
-    plan=$(mb_python events) || return 1
+    plan=$(mb_python ci.events) || return 1
     mb_import_vars --export MB_EVENT BUILD_COMMIT MB_UPLOAD_CHANNEL <<< "$plan" || return 1
     echo "ci_step: ${MB_EVENT} event: commit ${BUILD_COMMIT}, upload channel '${MB_UPLOAD_CHANNEL}'"
 }
@@ -38,7 +38,7 @@ case "$step" in
         fi
         mb_step_start upload
         status=0
-        mb_python upload || status=$?
+        mb_python release.upload || status=$?
         mb_step_end upload "$status"
         exit "$status"
         ;;

@@ -10,18 +10,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, cast
 
-from multibuild import MultibuildError
-from multibuild.interpreters import OLDEST_PYTHON
-from multibuild.options import RunOptions
-from multibuild.provision import SystemPackage, ensure
+from multibuild import run_cli
+from multibuild.core.interpreters import OLDEST_PYTHON
+from multibuild.core.provision import SystemPackage, ensure
+from multibuild.run.options import RunOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from multibuild.interrupts import ProcessGroups
-    from multibuild.replay import build, repository_record
-    from multibuild.summary import print_summary
+    from multibuild.core.interrupts import ProcessGroups
+    from multibuild.run.replay import build, repository_record
+    from multibuild.run.summary import print_summary
 
     groups = ProcessGroups()
     with groups.handling_signals():
@@ -60,7 +60,7 @@ TEST_SYSTEM_PACKAGES = {
 
 
 def provision_test_packages() -> None:
-    """Install the missing TEST_SYSTEM_PACKAGES (multibuild.provision: apt-get as root on
+    """Install the missing TEST_SYSTEM_PACKAGES (multibuild.core.provision: apt-get as root on
     Debian/Ubuntu); otherwise the tests that need them skip, naming the package."""
     if sys.platform == "darwin":
         return  # the macOS tools are the real ones there
@@ -96,7 +96,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     skipped = [name for name, wanted in (("slow", own.slow), ("docker", own.docker))
                if not wanted]
     marker = ["-m", " and ".join(f"not {name}" for name in skipped)] if skipped else []
-    config = ["-c", str(ROOT / "tests" / "pytest.ini")]  # not the repository's pyproject.toml
+    config = ["-c", str(ROOT / "tests" / "pytest.ini"),  # not the repository's pyproject.toml
+              # The repository's build/ (work directories, caches: whole Python trees, the
+              # projects' own tests) is no part of this suite; tests/build/ is.
+              f"--ignore={ROOT / 'build'}"]
     return subprocess.call([sys.executable, "-m", "pytest", *config, *marker, *pytest_args],
                            cwd=ROOT)
 
@@ -104,8 +107,8 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_interpreters(_args: argparse.Namespace) -> int:
     """The Pythons ./wheels build can build for (version, path), one a line; older ones
     found here are named on stderr, since build refuses them."""
-    from multibuild.interpreters import discover
-    from multibuild.options import buildable_version
+    from multibuild.core.interpreters import discover
+    from multibuild.run.options import buildable_version
 
     older = []
     for version, interpreter in discover().items():
@@ -184,11 +187,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     interp.set_defaults(func=cmd_interpreters)
     if command in _CORE_COMMANDS:
         return parser
-    from multibuild import cicheck, cimatrix, gate, replay  # CI files: jobs, replay, check
+    from multibuild.ci import cicheck, cimatrix  # CI files: jobs, replay, check
+    from multibuild.release import gate
+    from multibuild.run import replay
 
     for ci_module in (cimatrix, replay, cicheck, gate):
         ci_module.add_subcommand(sub, ROOT)
-    from multibuild import upload as upload_step  # ./wheels upload
+    from multibuild.release import upload as upload_step  # ./wheels upload
 
     upload_step.add_subcommand(sub, ROOT)
     mirror = sub.add_parser(
@@ -196,7 +201,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Make a bare git repository holding PACKAGE's sdist at VERSION, tagged "
         "vVERSION, for REPO_URL=DEST where the project's repository is out of reach.",
     )
-    from multibuild import mirror as mirror_tool
+    from multibuild.source import mirror as mirror_tool
 
     mirror_tool.add_arguments(mirror)
     mirror.set_defaults(func=lambda args: mirror_tool.run(args, os.environ))
@@ -207,10 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(words[0] if words else None).parse_args(words)
     try:
-        return int(args.func(args))
-    except MultibuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return run_cli(lambda: int(args.func(args)), 2)
     except KeyboardInterrupt:
         return 130
 

@@ -22,7 +22,7 @@ export MULTIBUILD_DIR MB_ROOT
 # multibuild's variables for config.sh (set, not exported, as multibuild does): IS_MACOS and its
 # old name IS_OSX on macOS (MB_HOST_SYSTEM overrides uname -s, as in travis_steps.sh), IS_ALPINE
 # for musllinux builds, IS_X86 on x86_64 and i686, UNICODE_WIDTH for cpython_path (Python 2),
-# DOWNLOADS_SDIR for downloads. MB_ML_VER keeps its default in multibuild/platforms.py.
+# DOWNLOADS_SDIR for downloads. MB_ML_VER keeps its default in multibuild/core/platforms.py.
 # shellcheck disable=SC2034
 {
     if [ "${MB_HOST_SYSTEM:-$(uname -s)}" == Darwin ]; then IS_MACOS=1; IS_OSX=1; fi
@@ -41,7 +41,8 @@ function mb_error {
 }
 
 function mb_python {
-    # Run a helper module of this library: mb_python MODULE [ARGS...]
+    # Run a helper module of this library: mb_python PACKAGE.MODULE [ARGS...], e.g.
+    # mb_python build.incremental requires SRC (python -m multibuild.build.incremental).
     # Uses the tool environment (MB_TOOL_PYTHON), creating it on first use.
     local module=$1; shift
     if [ -z "${MB_TOOL_PYTHON:-}" ]; then
@@ -51,7 +52,7 @@ function mb_python {
 }
 
 function mb_import_vars {
-    # Assign the NAME=VALUE lines on stdin (multibuild/shellvars.py) without evaluating any:
+    # Assign the NAME=VALUE lines on stdin (multibuild/core/shellvars.py) without evaluating any:
     #   mb_import_vars [--export] NAME... <<< "$(mb_python MODULE ...)"
     # Only the NAMEs listed are accepted; each value is taken byte for byte (quotes, $(...),
     # backticks, globs and all) with printf -v, or export with --export. Never eval. A line's
@@ -425,7 +426,7 @@ function get_distutils_platform {
         "$PYTHON_EXE" -c 'import sysconfig; print(sysconfig.get_platform())'
         return
     fi
-    mb_python platforms --function get_distutils_platform archive-tag "$1" \
+    mb_python core.platforms --function get_distutils_platform archive-tag "$1" \
         --system "${2:-$(get_os)}" --ml-ver 1
 }
 
@@ -434,7 +435,7 @@ function get_distutils_platform_ex {
     #   manylinux${MB_ML_VER}_PLAT (MB_ML_VER's default is this library's), or on Darwin
     #   macosx_${MACOSX_DEPLOYMENT_TARGET}_PLAT.
     if [ -z "${1:-}" ]; then mb_error "get_distutils_platform_ex: no PLAT given"; return 1; fi
-    mb_python platforms --function get_distutils_platform_ex archive-tag "$1" \
+    mb_python core.platforms --function get_distutils_platform_ex archive-tag "$1" \
         --system "${2:-$(get_os)}" --ml-ver "${MB_ML_VER:-}"
 }
 
@@ -580,7 +581,7 @@ function untar {
         mb_error "untar: ARCHIVE (argument 1) is empty"
         return 1
     fi
-    mb_python recipes untar "$archive" --dest .
+    mb_python deps.recipes untar "$archive" --dest .
 }
 
 function check_sha256sum {
@@ -621,7 +622,7 @@ function fetch_unpack {
         return 1
     fi
     for name in ${MB_ARCHIVE_ALSO_NAMED:-}; do also_named+=(--also-named "$name"); done
-    mb_python recipes fetch-unpack "$url" --name "${2:-}" --sha256 "${3:-}" --dest . \
+    mb_python deps.recipes fetch-unpack "$url" --name "${2:-}" --sha256 "${3:-}" --dest . \
         --archive-dir "${ARCHIVE_SDIR:-archives}" --require-sha256 "${MB_REQUIRE_SHA256:-0}" \
         --lock "${MB_ARCHIVES_LOCK:-$MB_ROOT/archives.lock}" \
         --caller "${MB_ARCHIVE_CALLER:-fetch_unpack}" \
@@ -679,7 +680,7 @@ function mb_base_python {
     if [ -n "${MB_PYTHON_BASE:-}" ] && [ "$1" == "${MB_PYTHON_VERSION:-}" ]; then
         echo "$MB_PYTHON_BASE"
     else
-        mb_python interpreters find "$1"
+        mb_python core.interpreters find "$1"
     fi
 }
 
@@ -724,7 +725,7 @@ function mb_build_venv {
     # and BUILD_DEPENDS, and the same toolchain choice (MB_NATIVE_TOOLCHAIN, MB_ML_VER).
     local base=$1 dir=$2 project=${MB_SOURCE_DIR:-${REPO_DIR:-}} requires=""
     if [ -n "$project" ] && [ -d "$project" ]; then
-        requires=$(mb_python incremental requires "$project") || return 1
+        requires=$(mb_python build.incremental requires "$project") || return 1
     fi
     # The toolchain choice too: a requirement built from source here is built with it.
     mb_reuse_venv "$base" "$dir" "$requires" "${BUILD_DEPENDS:-}" \
@@ -836,7 +837,7 @@ function activate_ccache {
 }
 
 function mb_activate_toolchain {
-    # The C and C++ compilers of the build (multibuild/toolchain.py), before pre_build, so the
+    # The C and C++ compilers of the build (multibuild/build/toolchain.py), before pre_build, so the
     # library builders use them too: on Linux, natively, zig's wrappers targeting the glibc of
     # the manylinux policy MB_ML_VER (CC=cc, CXX=c++, AR, RANLIB, CMAKE_TOOLCHAIN_FILE, PATH
     # with the wrappers first after ccache's links, AUDITWHEEL_PLAT and MB_POLICY_PLAT for the
@@ -850,7 +851,7 @@ function mb_activate_toolchain {
     out=$(MB_ML_VER=${MB_ML_VER:-} MB_ML_LIBC=${MB_ML_LIBC:-} \
         MB_NATIVE_TOOLCHAIN=${MB_NATIVE_TOOLCHAIN:-} \
         MB_GFORTRAN_RUNTIME=${MB_GFORTRAN_RUNTIME:-} MB_PYTHON_VERSION=${MB_PYTHON_VERSION:-} \
-        mb_python toolchain activate ${PLAT:+--plat "$PLAT"}) || status=$?
+        mb_python build.toolchain activate ${PLAT:+--plat "$PLAT"}) || status=$?
     [ "$status" -eq 0 ] || return "$status"
     mb_import_vars --export CC CXX AR RANLIB PATH MB_TOOLCHAIN_BIN \
         MB_TOOLCHAIN_ID MB_MESON_NATIVE_FILE CMAKE_TOOLCHAIN_FILE AUDITWHEEL_PLAT MB_POLICY_PLAT \
@@ -866,7 +867,7 @@ function mb_activate_toolchain {
 
 function mb_toolchain_fortran {
     # After pre_build (which may install gfortran and fetch OpenBLAS): with zig's toolchain and a
-    # gfortran, the gfortran runtime the link takes (multibuild/toolchain.py): one that fits the
+    # gfortran, the gfortran runtime the link takes (multibuild/build/toolchain.py): one that fits the
     # policy (MB_GFORTRAN_RUNTIME: auto, a directory, or host) comes first for -lgfortran;
     # otherwise a one-line warning that a wheel linking Fortran will be above the policy.
     [ -n "${MB_TOOLCHAIN_BIN:-}" ] || return 0
@@ -874,7 +875,7 @@ function mb_toolchain_fortran {
     out=$(MB_ML_VER=${MB_ML_VER:-} MB_ML_LIBC=${MB_ML_LIBC:-} \
         MB_NATIVE_TOOLCHAIN=${MB_NATIVE_TOOLCHAIN:-} \
         MB_GFORTRAN_RUNTIME=${MB_GFORTRAN_RUNTIME:-} \
-        mb_python toolchain fortran ${PLAT:+--plat "$PLAT"}) || status=$?
+        mb_python build.toolchain fortran ${PLAT:+--plat "$PLAT"}) || status=$?
     [ "$status" -eq 0 ] || return "$status"
     mb_import_vars --export MB_GFORTRAN_RUNTIME_LINKDIR LD_LIBRARY_PATH <<< "$out" || return 1
     if [ -n "${MB_GFORTRAN_RUNTIME_LINKDIR:-}" ]; then
@@ -1135,7 +1136,7 @@ function mb_clone_sdist_mirror {
     case "${REPO_URL:-}" in *://*|git@*) ;; *) return 1 ;; esac
     echo "clean_code: cannot reach $(mb_redact_url "$REPO_URL"); trying the sdist of" \
         "$build_commit on the index" >&2
-    mirror=$(mb_python mirror "${MB_SDIST_NAME:-$(basename "$repo_dir")}" "$build_commit") \
+    mirror=$(mb_python source.mirror "${MB_SDIST_NAME:-$(basename "$repo_dir")}" "$build_commit") \
         || return 1
     mirror=$(echo "$mirror" | tail -n 1)
     if [ -d "$repo_dir/.git" ]; then
@@ -1165,7 +1166,7 @@ function mb_resolve_commit {
 }
 
 function mb_write_checkout_info {
-    # Record what DIR holds as JSON (python -m multibuild.checkout) in MB_CHECKOUT_INFO, else
+    # Record what DIR holds as JSON (python -m multibuild.source.checkout) in MB_CHECKOUT_INFO, else
     # $MB_WORK_DIR/checkout.json when MB_WORK_DIR is set (a ./wheels run); else nothing.
     # With SAY, also print one line after it saying what was checked out: the ref, the commit,
     # what was really fetched (the sdist of a stand-in mirror) and whether the commit exists
@@ -1175,7 +1176,7 @@ function mb_write_checkout_info {
     [ -n "$info_file" ] && args+=(--output "$info_file")
     [ -n "${2:-}" ] && args+=(--say "$2")
     [ "${#args[@]}" -gt 0 ] || return 0
-    mb_python checkout describe "$dir" "${args[@]}"
+    mb_python source.checkout describe "$dir" "${args[@]}"
 }
 
 function clean_code {
@@ -1197,8 +1198,8 @@ function clean_code {
     local repo_url="" submodule="" remote="" origin previous asked sha status
     [ -n "$repo_dir" ] || { mb_error "clean_code: REPO_DIR is not set"; return 1; }
     [ -n "$build_commit" ] || { mb_error "clean_code: BUILD_COMMIT is not set"; return 1; }
-    # Refs as git checks them, and no characters a shell would read (multibuild/refs.py).
-    mb_python refs --what clean_code --repo-dir="$repo_dir" --ref="$build_commit" || return 1
+    # Refs as git checks them, and no characters a shell would read (multibuild/core/refs.py).
+    mb_python core.refs --what clean_code --repo-dir="$repo_dir" --ref="$build_commit" || return 1
     if [ -e "$repo_dir" ] && [ ! -d "$repo_dir" ]; then
         mb_error "clean_code: REPO_DIR '$repo_dir' is not a directory"
         return 1
@@ -1408,9 +1409,9 @@ function pip_wheel_cmd {
     # environment build_wheel_cmd prepared, without isolation and in the stable build
     # directory (mb_incremental_wheel_opts). Verbose (pip shows the build backend's output
     # only with -v): the build's progress, e.g. meson's ninja [n/m] lines, reaches build.log,
-    # and the terminal gets it condensed (multibuild/progress.py). MB_BUILD_VERBOSE=0 builds
+    # and the terminal gets it condensed (multibuild/core/progress.py). MB_BUILD_VERBOSE=0 builds
     # quietly. In a prepared build environment the same no-deps, no-isolation build runs
-    # through pypa/build instead (multibuild/incremental.py build-wheel: pip -v logs the
+    # through pypa/build instead (multibuild/build/incremental.py build-wheel: pip -v logs the
     # backend's output a line at a time, a minute for a build with half a million lines of
     # compiler warnings), unless pip_opts hold options only pip understands.
     local abs_wheelhouse=$1 opts verbose=-v incremental status=0
@@ -1418,7 +1419,7 @@ function pip_wheel_cmd {
     [ "${MB_BUILD_VERBOSE:-1}" == 0 ] && verbose=
     opts=$(pip_opts | tr '\n' ' ')
     if [ -n "${MB_BUILD_ENV_READY:-}" ] && [ -n "$verbose" ]; then
-        mb_python incremental build-wheel "$PWD" --python "${PYTHON_EXE:-python}" \
+        mb_python build.incremental build-wheel "$PWD" --python "${PYTHON_EXE:-python}" \
             --pip-opts "$opts" --out "$abs_wheelhouse" ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"} \
             || status=$?
         [ "$status" -eq 3 ] || return "$status"
@@ -1509,8 +1510,9 @@ function mb_path_map {
     # interpreter's installation (/mb/python), the wheels repository (/mb/root), the cache
     # (/mb/cache), OpenBLAS's prefix (/mb/openblas: OPENBLAS, build_openblas unpacks it in the
     # user's cache, and meson records its pkg-config directories) and the target's work dir
-    # (/mb/work: checkout copy, environments, build directory). The compilers map them (mb_path_map_flags) and the repair rewrites them in
-    # the wheel's text files (multibuild/reproducible.py), so a wheel's bytes do not depend on
+    # (/mb/work: checkout copy, environments, build directory). The compilers map them
+    # (mb_path_map_flags) and the repair rewrites them in the wheel's text files
+    # (multibuild/build/reproducible.py), so a wheel's bytes do not depend on
     # where the repository was cloned or who built it. MB_PATH_MAP=none: no mapping.
     [ "${MB_PATH_MAP:-}" != none ] || return 0
     local base="" entry dir real lines=""
@@ -1612,9 +1614,9 @@ function mb_build_env {
     # sets MB_BUILD_REQUIRES (array) to the project's [build-system].requires and
     # MB_BUILD_REQUIRES_DECLARED to 1 when pyproject.toml declares them (0: pip's fallback).
     local out line
-    out=$(mb_python incremental build-env "$1") || return 1
+    out=$(mb_python build.incremental build-env "$1") || return 1
     MB_COMMIT_EPOCH="" MB_BUILD_REQUIRES=() MB_BUILD_REQUIRES_DECLARED=0
-    while IFS= read -r line; do  # NAME=VALUE records (multibuild/shellvars.py), never eval'd
+    while IFS= read -r line; do  # NAME=VALUE records (multibuild/core/shellvars.py), never eval'd
         line=${line%$'\r'}
         case $line in
             MB_COMMIT_EPOCH=*) MB_COMMIT_EPOCH=${line#*=} ;;
@@ -1668,11 +1670,11 @@ function mb_install_build_requires {
 function mb_incremental_wheel_opts {
     # The extra pip wheel options of a build in a build environment mb_install_build_requires
     # prepared (nothing otherwise): mb_incremental_wheel_opts PIP_OPTS
-    # multibuild/incremental.py installs what the backend asks for on top, keeps or starts
+    # multibuild/build/incremental.py installs what the backend asks for on top, keeps or starts
     # afresh the stable build directory MB_WORK_DIR/build-dir (meson-python,
     # scikit-build-core) and prints --no-build-isolation [-Cbuild-dir=DIR], one a line.
     [ -n "${MB_BUILD_ENV_READY:-}" ] || return 0
-    mb_python incremental prepare-build . --python "${PYTHON_EXE:-python}" --pip-opts "$1" \
+    mb_python build.incremental prepare-build . --python "${PYTHON_EXE:-python}" --pip-opts "$1" \
         ${MB_WORK_DIR:+--work-dir "$(abspath "$MB_WORK_DIR")"}
 }
 
@@ -1740,11 +1742,11 @@ function repair_wheelhouse {
     # Make the wheels of IN_DIR self-contained into OUT_DIR (default IN_DIR):
     # auditwheel (Linux), delocate (macOS), delvewheel (Windows); pure wheels untouched.
     # Each repaired wheel gets a PEP 770 SBOM naming the project at REPO_DIR's commit and
-    # every library the repair bundled (multibuild/sbom.py).
+    # every library the repair bundled (multibuild/build/sbom.py).
     local in_dir=$1 out_dir=${2:-$1}
     local -a source=()
     [ -n "${REPO_DIR:-}" ] && [ -d "$REPO_DIR" ] && source=(--source "$REPO_DIR")
-    mb_python repair "$in_dir" "$out_dir" "${source[@]}"
+    mb_python build.repair "$in_dir" "$out_dir" "${source[@]}"
 }
 
 function install_wheel {
@@ -1752,7 +1754,7 @@ function install_wheel {
     # MB_INSTALLED_WHEELS to their paths (one a line from wheelfit: paths may hold spaces).
     local wheelhouse listed
     wheelhouse=$(abspath "$WHEEL_SDIR")
-    listed=$(mb_python wheelfit "$wheelhouse" --python "${PYTHON_EXE:-python}") || return 1
+    listed=$(mb_python build.wheelfit "$wheelhouse" --python "${PYTHON_EXE:-python}") || return 1
     mapfile -t MB_INSTALLED_WHEELS <<< "$listed"
     if [ -n "${TEST_DEPENDS:-}" ]; then
         # shellcheck disable=SC2046,SC2086
@@ -1778,7 +1780,7 @@ function install_run {
     # project's sources as ../$REPO_DIR and the repository's own files as ../NAME, and
     # imports the installed wheel, not the source tree. For a target of ./wheels build that
     # directory sits beside the target's own checkout, whose parent links every other entry of
-    # the repository (multibuild/testdir.py). REPO_DIR is, while run_tests runs, the value
+    # the repository (multibuild/run/testdir.py). REPO_DIR is, while run_tests runs, the value
     # the CI file (or --repo-dir) gave (MB_GIVEN_REPO_DIR), not the target's copy.
     # In a ./wheels run (MB_WORK_DIR set) every pytest run_tests starts writes a JUnit XML
     # file, MB_WORK_DIR/test-results.xml (PYTEST_ADDOPTS), for the report's test counts.
@@ -1796,7 +1798,7 @@ function install_run {
     fi
     # run_tests runs in a subshell with errexit on, as a CI step would. In a container the
     # test directory is /io/tmp_for_test (the target's own, mounted there by docker.py), as
-    # multibuild's docker_test_wrap.sh has it; natively multibuild/testdir.py makes it.
+    # multibuild's docker_test_wrap.sh has it; natively multibuild/run/testdir.py makes it.
     local test_dir status flags=$- failed junit=""
     if [ -n "${MB_WORK_DIR:-}" ]; then
         junit="$(abspath "$MB_WORK_DIR")/test-results.xml"
@@ -1806,7 +1808,7 @@ function install_run {
         test_dir=$PWD/tmp_for_test
         mkdir -p "$test_dir"
     else
-        test_dir=$(mb_python testdir --root "$MB_ROOT" --repo-dir "${REPO_DIR:-}" \
+        test_dir=$(mb_python run.testdir --root "$MB_ROOT" --repo-dir "${REPO_DIR:-}" \
             --work-dir "${MB_WORK_DIR:-}") || return 1
     fi
     set +e
@@ -1825,21 +1827,21 @@ function install_run {
 }
 
 function mb_cross_test_env {
-    # The test environment of a wheel cross-built for PLAT (multibuild/crosspython.py): the
+    # The test environment of a wheel cross-built for PLAT (multibuild/build/crosspython.py): the
     # target's Python (Debian's, under qemu-user) first on PATH as python, with TEST_DEPENDS
     # and the wheelhouse's wheels for PLAT installed for it into MB_WORK_DIR/cross-site on its
     # PYTHONPATH. Without qemu-user: says "built, not tested" (and why), sets
     # MB_CROSS_UNTESTED and records it for the report. mb_cross_test_env PLAT
     local plat=$1 out site uv wheelhouse
     local -a wheels=() depends=()
-    out=$(mb_python crosspython test-python --plat "$plat" --python "${MB_PYTHON_VERSION:-}") \
+    out=$(mb_python build.crosspython test-python --plat "$plat" --python "${MB_PYTHON_VERSION:-}") \
         || return $?
     MB_CROSS_TEST_PYTHON="" MB_CROSS_UNTESTED="" MB_CROSS_TESTED_WITH="" MB_CROSS_UV_PLATFORM=""
     mb_import_vars MB_CROSS_TEST_PYTHON MB_CROSS_UNTESTED MB_CROSS_TESTED_WITH \
         MB_CROSS_UV_PLATFORM <<< "$out" || return 1
     if [ -n "$MB_CROSS_UNTESTED" ]; then
         echo "install_run: $plat wheel built, not tested: $MB_CROSS_UNTESTED"
-        mb_python crosspython record-test --tested false --how "$MB_CROSS_UNTESTED"
+        mb_python build.crosspython record-test --tested false --how "$MB_CROSS_UNTESTED"
         return 0
     fi
     wheelhouse=$(abspath "$WHEEL_SDIR")
@@ -1859,11 +1861,11 @@ function mb_cross_test_env {
     PATH="${MB_CROSS_TEST_PYTHON%/*}:$PATH"
     export PATH PIP_CMD="$MB_CROSS_TEST_PYTHON -m pip"
     echo "install_run: testing the $plat wheel with $MB_CROSS_TESTED_WITH"
-    mb_python crosspython record-test --tested true --how "$MB_CROSS_TESTED_WITH"
+    mb_python build.crosspython record-test --tested true --how "$MB_CROSS_TESTED_WITH"
 }
 
 function mb_reuse_test_results {
-    # Whether the last passing run's test results apply (multibuild/testreuse.py): the same
+    # Whether the last passing run's test results apply (multibuild/run/testreuse.py): the same
     # wheel bytes, test environment, run_tests inputs (mb_run_tests_inputs, hashed here) and
     # interpreter; says so, or why the tests run, in one line. Only in a ./wheels run
     # (MB_WORK_DIR), natively; MB_REUSE_TESTS=1 (the run's decision: not under CI, not with
@@ -1871,7 +1873,7 @@ function mb_reuse_test_results {
     [ -n "${MB_WORK_DIR:-}" ] && [ -z "${MB_IN_CONTAINER:-}" ] || return 1
     local inputs
     inputs=$(mb_run_tests_inputs | mb_sha256_stdin) || return 1
-    mb_python testreuse check --work-dir "$(abspath "$MB_WORK_DIR")" \
+    mb_python run.testreuse check --work-dir "$(abspath "$MB_WORK_DIR")" \
         --python "${PYTHON_EXE:-python}" --inputs "$inputs" \
         ${MB_REUSE_TESTS:+--reuse "$MB_REUSE_TESTS"} "${MB_INSTALLED_WHEELS[@]}"
 }
@@ -1992,7 +1994,7 @@ function mb_handed_env {
     # mb_handed_env COMMAND [ARGS...]. Runs in a subshell; the caller's shell is untouched.
     (
         local name
-        for name in $(mb_python environment names) ; do
+        for name in $(mb_python core.environment names) ; do
             if [ -n "${!name+x}" ]; then export "${name?}"; fi
         done
         "$@"

@@ -28,7 +28,7 @@ fi
 
 BUILD_PREFIX=${BUILD_PREFIX:-/usr/local}
 if [ -n "${IS_MACOS:-}" ]; then
-    PLAT=${PLAT:-$(mb_python platforms default-plat macos)} || return 1
+    PLAT=${PLAT:-$(mb_python core.platforms default-plat macos)} || return 1
     case "$PLAT" in
         intel) ARCH_FLAGS=${ARCH_FLAGS:-"-arch i386 -arch x86_64"} ;;
         x86_64|arm64) ARCH_FLAGS=${ARCH_FLAGS:-"-arch $PLAT"} ;;
@@ -43,7 +43,7 @@ if [ -n "${IS_MACOS:-}" ]; then
     export FFLAGS=${FFLAGS:-$ARCH_FLAGS}
     export HOMEBREW_NO_AUTO_UPDATE=1
 else
-    PLAT=${PLAT:-$(mb_python platforms default-plat linux)} || return 1
+    PLAT=${PLAT:-$(mb_python core.platforms default-plat linux)} || return 1
     STRIP_FLAGS=${STRIP_FLAGS:-"-Wl,-strip-all"}
     # Which flags got the library default (mb_wheel_flags takes it out again for projects
     # that build their wheel with their own flags only: MB_WHEEL_FLAGS=project).

@@ -18,7 +18,7 @@ function mb_container_tool_python {
 
 function mb_container_facts {
     # Print the image's architecture, glibc, tool interpreter and CPython versions (X.Y:
-    # /opt/python/cpXY-cpXY and pythonX.Y on PATH, as multibuild.interpreters finds them).
+    # /opt/python/cpXY-cpXY and pythonX.Y on PATH, as multibuild.core.interpreters finds them).
     local tool candidate version versions=""
     tool=$(mb_container_tool_python) || { echo "error: no python3 in this image" >&2; return 1; }
     echo "arch=$(uname -m)"

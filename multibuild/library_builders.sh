@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Library builders of the multibuild library (multibuild's names), sourced by common_utils.sh.
-# OpenBLAS comes verified and unpacked from multibuild/openblas.py (wheel or tarball source);
+# OpenBLAS comes verified and unpacked from multibuild/deps/openblas.py (wheel or tarball source);
 # see `python tools/openblas_support.py --help` for its environment variables.
 #
 # The other recipes build a pinned, checksummed source archive into BUILD_PREFIX (default
-# /usr/local). Their data (version, archive name, URL, sha256) is multibuild/recipes.json; the
-# shell asks multibuild/recipes.py for it. Variables, as in multibuild:
+# /usr/local). Their data (version, archive name, URL, sha256) is multibuild/deps/recipes.json; the
+# shell asks multibuild/deps/recipes.py for it. Variables, as in multibuild:
 #   <NAME>_VERSION     another version (defaults in recipes.sh); <NAME>_SHA256 its checksum when
 #                      the table does not know it, else the archive's sha256 is recorded in the
 #                      repository's archives.lock on first use and checked on every later run
@@ -36,9 +36,9 @@ function openblas_get {
     # Honours OPENBLAS_VERSION, NPY_USE_BLAS_ILP64, MB_ML_VER and OPENBLAS_SOURCE.
     local plat=${1:-${PLAT:-}}
     if [ -n "$plat" ]; then
-        mb_python openblas --plat "$plat"
+        mb_python deps.openblas --plat "$plat"
     else
-        mb_python openblas
+        mb_python deps.openblas
     fi
 }
 
@@ -51,9 +51,9 @@ function build_openblas {
     # MB_DLL_PATH).
     local plat=${1:-${PLAT:-}} exports
     if [ -n "$plat" ]; then
-        exports=$(mb_python openblas --records --plat "$plat") || return 1
+        exports=$(mb_python deps.openblas --records --plat "$plat") || return 1
     else
-        exports=$(mb_python openblas --records) || return 1
+        exports=$(mb_python deps.openblas --records) || return 1
     fi
     mb_import_vars --export OPENBLAS OPENBLAS_LIB_DIR OPENBLAS_INCLUDE_DIR \
         OPENBLAS_PKG_CONFIG_NAME OPENBLAS_CONFIG_SETTINGS PKG_CONFIG_PATH LD_LIBRARY_PATH \
@@ -219,7 +219,7 @@ function mb_recipe {
         echo "$name: $name-stamp present in $PWD; not building it again"
         return 0
     fi
-    resolved=$(mb_python recipes resolve "$key" --caller "$caller" --var "$var" \
+    resolved=$(mb_python deps.recipes resolve "$key" --caller "$caller" --var "$var" \
         --version "${!version_var:-}" --sha256 "${!sha_var:-}" --base-url "${!url_var:-}" \
         --mirror "${MB_SOURCE_MIRROR:-}") || return 1
     mb_import_vars mb_recipe_version mb_recipe_file mb_recipe_url mb_recipe_sha256 \

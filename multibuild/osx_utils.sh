@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # macOS utilities of the multibuild library (multibuild's names): python.org interpreters, the
 # architecture flags of PLAT (x86_64, arm64, universal2), and universal2 fusion.
-# Decisions live in multibuild/macos.py; this file runs no macOS tool when sourced, so it can be
+# Decisions live in multibuild/build/macos.py; this file runs no macOS tool when sourced, so it can be
 # sourced (and its decisions tested) anywhere.
 _mb_osx_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "$(declare -Ff mb_python)" ]; then
@@ -42,21 +42,21 @@ function fill_pyver {
     # MAJOR.MINOR.MICRO of a Python version: X.Y.Z as given; X.Y the newest python.org macOS
     # release of that series (fill_pyver 3.9 -> 3.9.13); X the newest of its newest series.
     if [ -z "${1:-}" ]; then mb_error "fill_pyver: no version given"; return 1; fi
-    mb_python macos --function fill_pyver fill "$1"
+    mb_python build.macos --function fill_pyver fill "$1"
 }
 
 function macpython_sdk_list_for_version {
     # The minimum macOS versions python.org built CPython VERSION for, oldest first
     # (10.6: 64/32-bit, 10.9: 64-bit; 11.0 for PLAT=arm64): 2.7.15 -> "10.6 10.9"
     if [ -z "${1:-}" ]; then mb_error "macpython_sdk_list_for_version: no version given"; return 1; fi
-    mb_python macos --function macpython_sdk_list_for_version sdks "$1" --plat "${PLAT:-}"
+    mb_python build.macos --function macpython_sdk_list_for_version sdks "$1" --plat "${PLAT:-}"
 }
 
 function macpython_sdk_for_version {
     # The newest of macpython_sdk_list_for_version: 2.7.15 -> 10.9
     local sdks
     if [ -z "${1:-}" ]; then mb_error "macpython_sdk_for_version: no version given"; return 1; fi
-    sdks=$(mb_python macos --function macpython_sdk_for_version sdks "$1" --plat "${PLAT:-}") \
+    sdks=$(mb_python build.macos --function macpython_sdk_for_version sdks "$1" --plat "${PLAT:-}") \
         || return 1
     echo "${sdks##* }"
 }
@@ -64,7 +64,7 @@ function macpython_sdk_for_version {
 function pyinst_ext_for_version {
     # Extension of python.org's macOS installer of VERSION: pkg (dmg before 2.7.9 and 3.4.2)
     if [ -z "${1:-}" ]; then mb_error "pyinst_ext_for_version: no version given"; return 1; fi
-    mb_python macos --function pyinst_ext_for_version installer-ext "$1"
+    mb_python build.macos --function pyinst_ext_for_version installer-ext "$1"
 }
 
 function pyinst_fname_for_version {
@@ -75,7 +75,7 @@ function pyinst_fname_for_version {
     # library builds every PLAT with it), else the newest macpython_sdk_for_version build.
     # PLAT arm64 or universal2, MACOS_VER 11, and 3.10+ always take the universal2 installer.
     if [ -z "${1:-}" ]; then mb_error "pyinst_fname_for_version: no version given"; return 1; fi
-    mb_python macos --function pyinst_fname_for_version installer "$1" --macos "${2:-}" \
+    mb_python build.macos --function pyinst_fname_for_version installer "$1" --macos "${2:-}" \
         --plat "${PLAT:-}"
 }
 
@@ -83,7 +83,7 @@ function macpython_installer_url {
     # Download address of the python.org installer of VERSION: macpython_installer_url VERSION
     # [MACOS_VER] (the installer pyinst_fname_for_version names).
     if [ -z "${1:-}" ]; then mb_error "macpython_installer_url: no version given"; return 1; fi
-    mb_python macos --function macpython_installer_url installer --url "$1" --macos "${2:-}" \
+    mb_python build.macos --function macpython_installer_url installer --url "$1" --macos "${2:-}" \
         --plat "${PLAT:-}"
 }
 
@@ -165,7 +165,7 @@ function macos_arch_flags {
     # MACOSX_DEPLOYMENT_TARGET, when already set, is kept (and checked).
     local plat=${1:-${PLAT:-}} exports
     if [ -z "$plat" ]; then mb_error "macos_arch_flags: PLAT is not set"; return 1; fi
-    exports=$(mb_python macos flags "$plat") || return 1
+    exports=$(mb_python build.macos flags "$plat") || return 1
     mb_import_vars --export MACOSX_DEPLOYMENT_TARGET ARCHFLAGS _PYTHON_HOST_PLATFORM \
         CMAKE_OSX_ARCHITECTURES CFLAGS CXXFLAGS LDFLAGS <<< "$exports"
 }
@@ -222,12 +222,12 @@ function get_macpython_interpreter {
     # framework, installing python.org's package (for MACOS_VER, if given) when neither has it:
     # get_macpython_interpreter VERSION [PLAT [MACOS_VER]]
     local version=$1 plat=${2:-${PLAT:-x86_64}} osx=${3:-} found
-    if found=$(mb_python macos find "$version" --plat "$plat" 2>/dev/null); then
+    if found=$(mb_python build.macos find "$version" --plat "$plat" 2>/dev/null); then
         echo "$found"
         return 0
     fi
     install_macpython "$version" "$osx" >&2 || return 1
-    mb_python macos find "$version" --plat "$plat"
+    mb_python build.macos find "$version" --plat "$plat"
 }
 
 function get_macpython_environment {
@@ -405,7 +405,7 @@ function fuse_macos_universal2 {
             mb_error "fuse_macos_universal2: no arm64 wheel for $stem in $arm_dir"
             return 1
         fi
-        mb_python macos fuse "$wheel" "$twin" "$out_dir" || return 1
+        mb_python build.macos fuse "$wheel" "$twin" "$out_dir" || return 1
         count=$((count + 1))
     done
     [ "$count" -gt 0 ] || { mb_error "fuse_macos_universal2: no x86_64 wheel in $x86_dir"; return 1; }
@@ -423,7 +423,7 @@ function fuse_macos_intel_arm64 {
         stem=${stem%-macosx_*}
         twin=$(compgen -G "$wheelhouse/$stem-macosx_*_arm64.whl" | head -n 1) || twin=""
         if [ -z "$twin" ]; then continue; fi
-        mb_python macos fuse "$wheel" "$twin" "$wheelhouse" > /dev/null || return 1
+        mb_python build.macos fuse "$wheel" "$twin" "$wheelhouse" > /dev/null || return 1
         rm -f "$wheel"
     done
 }

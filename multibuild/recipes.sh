@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Default versions of the library recipes, multibuild's variable names (generated from
-# recipes.json by `python -m multibuild.recipes shell`; do not edit). Set one before a
+# recipes.json by `python -m multibuild.deps.recipes shell`; do not edit). Set one before a
 # build_* call to build another version; one without a known sha256 needs <NAME>_SHA256.
 # shellcheck disable=SC2034
 ZLIB_VERSION=${ZLIB_VERSION:-1.2.13}

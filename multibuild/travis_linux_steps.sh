@@ -8,7 +8,7 @@
 
 case "${MB_BUILD_MODE:-}" in
     native|docker) ;;  # ./wheels resolves auto once per run
-    *) MB_BUILD_MODE=$(mb_python docker mode) || return 1 ;;
+    *) MB_BUILD_MODE=$(mb_python build.docker mode) || return 1 ;;
 esac
 export MB_BUILD_MODE
 # The C library flavour of the build, as multibuild hands it into the build container (and so
@@ -51,7 +51,7 @@ function build_multilinux {
     # Run build commands in the manylinux container: build_multilinux PLAT COMMANDS
     local plat=$1 commands=$2
     [ -z "$plat" ] && { mb_error "build_multilinux: PLAT is not set"; return 1; }
-    mb_handed_env mb_python docker build "$plat" "$commands"
+    mb_handed_env mb_python build.docker build "$plat" "$commands"
 }
 
 if [ "$MB_BUILD_MODE" == docker ]; then
@@ -73,13 +73,13 @@ if [ "$MB_BUILD_MODE" == docker ]; then
 
     function install_run {
         # Install and test in DOCKER_TEST_IMAGE: install_run [PLAT]
-        mb_handed_env mb_python docker test "${1:-${PLAT:-x86_64}}"
+        mb_handed_env mb_python build.docker test "${1:-${PLAT:-x86_64}}"
     }
 elif [ -z "${MB_IN_TEST_ENV:-}" ]; then
     function install_run {
         # Test in a clean process that gets only the declared environment, as a test
         # container would: nothing exported by pre_build leaks into the tests.
-        mb_handed_env mb_python environment exec -- \
+        mb_handed_env mb_python core.environment exec -- \
             bash "$MULTIBUILD_DIR/docker_test_wrap.sh" "${1:-${PLAT:-x86_64}}"
     }
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Windows utilities of the multibuild library (run by Git bash on AppVeyor and Azure): the
 # CI's interpreter for MB_PYTHON_VERSION and PLAT (win32, win_amd64), virtual environments
-# in Windows layout, and the delvewheel command line. Decisions live in multibuild/windows.py;
+# in Windows layout, and the delvewheel command line. Decisions live in multibuild/build/windows.py;
 # sourcing this file runs no Windows tool, so its decisions can be tested anywhere.
 _mb_win_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [ -z "$(declare -Ff mb_python)" ]; then
@@ -20,7 +20,7 @@ function get_windows_python {
     # MB_PYTHON_EXE, C:\PythonXY[-x64] (AppVeyor), the tool cache (Azure, GitHub), py -X.Y-NN.
     local version=$1 plat=${2:-${PLAT:-win_amd64}} found
     [ -z "$version" ] && { mb_error "get_windows_python: no Python version given"; return 1; }
-    found=$(mb_python windows find "$version" --plat "$plat") || return 1
+    found=$(mb_python build.windows find "$version" --plat "$plat") || return 1
     mb_posix_path "$found"
 }
 
@@ -44,7 +44,7 @@ function mb_windows_venv {
 function delvewheel_repair_cmd {
     # Print the delvewheel command that repairs WHEEL into DEST (--add-path MB_DLL_PATH, the
     # OpenBLAS DLL directory from build_openblas): delvewheel_repair_cmd WHEEL DEST
-    mb_python windows delvewheel "$1" "$2"
+    mb_python build.windows delvewheel "$1" "$2"
 }
 
 function mb_test_venv {

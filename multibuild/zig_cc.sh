@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The body of the compiler wrappers of the zig toolchain. multibuild/toolchain.py writes one
+# The body of the compiler wrappers of the zig toolchain. multibuild/build/toolchain.py writes one
 # wrapper per tool (cc, c++, gcc, g++, ar, ranlib, gfortran) into the toolchain's bin/
 # directory: this file with its configuration line replaced by the values of MB_ZIG (the zig
 # binary), MB_ZIG_TOOL (cc, c++, ar, ranlib or gfortran), MB_ZIG_TARGET
@@ -43,7 +43,7 @@ export ZIG_GLOBAL_CACHE_DIR=${ZIG_GLOBAL_CACHE_DIR:-$MB_ZIG_CACHE}
 
 function mb_zig_gfortran {
     # gfortran (zig has no Fortran): the machine's, the next one on PATH. With
-    # MB_GFORTRAN_RUNTIME_LINKDIR (multibuild.toolchain's Fortran step: a gfortran runtime that
+    # MB_GFORTRAN_RUNTIME_LINKDIR (multibuild.build.toolchain's Fortran step: a gfortran runtime that
     # fits the policy), that directory comes first where a link looks for -lgfortran: in the
     # library search path gfortran reports (meson adds it to the C linker's command) and in
     # links gfortran makes itself.

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from multibuild.sbom import RUNTIME_LICENCES, SBOM_FILE
+from multibuild.build.sbom import RUNTIME_LICENCES, SBOM_FILE
 
 
 def licence_of(component: dict[str, Any]) -> str:

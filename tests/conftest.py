@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from multibuild.interpreters import discover
+from multibuild.core.interpreters import discover
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # A suite started in the background (`cmd &` in a script) inherits SIGINT ignored, and every
@@ -35,6 +37,17 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "Fixture", "GIT_COMMITTER_EMAIL": "fixture@example.invalid",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+
+
+def make_tarball(path: Path, top: str, files: dict[str, str]) -> None:
+    """A tar.gz at ``path`` of ``files`` (name: text, mode 0755) under the directory ``top``."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in files.items():
+            data = content.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            info.mode = 0o755
+            tar.addfile(info, io.BytesIO(data))
 
 
 def git(repo: Path, *args: str) -> str:
@@ -132,7 +145,7 @@ def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def objdump_glibc(data: bytes, tmp: Path) -> tuple[int, ...] | None:
     """The highest GLIBC_ version ``objdump -T`` lists for an ELF file (binutils: a reader
-    independent of multibuild.glibc's)."""
+    independent of multibuild.build.glibc's)."""
     path = tmp / "elf"
     path.write_bytes(data)
     out = subprocess.run(["objdump", "-T", str(path)], capture_output=True, text=True,
@@ -200,11 +213,11 @@ def docker_engine() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def docker_images(docker_engine: Any) -> dict[str, str]:
-    """The tags of the Debian-made images (multibuild.debimage), built once per engine:
+    """The tags of the Debian-made images (multibuild.build.debimage), built once per engine:
     ``build-bullseye`` (manylinux layout) and ``test-bullseye``."""
     from dockerengine import PACKAGES, Unavailable, provision
 
-    from multibuild.debimage import RECIPES, build, image_present, image_tag
+    from multibuild.build.debimage import RECIPES, build, image_present, image_tag
 
     env = {**os.environ, **docker_engine.env()}
     names = ("build-bullseye", "test-bullseye")

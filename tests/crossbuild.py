@@ -57,7 +57,7 @@ def require_zig() -> None:
 
 def llvm_bin_or_skip() -> Path:
     from multibuild import MultibuildError
-    from multibuild.macos import find_llvm_bin
+    from multibuild.build.macos import find_llvm_bin
 
     try:
         return find_llvm_bin({"PATH": "/usr/bin:/bin"})

@@ -7,10 +7,10 @@ containers run with ``--network none`` or ``--network host``), and only the dock
 its ``DOCKER_HOST``. An engine that already answers (``DOCKER_HOST`` or the default socket) is
 used instead, and left alone. Sessions share the private engine: each holds a shared lock on
 it while it runs; the last one to finish stops it. ``docker.io`` and ``debootstrap`` are
-installed when missing, as ``./wheels test`` installs LLVM (multibuild.provision); where that
+installed when missing, as ``./wheels test`` installs LLVM (multibuild.core.provision); where that
 cannot be done, the tests skip saying why.
 
-The images (multibuild.debimage) are built once per engine: their tags are the hashes of their
+The images (multibuild.build.debimage) are built once per engine: their tags are the hashes of their
 recipes.
 """
 
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from multibuild.provision import SystemPackage, ensure
+from multibuild.core.provision import SystemPackage, ensure
 
 STATE = Path("/run/mb-test-docker")
 SOCKET = STATE / "docker.sock"

@@ -19,9 +19,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from multibuild.debimage import DebianUnavailable as DebianUnavailable  # re-exported
-from multibuild.debimage import deb_src_lines, debian_mirror
-from multibuild.debimage import debian_origs as debimage_origs
+from multibuild.build.debimage import DebianUnavailable as DebianUnavailable  # re-exported
+from multibuild.build.debimage import deb_src_lines, debian_mirror
+from multibuild.build.debimage import debian_origs as debimage_origs
 
 
 class Mirror:
@@ -84,7 +84,7 @@ def sha256(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Debian source packages (multibuild.debimage fetches them with a private apt configuration).
+# Debian source packages (multibuild.build.debimage fetches them with a private apt configuration).
 
 DEBIAN_SUITES = ("bookworm", "bookworm-updates")
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import FixtureRepo, run_wheels, tool_env
+from conftest import REPO_ROOT, FixtureRepo, run_wheels, tool_env
 
 from multibuild import MultibuildError
 from multibuild.cli import main
-from multibuild.options import RunOptions
+from multibuild.run.options import RunOptions
 
 
 def build(tmp: Path, repo: FixtureRepo, *, commit: str = "v0.1.0", python: str,
@@ -242,20 +243,21 @@ def test_shipped_project_with_a_missing_python_fetches_nothing(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("module,args,collected,deselected", [
-    ("options", ["-k", "python_all"], "test_options.py::test_python_all_is_every_supported",
+    ("run/options", ["-k", "python_all"], "test_options.py::test_python_all_is_every_supported",
      None),
-    ("numpy_acceptance", ["--slow", "-k", "numpy"], "test_numpy_acceptance.py::", False),
-    ("numpy_acceptance", ["-k", "numpy"], "", True),  # without --slow: deselected
-    ("docker_engine", ["--docker", "-k", "auto_mode"], "test_docker_engine.py::test_auto_mode",
-     None),
-    ("docker_engine", ["-k", "auto_mode"], "", True),  # without --docker: deselected
+    ("acceptance/numpy_acceptance", ["--slow", "-k", "numpy"], "test_numpy_acceptance.py::", False),
+    ("acceptance/numpy_acceptance", ["-k", "numpy"], "", True),  # without --slow: deselected
+    ("build/docker_engine", ["--docker", "-k", "auto_mode"],
+     "test_docker_engine.py::test_auto_mode", None),
+    ("build/docker_engine", ["-k", "auto_mode"], "", True),  # without --docker: deselected
 ])
 def test_wheels_test_passes_pytest_arguments_through(module: str, args: list[str],
                                                      collected: str,
                                                      deselected: bool | None) -> None:
     """`./wheels test -k lifecycle`, `./wheels test --slow -k numpy` and `./wheels test
     --docker`, as in the README."""
-    module = f"tests/test_{module}.py"
+    directory, _, name = module.rpartition("/")
+    module = f"tests/{directory}/test_{name}.py"
     done = run_wheels(["test", "--no-provision", *args, "--collect-only", "-q", module],
                       timeout=300)
     assert done.returncode in (0, 5), done.stdout + done.stderr  # 5: nothing selected
@@ -263,3 +265,19 @@ def test_wheels_test_passes_pytest_arguments_through(module: str, args: list[str
     assert collected in done.stdout
     if deselected is not None:  # None: other tests of the module may be deselected by -k
         assert ("deselected" in done.stdout) == deselected
+
+
+def test_wheels_test_collects_the_stage_directories_and_not_the_work_directory() -> None:
+    """tests/build/ is collected (pytest skips directories named build by default); the
+    repository's build/ (work directories and caches, with other projects' tests) is not."""
+    (REPO_ROOT / "build").mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="collect-", dir=REPO_ROOT / "build"))
+    try:
+        (scratch / "test_not_this_suites.py").write_text("def test_other_project():\n    pass\n")
+        done = run_wheels(["test", "--no-provision", "--collect-only", "-q"], timeout=300)
+    finally:
+        (scratch / "test_not_this_suites.py").unlink()
+        scratch.rmdir()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "build/test_incremental.py::" in done.stdout
+    assert "test_not_this_suites" not in done.stdout

@@ -3,7 +3,7 @@
 
   python tools/check_license.py numpy --bundles OpenBLAS
 
-Standard library only (it runs in the test environment); the logic is multibuild/licenses.py.
+Standard library only (it runs in the test environment); the logic is multibuild/deps/licenses.py.
 """
 
 import sys
@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from multibuild.licenses import main
+from multibuild.deps.licenses import main
 
 if __name__ == "__main__":
     sys.exit(main(prog="check_license.py"))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Download the staged wheels of a release: download-wheels.py VERSION [-w DIR].
 
-See multibuild/download.py. Runs with the tool environment (.venv) when it exists.
+See multibuild/release/download.py. Runs with the tool environment (.venv) when it exists.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ if _VENV_PYTHON.is_file() and Path(sys.prefix).resolve() != (ROOT / ".venv").res
     os.execv(str(_VENV_PYTHON), [str(_VENV_PYTHON), __file__, *sys.argv[1:]])
 sys.path.insert(0, str(ROOT))
 
-from multibuild.download import main  # noqa: E402
+from multibuild.release.download import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(root=ROOT))

@@ -6,7 +6,7 @@
   python tools/openblas_support.py --test [PLATFORM ...|all]
                                                          fetch and verify every artifact
 
-The logic lives in multibuild/openblas.py; see --help for the options and environment.
+The logic lives in multibuild/deps/openblas.py; see --help for the options and environment.
 """
 
 import sys
@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from multibuild.openblas import main
+from multibuild.deps.openblas import main
 
 if __name__ == "__main__":
     sys.exit(main(prog="openblas_support.py"))

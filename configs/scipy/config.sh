@@ -26,7 +26,7 @@ function append_bundled_licenses {
     # LICENSE.txt gains the OpenBLAS/GCC runtime licences (from the scipy-openblas wheel, kept
     # in the OpenBLAS cache; else scipy's tools/wheels/LICENSE_<os>.txt) and
     # LICENSES_bundled.txt. Once per checkout: clean_code restores LICENSE.txt.
-    mb_python licenses append "$1" --name SciPy --openblas "${OPENBLAS:-}"
+    mb_python deps.licenses append "$1" --name SciPy --openblas "${OPENBLAS:-}"
 }
 
 function run_tests {

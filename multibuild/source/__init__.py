@@ -1,0 +1,1 @@
+"""The project's source: what a checkout holds, and local mirrors of a release's sdist."""
