@@ -460,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     unt = sub.add_parser("untar", help="extract an archive safely into --dest")
     unt.add_argument("archive")
     unt.add_argument("--dest", default=".")
-    sub.add_parser("table", help="the recipe table in Markdown (README)")
+    sub.add_parser("table", help="the recipe table in Markdown (docs/library-builders.md)")
     sub.add_parser("shell", help="the default versions as shell assignments (recipes.sh)")
     return parser
 
