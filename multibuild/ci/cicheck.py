@@ -44,6 +44,21 @@ _TRAVIS_ARCH = {
 }
 
 
+def _safe_and_agreeing(cifile: CIFile, name: str, var: Variable,
+                       reference: dict[str, Variable]) -> list[Problem]:
+    """The problem with shared variable ``name`` of ``cifile``: a value the shell would
+    interpret, or one that differs from the first file's (kept in ``reference``)."""
+    unsafe = value_problem(name, var.value)
+    if unsafe is not None:
+        return [Problem(cifile.file, var.line, unsafe)]
+    first = reference.setdefault(name, var)
+    if first is not var and first.value != var.value:
+        return [Problem(cifile.file, var.line,
+                        f"{name} is {var.value!r} but {first.file}:{first.line} has "
+                        f"{first.value!r}")]
+    return []
+
+
 def _shared(files: list[CIFile]) -> list[Problem]:
     problems: list[Problem] = []
     reference: dict[str, Variable] = {}
@@ -58,15 +73,7 @@ def _shared(files: list[CIFile]) -> list[Problem]:
             if not var.value.strip():
                 problems.append(Problem(cifile.file, var.line, f"{name} is empty"))
                 continue
-            unsafe = value_problem(name, var.value)
-            if unsafe is not None:
-                problems.append(Problem(cifile.file, var.line, unsafe))
-                continue
-            first = reference.setdefault(name, var)
-            if first is not var and first.value != var.value:
-                problems.append(Problem(
-                    cifile.file, var.line,
-                    f"{name} is {var.value!r} but {first.file}:{first.line} has {first.value!r}"))
+            problems += _safe_and_agreeing(cifile, name, var, reference)
     return problems
 
 
@@ -198,15 +205,7 @@ def _foreign_shared(files: list[CIFile]) -> list[Problem]:
             var = cifile.variables.get(name)
             if var is None:
                 continue
-            unsafe = value_problem(name, var.value)
-            if unsafe is not None:
-                problems.append(Problem(cifile.file, var.line, unsafe))
-                continue
-            first = reference.setdefault(name, var)
-            if first is not var and first.value != var.value:
-                problems.append(Problem(
-                    cifile.file, var.line,
-                    f"{name} is {var.value!r} but {first.file}:{first.line} has {first.value!r}"))
+            problems += _safe_and_agreeing(cifile, name, var, reference)
     return problems
 
 
